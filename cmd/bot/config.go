@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livecord/livecord/bot"
+)
+
+// logOptions choose the log handler.
+type logOptions struct {
+	Level  slog.Level
+	Format string // "text" or "json"
+}
+
+// newLogger returns the process logger writing to w.
+func newLogger(w io.Writer, o logOptions) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.Level}
+	if o.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// firstEnv returns the first non-empty variable among names.
+func firstEnv(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(getenv(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// splitIDs parses a comma- or space-separated list of snowflakes.
+func splitIDs(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if _, err := strconv.ParseUint(f, 10, 64); err != nil {
+			return nil, fmt.Errorf("%q is not a Discord ID", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// loadBotConfig reads the Discord side's configuration: flags win over the
+// environment (which main has already filled from .env without overriding
+// what was set). The token is read only from the environment: a flag would
+// show it in process listings.
+func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (bot.Config, logOptions, error) {
+	var cfg bot.Config
+	var lo logOptions
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			return def
+		}
+		return d
+	}
+	num := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			return def
+		}
+		return n
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	guild := fs.String("guild", firstEnv(getenv, "DISCORD_GUILD_ID", "GUILD_ID"),
+		"register commands in this guild only, for development (env DISCORD_GUILD_ID)")
+	dataDir := fs.String("data-dir", firstEnv(getenv, "LIVECORD_DATA_DIR"),
+		"directory for per-guild settings and state (env LIVECORD_DATA_DIR, default ./data)")
+	guilds := fs.String("allowed-guilds", getenv("DISCORD_ALLOWED_GUILDS"),
+		"comma-separated guild IDs allowed to use the bot (env DISCORD_ALLOWED_GUILDS)")
+	roles := fs.String("allowed-roles", getenv("DISCORD_ALLOWED_ROLES"),
+		"comma-separated role IDs allowed to use the bot (env DISCORD_ALLOWED_ROLES)")
+	fs.DurationVar(&cfg.Cooldown, "cooldown", dur("BOT_COOLDOWN", bot.DefaultCooldown),
+		"minimum time between two /ask of one user; negative disables (env BOT_COOLDOWN)")
+	fs.IntVar(&cfg.QueueCap, "queue-cap", num("BOT_QUEUE_CAP", bot.DefaultQueueCap),
+		"questions that may wait per guild (env BOT_QUEUE_CAP)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", dur("BOT_IDLE_TIMEOUT", bot.DefaultIdleTimeout),
+		"close an idle conversation's Live session after this long (env BOT_IDLE_TIMEOUT)")
+	fs.DurationVar(&cfg.TurnTimeout, "turn-timeout", dur("BOT_TURN_TIMEOUT", bot.DefaultTurnTimeout),
+		"give up on one answer after this long (env BOT_TURN_TIMEOUT)")
+	fs.DurationVar(&cfg.EditInterval, "edit-interval", dur("BOT_EDIT_INTERVAL", bot.DefaultEditInterval),
+		"minimum time between two edits of a streaming reply (env BOT_EDIT_INTERVAL)")
+	fs.IntVar(&cfg.MaxPromptLength, "max-prompt", num("BOT_MAX_PROMPT_LENGTH", bot.DefaultMaxPromptLength),
+		"max_length of /ask prompt, at most 6000 (env BOT_MAX_PROMPT_LENGTH)")
+	level := fs.String("log-level", firstEnv(getenv, "LOG_LEVEL"), "debug, info, warn or error (env LOG_LEVEL, default info)")
+	format := fs.String("log-format", firstEnv(getenv, "LOG_FORMAT"), "text or json (env LOG_FORMAT, default text)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, lo, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	cfg.Token = firstEnv(getenv, "DISCORD_TOKEN", "DISCORD_BOT_TOKEN")
+	cfg.GuildID = *guild
+	cfg.DataDir = *dataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	var err error
+	if cfg.AllowedGuilds, err = splitIDs(*guilds); err != nil {
+		errs = append(errs, fmt.Errorf("allowed guilds: %w", err))
+	}
+	if cfg.AllowedRoles, err = splitIDs(*roles); err != nil {
+		errs = append(errs, fmt.Errorf("allowed roles: %w", err))
+	}
+	if cfg.GuildID != "" {
+		if _, err := splitIDs(cfg.GuildID); err != nil {
+			errs = append(errs, fmt.Errorf("guild: %w", err))
+		}
+	}
+	switch strings.ToLower(*level) {
+	case "", "info":
+		lo.Level = slog.LevelInfo
+	case "debug":
+		lo.Level = slog.LevelDebug
+	case "warn", "warning":
+		lo.Level = slog.LevelWarn
+	case "error":
+		lo.Level = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("log level %q is not debug, info, warn or error", *level))
+	}
+	switch lo.Format = strings.ToLower(*format); lo.Format {
+	case "", "text":
+		lo.Format = "text"
+	case "json":
+	default:
+		errs = append(errs, fmt.Errorf("log format %q is not text or json", *format))
+	}
+	if cfg.MaxPromptLength < 1 || cfg.MaxPromptLength > 6000 {
+		errs = append(errs, fmt.Errorf("max prompt length %d is not within 1..6000", cfg.MaxPromptLength))
+	}
+	if cfg.QueueCap < 1 {
+		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))
+	}
+	return cfg, lo, errors.Join(errs...)
+}
+

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/bot"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadBotConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		check func(t *testing.T, c bot.Config, lo logOptions)
+		err   string
+	}{
+		{name: "defaults", env: map[string]string{"DISCORD_TOKEN": "tok"},
+			check: func(t *testing.T, c bot.Config, lo logOptions) {
+				if c.Token != "tok" || c.DataDir != "data" || c.Cooldown != bot.DefaultCooldown ||
+					c.QueueCap != bot.DefaultQueueCap || c.MaxPromptLength != bot.DefaultMaxPromptLength ||
+					lo.Level != slog.LevelInfo || lo.Format != "text" || c.GuildID != "" {
+					t.Fatalf("defaults: %+v %+v", c, lo)
+				}
+			}},
+		{name: "env and fallbacks", env: map[string]string{"DISCORD_BOT_TOKEN": "t2", "GUILD_ID": "123",
+			"BOT_COOLDOWN": "30s", "BOT_QUEUE_CAP": "9", "DISCORD_ALLOWED_ROLES": "1, 2", "LOG_FORMAT": "json",
+			"LOG_LEVEL": "debug", "LIVECORD_DATA_DIR": "/var/lib/livecord"},
+			check: func(t *testing.T, c bot.Config, lo logOptions) {
+				if c.Token != "t2" || c.GuildID != "123" || c.Cooldown != 30*time.Second || c.QueueCap != 9 ||
+					!slices.Equal(c.AllowedRoles, []string{"1", "2"}) || lo.Format != "json" ||
+					lo.Level != slog.LevelDebug || c.DataDir != "/var/lib/livecord" {
+					t.Fatalf("env: %+v %+v", c, lo)
+				}
+			}},
+		{name: "flags win over env", env: map[string]string{"DISCORD_GUILD_ID": "1", "BOT_QUEUE_CAP": "9"},
+			args: []string{"-guild", "2", "-queue-cap", "3", "-allowed-guilds", "7,8"},
+			check: func(t *testing.T, c bot.Config, _ logOptions) {
+				if c.GuildID != "2" || c.QueueCap != 3 || !slices.Equal(c.AllowedGuilds, []string{"7", "8"}) {
+					t.Fatalf("flags: %+v", c)
+				}
+			}},
+		{name: "bad values", env: map[string]string{"BOT_COOLDOWN": "soon", "BOT_MAX_PROMPT_LENGTH": "7000",
+			"DISCORD_ALLOWED_GUILDS": "abc", "LOG_LEVEL": "loud"},
+			err: "BOT_COOLDOWN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, lo, err := loadBotConfig(tt.args, env(tt.env), io.Discard)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one mentioning %s", err, tt.err)
+				}
+				for _, want := range []string{"6000", "abc", "loud"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not report %q", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c, lo)
+		})
+	}
+}
+
+func TestRunNeedsCredentials(t *testing.T) {
+	t.Setenv("DISCORD_TOKEN", "")
+	t.Setenv("DISCORD_BOT_TOKEN", "")
+	err := runBot(context.Background(), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "DISCORD_TOKEN") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Setenv("DISCORD_TOKEN", "secret-token-value")
+	t.Setenv("GEMINI_API_KEY", "")
+	t.Setenv("GOOGLE_API_KEY", "")
+	err = runBot(context.Background(), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "GEMINI_API_KEY") || strings.Contains(err.Error(), "secret-token-value") {
+		t.Fatalf("err = %v", err)
+	}
+}

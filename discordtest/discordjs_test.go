@@ -1,0 +1,167 @@
+package discordtest_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/discordtest"
+	"github.com/livecord/livecord/internal/nodetest"
+)
+
+// TestDiscordJSFidelity logs a discord.js bot (@discordjs/core, /ws, /rest
+// from npm) into the emulator: it must receive READY and GUILD_CREATE,
+// register commands by bulk overwrite, answer an interaction with a message
+// (type 4), another with a defer (type 5) and a multipart edit, an
+// autocomplete (type 8), and get VOICE_SERVER_UPDATE after op 4.
+func TestDiscordJSFidelity(t *testing.T) {
+	nodetest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	srv := discordtest.NewServer(t, discordtest.Options{
+		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+			return "voice.test:4242", "vtok-" + channelID
+		},
+	})
+	g := srv.AddGuild("fidelity")
+	text := srv.AddChannel(g.ID, "general", discordtest.ChannelText)
+	vc := srv.AddChannel(g.ID, "Voice", discordtest.ChannelVoice)
+	alice := srv.AddUser("alice")
+	srv.AddMember(g.ID, alice)
+	srv.SetVoiceState(g.ID, alice.ID, vc.ID)
+
+	cmd := nodetest.Command(ctx, t, "discordjs-bot.mjs", srv.URL()+"/api", srv.Token(), srv.AppID())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan map[string]any, 32)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev map[string]any
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	defer func() {
+		stdin.Close()
+		for range events {
+		}
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", stderr.String())
+		}
+	}()
+	next := func(want string) map[string]any {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("discord.js exited while waiting for %q", want)
+				}
+				if ev["event"] == "error" {
+					t.Fatalf("discord.js error: %v", ev)
+				}
+				if ev["event"] == want {
+					return ev
+				}
+			case <-ctx.Done():
+				t.Fatalf("timed out waiting for discord.js event %q", want)
+			}
+		}
+	}
+
+	guild := next("guild")
+	if guild["id"] != g.ID || guild["channels"] != float64(2) || guild["voice_states"] != float64(1) {
+		t.Fatalf("GUILD_CREATE as discord.js saw it: %v", guild)
+	}
+	ready := next("ready")
+	if ready["user"] != srv.AppID() {
+		t.Fatalf("READY user = %v, want %s", ready["user"], srv.AppID())
+	}
+	var names []string
+	for _, c := range srv.Commands("") {
+		names = append(names, c.Name)
+	}
+	if !slices.Equal(names, []string{"ping", "slow", "pick"}) || srv.Overwrites() != 1 {
+		t.Fatalf("registered %v in %d overwrites", names, srv.Overwrites())
+	}
+
+	// Type 4.
+	ia, err := srv.Invoke(ctx, discordtest.Invocation{GuildID: g.ID, ChannelID: text.ID, User: alice, Command: "ping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := ia.WaitCallback(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Type != discordtest.CallbackMessage || cb.Message.Content != "pong <@"+alice.ID+"> @everyone" {
+		t.Fatalf("ping callback = %+v", cb)
+	}
+	if p := cb.Message.Pings(); len(p) != 0 {
+		t.Fatalf("ping would notify %v", p)
+	}
+	next("handled")
+
+	// Type 5, then a multipart edit of @original.
+	ia, err = srv.Invoke(ctx, discordtest.Invocation{GuildID: g.ID, ChannelID: text.ID, User: alice, Command: "slow",
+		Options: map[string]any{"channel": vc.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err = ia.WaitCallback(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Type != discordtest.CallbackDeferred || cb.Message.Flags != discordtest.FlagEphemeral|discordtest.FlagLoading {
+		t.Fatalf("slow callback = %+v", cb)
+	}
+	m, err := ia.WaitOriginal(ctx, func(m discordtest.Message) bool { return m.Content != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Content != "done" || len(m.Attachments) != 1 || m.Attachments[0].Name != "hello.txt" ||
+		string(m.Attachments[0].Data) != "hello from discord.js" || m.Flags != discordtest.FlagEphemeral {
+		t.Fatalf("edited original = %+v", m)
+	}
+	vs := next("voice_server")
+	if vs["endpoint"] != "voice.test:4242" || vs["token"] != "vtok-"+vc.ID || vs["guild"] != g.ID {
+		t.Fatalf("VOICE_SERVER_UPDATE = %v", vs)
+	}
+	if got := srv.VoiceChannel(g.ID, srv.AppID()); got != vc.ID {
+		t.Fatalf("bot voice channel = %q, want %q", got, vc.ID)
+	}
+
+	// Autocomplete (type 8).
+	ia, err = srv.Invoke(ctx, discordtest.Invocation{GuildID: g.ID, ChannelID: text.ID, User: alice, Command: "pick",
+		Options: map[string]any{"what": "ap"}, Focused: "what"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err = ia.WaitCallback(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Type != discordtest.CallbackAutocomplete || len(cb.Choices) != 2 || cb.Choices[0].Name != "apple" {
+		t.Fatalf("autocomplete callback = %+v", cb)
+	}
+}

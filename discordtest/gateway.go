@@ -1,0 +1,312 @@
+package discordtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Gateway intents the emulator filters dispatches by.
+const (
+	intentGuilds           = 1 << 0
+	intentGuildVoiceStates = 1 << 7
+	intentAny              = -1
+)
+
+// Gateway close codes (Discord's).
+const (
+	closeUnknownOpcode    = 4001
+	closeDecodeError      = 4002
+	closeNotAuthenticated = 4003
+	closeAuthFailed       = 4004
+	closeAlreadyAuthed    = 4005
+)
+
+type gwPayload struct {
+	Op int             `json:"op"`
+	D  json.RawMessage `json:"d"`
+	S  *int64          `json:"s"`
+	T  *string         `json:"t"`
+}
+
+// gwConn is one bot connection to the gateway; writes are serialized by mu so
+// sequence numbers go out in order.
+type gwConn struct {
+	c         *websocket.Conn
+	mu        sync.Mutex
+	seq       int64
+	sessionID string
+	intents   int
+}
+
+func (c *gwConn) send(ctx context.Context, op int, t string, d any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := map[string]any{"op": op, "d": d, "s": nil, "t": nil}
+	if op == 0 {
+		c.seq++
+		p["s"], p["t"] = c.seq, t
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.c.Write(ctx, websocket.MessageText, b)
+}
+
+// broadcast dispatches an event to every identified connection whose intents
+// include intent.
+func (s *Server) broadcast(t string, d any, intent int) int {
+	s.mu.Lock()
+	conns := make([]*gwConn, 0, len(s.conns))
+	for c := range s.conns {
+		if intent == intentAny || c.intents&intent != 0 {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if err := c.send(s.ctx, 0, t, d); err != nil {
+			s.log.Debug("discordtest: dispatch failed", "event", t, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// Connected reports how many bot connections have identified.
+func (s *Server) Connected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// WaitConnected waits until at least one bot connection is ready.
+func (s *Server) WaitConnected(ctx context.Context) error {
+	return s.waitFor(ctx, func() bool { return len(s.conns) > 0 })
+}
+
+func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(1 << 20)
+	c := &gwConn{c: ws}
+	ctx := s.ctx
+	defer func() {
+		s.mu.Lock()
+		if _, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		_ = ws.CloseNow()
+	}()
+	if err := c.send(ctx, 10, "", map[string]any{"heartbeat_interval": s.opts.HeartbeatInterval.Milliseconds()}); err != nil {
+		return
+	}
+	identified := false
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				_ = ws.Close(websocket.StatusGoingAway, "emulator closing")
+			}
+			return
+		}
+		var p gwPayload
+		if err := json.Unmarshal(data, &p); err != nil {
+			_ = ws.Close(closeDecodeError, "Error while decoding payload.")
+			return
+		}
+		switch {
+		case p.Op == 1:
+			err = c.send(ctx, 11, "", nil)
+		case p.Op == 2 || p.Op == 6:
+			if identified {
+				_ = ws.Close(closeAlreadyAuthed, "Already authenticated.")
+				return
+			}
+			var ok bool
+			if p.Op == 2 {
+				ok, err = s.identify(ctx, c, p.D)
+			} else {
+				ok, err = s.resume(ctx, c, p.D)
+			}
+			if !ok {
+				return
+			}
+			identified = true
+		case !identified:
+			_ = ws.Close(closeNotAuthenticated, "Not authenticated.")
+			return
+		case p.Op == 3 || p.Op == 8:
+			// Presence updates and member requests need no answer here.
+		case p.Op == 4:
+			err = s.voiceStateUpdate(ctx, c, p.D)
+		default:
+			_ = ws.Close(closeUnknownOpcode, "Unknown opcode.")
+			return
+		}
+		if err != nil {
+			s.log.Debug("discordtest: gateway write failed", "err", err)
+			return
+		}
+	}
+}
+
+func (s *Server) checkToken(tok string) bool {
+	return strings.TrimPrefix(tok, "Bot ") == s.opts.Token
+}
+
+func (s *Server) identify(ctx context.Context, c *gwConn, raw json.RawMessage) (bool, error) {
+	var id struct {
+		Token   string `json:"token"`
+		Intents *int   `json:"intents"`
+	}
+	if err := json.Unmarshal(raw, &id); err != nil || id.Intents == nil {
+		_ = c.c.Close(closeDecodeError, "Error while decoding payload.")
+		return false, nil
+	}
+	if !s.checkToken(id.Token) {
+		_ = c.c.Close(closeAuthFailed, "Authentication failed.")
+		return false, nil
+	}
+	c.intents = *id.Intents
+	s.mu.Lock()
+	c.sessionID = randomHex(16)
+	s.st.sessions[c.sessionID] = true
+	guilds := []map[string]any{}
+	creates := []map[string]any{}
+	for _, gid := range s.st.order {
+		g := s.st.guilds[gid]
+		guilds = append(guilds, map[string]any{"id": g.ID, "unavailable": true})
+		creates = append(creates, s.guildCreateLocked(g))
+	}
+	ready := map[string]any{
+		"v": 10, "user": s.userJSONLocked(s.st.bot.ID), "guilds": guilds, "session_id": c.sessionID,
+		"resume_gateway_url": s.GatewayURL(), "shard": []int{0, 1}, "private_channels": []any{},
+		"relationships": []any{}, "presences": []any{}, "user_settings": map[string]any{},
+		"application": map[string]any{"id": s.st.bot.ID, "flags": 0},
+	}
+	s.mu.Unlock()
+	if err := c.send(ctx, 0, "READY", ready); err != nil {
+		return false, err
+	}
+	if c.intents&intentGuilds != 0 {
+		for _, g := range creates {
+			if err := c.send(ctx, 0, "GUILD_CREATE", g); err != nil {
+				return false, err
+			}
+		}
+	}
+	s.register(c)
+	return true, nil
+}
+
+func (s *Server) resume(ctx context.Context, c *gwConn, raw json.RawMessage) (bool, error) {
+	var r struct {
+		Token     string `json:"token"`
+		SessionID string `json:"session_id"`
+		Seq       int64  `json:"seq"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		_ = c.c.Close(closeDecodeError, "Error while decoding payload.")
+		return false, nil
+	}
+	if !s.checkToken(r.Token) {
+		_ = c.c.Close(closeAuthFailed, "Authentication failed.")
+		return false, nil
+	}
+	s.mu.Lock()
+	known := s.st.sessions[r.SessionID]
+	s.mu.Unlock()
+	if !known {
+		// Op 9 with d=false: the client must identify afresh.
+		return false, c.send(ctx, 9, "", false)
+	}
+	c.sessionID, c.seq, c.intents = r.SessionID, r.Seq, intentGuilds|intentGuildVoiceStates
+	if err := c.send(ctx, 0, "RESUMED", map[string]any{}); err != nil {
+		return false, err
+	}
+	s.register(c)
+	return true, nil
+}
+
+func (s *Server) register(c *gwConn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// voiceStateUpdate handles op 4: the bot joins, moves or leaves a voice
+// channel. It answers with VOICE_STATE_UPDATE and, when joining, with
+// VOICE_SERVER_UPDATE from the VoiceServer hook.
+func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMessage) error {
+	var v struct {
+		GuildID   string  `json:"guild_id"`
+		ChannelID *string `json:"channel_id"`
+		SelfMute  bool    `json:"self_mute"`
+		SelfDeaf  bool    `json:"self_deaf"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		_ = c.c.Close(closeDecodeError, "Error while decoding payload.")
+		return errors.New("bad op 4")
+	}
+	s.mu.Lock()
+	g := s.st.guilds[v.GuildID]
+	if g == nil {
+		s.mu.Unlock()
+		return nil // Discord ignores unknown guilds silently.
+	}
+	bot := s.st.bot.ID
+	channel := ""
+	if v.ChannelID != nil {
+		channel = *v.ChannelID
+		if ch := s.st.channels[channel]; ch == nil || ch.GuildID != g.ID || ch.Type != ChannelVoice {
+			s.mu.Unlock()
+			return nil
+		}
+		g.voice[bot] = &voiceState{channelID: channel, sessionID: c.sessionID, selfMute: v.SelfMute, selfDeaf: v.SelfDeaf}
+	} else {
+		delete(g.voice, bot)
+	}
+	state := s.voiceStateLocked(g, bot)
+	state["session_id"] = c.sessionID
+	hook := s.opts.VoiceServer
+	s.notifyLocked()
+	s.mu.Unlock()
+	if err := c.send(ctx, 0, "VOICE_STATE_UPDATE", state); err != nil {
+		return err
+	}
+	if channel == "" {
+		return nil
+	}
+	endpoint, token := "voice.emulator.invalid:443", randomHex(8)
+	if hook != nil {
+		endpoint, token = hook(g.ID, channel, bot, c.sessionID)
+	}
+	return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint})
+}

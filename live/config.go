@@ -1,0 +1,203 @@
+package live
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livecord/livecord/live/internal/wire"
+)
+
+// Defaults used when a Config field is empty.
+const (
+	DefaultModel        = "gemini-3.8-live"
+	DefaultAPIVersion   = "v1beta"
+	DefaultBaseURL      = "https://generativelanguage.googleapis.com"
+	DefaultStallTimeout = 30 * time.Second
+)
+
+// Modality is the kind of reply the model produces.
+type Modality string
+
+// Response modalities. Current Live models only allow Audio; Text is for the
+// models that still accept it.
+const (
+	Audio Modality = "AUDIO"
+	Text  Modality = "TEXT"
+)
+
+// Config describes a Live session. Only APIKey is required.
+type Config struct {
+	// APIKey is a Gemini API key, or an ephemeral token ("auth_tokens/…").
+	APIKey string
+	// Model is the model id without "models/" (default DefaultModel).
+	Model string
+	// APIVersion is v1beta (default), v1alpha or v1.
+	APIVersion string
+	// BaseURL replaces https://generativelanguage.googleapis.com, with the
+	// same meaning as the official SDK's GOOGLE_GEMINI_BASE_URL (http/https
+	// become ws/wss; a path prefix is kept).
+	BaseURL string
+	// Voice is a prebuilt voice name such as "Kore" (empty: the model's).
+	Voice string
+	// Language is a BCP-47 code such as "en-US" (empty: the model's choice).
+	Language string
+	// SystemInstruction is sent as the setup's systemInstruction.
+	SystemInstruction string
+
+	// Modality selects Audio (default when empty) or Text replies.
+	Modality Modality
+	// InputTranscription asks for transcripts of the user's audio.
+	InputTranscription bool
+	// OutputTranscription asks for transcripts of the model's audio
+	// (ConfigFromEnv turns it on).
+	OutputTranscription bool
+	// Compression enables contextWindowCompression (sliding window), which
+	// lifts the 15-minute session limit.
+	Compression bool
+	// Handle resumes an earlier session from this resumption handle.
+	Handle string
+	// StallTimeout fails a turn when no server message arrives for this long
+	// (default DefaultStallTimeout).
+	StallTimeout time.Duration
+
+	// HTTPClient performs the WebSocket handshake (default http.DefaultClient).
+	HTTPClient *http.Client
+	// Logger receives debug and warning records (default: discarded). The
+	// API key never reaches it.
+	Logger *slog.Logger
+}
+
+// ConfigFromEnv reads GEMINI_API_KEY (falling back to GOOGLE_API_KEY),
+// GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL, GEMINI_VOICE,
+// GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION, GEMINI_COMPRESSION (default on),
+// GEMINI_STALL_TIMEOUT (a Go duration) and GEMINI_OUTPUT_TRANSCRIPTION
+// (default on). Unset keys leave the defaults Dial applies.
+func ConfigFromEnv() Config {
+	c := Config{
+		APIKey:              os.Getenv("GEMINI_API_KEY"),
+		Model:               os.Getenv("GEMINI_MODEL"),
+		APIVersion:          os.Getenv("GEMINI_API_VERSION"),
+		BaseURL:             os.Getenv("GEMINI_BASE_URL"),
+		Voice:               os.Getenv("GEMINI_VOICE"),
+		Language:            os.Getenv("GEMINI_LANGUAGE"),
+		SystemInstruction:   os.Getenv("GEMINI_SYSTEM_INSTRUCTION"),
+		OutputTranscription: envBool("GEMINI_OUTPUT_TRANSCRIPTION", true),
+		Compression:         envBool("GEMINI_COMPRESSION", true),
+	}
+	if c.APIKey == "" {
+		c.APIKey = os.Getenv("GOOGLE_API_KEY")
+	}
+	if d, err := time.ParseDuration(os.Getenv("GEMINI_STALL_TIMEOUT")); err == nil && d > 0 {
+		c.StallTimeout = d
+	}
+	return c
+}
+
+func envBool(name string, def bool) bool {
+	v, err := strconv.ParseBool(os.Getenv(name))
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+// withDefaults returns c with empty fields filled in.
+func (c Config) withDefaults() Config {
+	if c.Model == "" {
+		c.Model = DefaultModel
+	}
+	c.Model = strings.TrimPrefix(c.Model, "models/")
+	if c.APIVersion == "" {
+		c.APIVersion = DefaultAPIVersion
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	if c.Modality == "" {
+		c.Modality = Audio
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = http.DefaultClient
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ephemeral reports whether the credential is an ephemeral token.
+func (c Config) ephemeral() bool { return strings.HasPrefix(c.APIKey, "auth_tokens/") }
+
+// endpoint returns the WebSocket URL (without credentials) and the headers
+// carrying them.
+func (c Config) endpoint() (string, http.Header, error) {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("base URL: %w", err)
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", nil, fmt.Errorf("base URL: unsupported scheme %q", u.Scheme)
+	}
+	switch c.APIVersion {
+	case "v1", "v1beta", "v1alpha":
+	default:
+		return "", nil, fmt.Errorf("unsupported API version %q", c.APIVersion)
+	}
+	if strings.ContainsAny(c.Model, "?&/") || strings.Contains(c.Model, "..") {
+		return "", nil, fmt.Errorf("invalid model name %q", c.Model)
+	}
+	method, h := "BidiGenerateContent", http.Header{}
+	if c.ephemeral() {
+		method = "BidiGenerateContentConstrained"
+		h.Set("Authorization", "Token "+c.APIKey)
+	} else {
+		h.Set("x-goog-api-key", c.APIKey)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/ws/google.ai.generativelanguage." + c.APIVersion + ".GenerativeService." + method
+	u.RawQuery, u.Fragment = "", ""
+	h.Set("User-Agent", "livecord")
+	return u.String(), h, nil
+}
+
+// setup builds the setup message; handle resumes a session when set.
+func (c Config) setup(handle string) *wire.Setup {
+	s := &wire.Setup{
+		Model:             "models/" + c.Model,
+		GenerationConfig:  &wire.GenerationConfig{ResponseModalities: []string{string(c.Modality)}},
+		SessionResumption: &wire.SessionResumption{Handle: handle},
+	}
+	if c.Modality == Audio && (c.Voice != "" || c.Language != "") {
+		sc := &wire.SpeechConfig{LanguageCode: c.Language}
+		if c.Voice != "" {
+			sc.VoiceConfig = &wire.VoiceConfig{PrebuiltVoiceConfig: &wire.PrebuiltVoiceConfig{VoiceName: c.Voice}}
+		}
+		s.GenerationConfig.SpeechConfig = sc
+	}
+	if c.SystemInstruction != "" {
+		s.SystemInstruction = &wire.Content{Role: "user", Parts: []wire.Part{{Text: c.SystemInstruction}}}
+	}
+	if c.InputTranscription {
+		s.InputAudioTranscription = &struct{}{}
+	}
+	if c.OutputTranscription && c.Modality == Audio {
+		s.OutputAudioTranscription = &struct{}{}
+	}
+	if c.Compression {
+		s.ContextWindowCompression = &wire.ContextWindowCompression{SlidingWindow: &struct{}{}}
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+package live
+
+import "time"
+
+// EventKind says which fields of an Event are meaningful.
+type EventKind int
+
+// Event kinds, in the order they usually arrive within a turn.
+const (
+	// EventAudio: Audio holds PCM16LE, 24 kHz mono, whole samples.
+	EventAudio EventKind = iota + 1
+	// EventText: Text is reply text (Text modality); thought parts are dropped.
+	EventText
+	// EventOutputTranscript: Text is a fragment of the transcript of the
+	// model's speech.
+	EventOutputTranscript
+	// EventInputTranscript: Text is a fragment of the transcript of the
+	// user's speech.
+	EventInputTranscript
+	// EventGenerationComplete: the model has finished generating; audio may
+	// still follow.
+	EventGenerationComplete
+	// EventInterrupted: the reply was cut short (a newer turn, barge-in);
+	// flush playback. TurnComplete and io.EOF follow.
+	EventInterrupted
+	// EventTurnComplete: the turn is over; Usage holds its token counts.
+	// Next returns io.EOF afterwards.
+	EventTurnComplete
+	// EventGoAway: the server will close this connection in TimeLeft; the
+	// Session resumes on a new one at the next Send.
+	EventGoAway
+	// EventResumption: the server issued a resumable Handle.
+	EventResumption
+)
+
+var kindNames = [...]string{"", "audio", "text", "output-transcript", "input-transcript",
+	"generation-complete", "interrupted", "turn-complete", "go-away", "resumption"}
+
+// String names the kind for logs.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one step of a reply.
+type Event struct {
+	Kind EventKind
+	// Audio is PCM16LE 24 kHz mono, always a whole number of samples. It
+	// aliases the Turn's buffer: read it, don't modify it.
+	Audio []byte
+	// Text is reply text or a transcript fragment.
+	Text string
+	// Usage is set on EventTurnComplete.
+	Usage Usage
+	// TimeLeft is set on EventGoAway.
+	TimeLeft time.Duration
+	// Handle is set on EventResumption.
+	Handle string
+}
+
+// Usage is a turn's token accounting as reported by the server.
+type Usage struct {
+	PromptTokens, ResponseTokens, ThoughtsTokens, TotalTokens int
+}
+
+// SampleRate is the rate of Event.Audio (Hz).
+const SampleRate = 24000
+
+// AudioDuration converts a PCM16 mono 24 kHz byte count to a duration.
+func AudioDuration(nbytes int) time.Duration {
+	return time.Duration(nbytes/2) * time.Second / SampleRate
+}

@@ -1,0 +1,142 @@
+// Package wire holds the JSON shapes of the Gemini Live protocol shared by
+// the client (live) and the emulator (live/livetest). Field names are the
+// lowerCamelCase names the service sends; see docs in the repository README.
+package wire
+
+import "encoding/json"
+
+// ClientMessage is one client frame: exactly one field is set.
+type ClientMessage struct {
+	Setup         *Setup         `json:"setup,omitempty"`
+	ClientContent *ClientContent `json:"clientContent,omitempty"`
+	RealtimeInput *RealtimeInput `json:"realtimeInput,omitempty"`
+}
+
+// Setup is the first client message of a connection.
+type Setup struct {
+	Model                    string                    `json:"model"`
+	GenerationConfig         *GenerationConfig         `json:"generationConfig,omitempty"`
+	SystemInstruction        *Content                  `json:"systemInstruction,omitempty"`
+	SessionResumption        *SessionResumption        `json:"sessionResumption,omitempty"`
+	InputAudioTranscription  *struct{}                 `json:"inputAudioTranscription,omitempty"`
+	OutputAudioTranscription *struct{}                 `json:"outputAudioTranscription,omitempty"`
+	ContextWindowCompression *ContextWindowCompression `json:"contextWindowCompression,omitempty"`
+}
+
+// GenerationConfig carries the reply modality and speech settings.
+type GenerationConfig struct {
+	ResponseModalities []string      `json:"responseModalities,omitempty"`
+	SpeechConfig       *SpeechConfig `json:"speechConfig,omitempty"`
+}
+
+// SpeechConfig selects the voice and language.
+type SpeechConfig struct {
+	VoiceConfig  *VoiceConfig `json:"voiceConfig,omitempty"`
+	LanguageCode string       `json:"languageCode,omitempty"`
+}
+
+// VoiceConfig wraps the prebuilt voice.
+type VoiceConfig struct {
+	PrebuiltVoiceConfig *PrebuiltVoiceConfig `json:"prebuiltVoiceConfig,omitempty"`
+}
+
+// PrebuiltVoiceConfig names a prebuilt voice.
+type PrebuiltVoiceConfig struct {
+	VoiceName string `json:"voiceName"`
+}
+
+// SessionResumption asks for handles; Handle resumes a session.
+type SessionResumption struct {
+	Handle string `json:"handle,omitempty"`
+}
+
+// ContextWindowCompression enables the sliding window.
+type ContextWindowCompression struct {
+	SlidingWindow *struct{} `json:"slidingWindow,omitempty"`
+}
+
+// Content is a role and its parts.
+type Content struct {
+	Role  string `json:"role,omitempty"`
+	Parts []Part `json:"parts"`
+}
+
+// Part is one piece of content: text or inline data. Thought marks a
+// thought summary that must never be spoken or shown as the reply.
+type Part struct {
+	Text       string      `json:"text,omitempty"`
+	InlineData *InlineData `json:"inlineData,omitempty"`
+	Thought    bool        `json:"thought,omitempty"`
+}
+
+// InlineData is base64 media; encoding/json does the base64 for []byte.
+type InlineData struct {
+	MimeType string `json:"mimeType"`
+	Data     []byte `json:"data"`
+}
+
+// ClientContent appends turns to the conversation.
+type ClientContent struct {
+	Turns        []Content `json:"turns,omitempty"`
+	TurnComplete bool      `json:"turnComplete,omitempty"`
+}
+
+// RealtimeInput carries streamed input; only text is used by the client.
+type RealtimeInput struct {
+	Text string `json:"text,omitempty"`
+}
+
+// ServerMessage is one server frame. Unknown fields are ignored.
+type ServerMessage struct {
+	SetupComplete           *json.RawMessage         `json:"setupComplete,omitempty"`
+	ServerContent           *ServerContent           `json:"serverContent,omitempty"`
+	GoAway                  *GoAway                  `json:"goAway,omitempty"`
+	SessionResumptionUpdate *SessionResumptionUpdate `json:"sessionResumptionUpdate,omitempty"`
+	UsageMetadata           *UsageMetadata           `json:"usageMetadata,omitempty"`
+	// Error is not sent by the current service; go-genai treats it as fatal.
+	Error *json.RawMessage `json:"error,omitempty"`
+}
+
+// ServerContent is the model's output for the current turn.
+type ServerContent struct {
+	ModelTurn           *Content       `json:"modelTurn,omitempty"`
+	InputTranscription  *Transcription `json:"inputTranscription,omitempty"`
+	OutputTranscription *Transcription `json:"outputTranscription,omitempty"`
+	GenerationComplete  bool           `json:"generationComplete,omitempty"`
+	Interrupted         bool           `json:"interrupted,omitempty"`
+	TurnComplete        bool           `json:"turnComplete,omitempty"`
+}
+
+// Transcription is an incremental transcript fragment.
+type Transcription struct {
+	Text string `json:"text"`
+}
+
+// GoAway announces the end of the connection; TimeLeft is a protobuf
+// Duration string such as "50s".
+type GoAway struct {
+	TimeLeft string `json:"timeLeft,omitempty"`
+}
+
+// SessionResumptionUpdate carries a new handle when Resumable.
+type SessionResumptionUpdate struct {
+	NewHandle string `json:"newHandle,omitempty"`
+	Resumable bool   `json:"resumable,omitempty"`
+}
+
+// UsageMetadata counts tokens; zero fields are omitted on the wire.
+type UsageMetadata struct {
+	PromptTokenCount   int `json:"promptTokenCount,omitempty"`
+	ResponseTokenCount int `json:"responseTokenCount,omitempty"`
+	TotalTokenCount    int `json:"totalTokenCount,omitempty"`
+	ThoughtsTokenCount int `json:"thoughtsTokenCount,omitempty"`
+
+	PromptTokensDetails   []ModalityTokenCount `json:"promptTokensDetails,omitempty"`
+	ResponseTokensDetails []ModalityTokenCount `json:"responseTokensDetails,omitempty"`
+}
+
+// ModalityTokenCount is one modality's share of a token count.
+type ModalityTokenCount struct {
+	Modality   string `json:"modality"`
+	TokenCount int    `json:"tokenCount"`
+}

@@ -1,0 +1,478 @@
+package livetest
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/livecord/livecord/live/internal/wire"
+)
+
+// emuConn is one client connection: a reader (run) and a generator that
+// answers turns in order.
+type emuConn struct {
+	srv     *Server
+	ws      *websocket.Conn
+	info    ConnInfo
+	authErr *rejection
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // generator and goAway closers
+	closeOne sync.Once
+
+	// Fixed after setup.
+	model      string
+	modality   string
+	outputTx   bool
+	resumption bool
+	resumed    bool
+	sess       *session
+}
+
+// job is one turn waiting for or being generated.
+type job struct {
+	prompt string
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+const deadlineReason = "Deadline expired before operation could complete."
+
+func (c *emuConn) run() {
+	defer func() {
+		c.cancel()
+		c.wg.Wait()
+		c.ws.CloseNow()
+	}()
+	_, data, err := c.ws.Read(c.ctx)
+	if err != nil {
+		return
+	}
+	if !c.setup(data) {
+		return
+	}
+	jobs := make(chan *job, 64)
+	c.wg.Add(1)
+	go c.generate(jobs)
+	defer close(jobs)
+	var open []*job // turns not yet known to be finished
+	pending := ""   // clientContent text without turnComplete
+	for {
+		_, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		norm, top, err := parseClientMessage(data, c.info.APIVersion)
+		if err != nil {
+			c.closeWith(1007, err.Error())
+			return
+		}
+		prompt, isTurn := "", false
+		switch top {
+		case "setup":
+			c.closeWith(1007, "Request contains an invalid argument.")
+			return
+		case "clientContent":
+			cc, _ := norm[top].(map[string]any)
+			pending += contentText(cc["turns"])
+			if b, _ := cc["turnComplete"].(bool); b {
+				prompt, isTurn, pending = pending, true, ""
+			}
+		case "realtimeInput":
+			ri, _ := norm[top].(map[string]any)
+			if t, ok := ri["text"].(string); ok && t != "" {
+				prompt, isTurn = t, true
+			}
+		}
+		if !isTurn {
+			continue
+		}
+		// A new turn interrupts whatever is still being generated.
+		for _, j := range open {
+			j.cancel()
+		}
+		open = open[:0]
+		jctx, jcancel := context.WithCancel(c.ctx)
+		j := &job{prompt: prompt, ctx: jctx, cancel: jcancel}
+		open = append(open, j)
+		select {
+		case jobs <- j:
+		case <-c.ctx.Done():
+			jcancel()
+			return
+		}
+	}
+}
+
+// contentText joins the text parts of clientContent turns.
+func contentText(turns any) string {
+	var b strings.Builder
+	arr, _ := turns.([]any)
+	for _, t := range arr {
+		tm, _ := t.(map[string]any)
+		parts, _ := tm["parts"].([]any)
+		for _, p := range parts {
+			pm, _ := p.(map[string]any)
+			if s, ok := pm["text"].(string); ok {
+				b.WriteString(s)
+			}
+		}
+	}
+	return b.String()
+}
+
+// setup validates the first frame and answers setupComplete; false means
+// the connection was closed.
+func (c *emuConn) setup(data []byte) bool {
+	s := c.srv
+	norm, top, err := parseClientMessage(data, c.info.APIVersion)
+	if err != nil {
+		c.closeWith(1007, err.Error())
+		return false
+	}
+	if top != "setup" {
+		c.closeWith(1007, "Request contains an invalid argument.")
+		return false
+	}
+	if c.authErr != nil {
+		c.closeWith(c.authErr.code, c.authErr.reason)
+		return false
+	}
+	var st wire.Setup
+	b, _ := json.Marshal(norm["setup"])
+	if err := json.Unmarshal(b, &st); err != nil {
+		c.closeWith(1007, "Request contains an invalid argument.")
+		return false
+	}
+	s.mu.Lock()
+	var rej *rejection
+	if len(s.rejects) > 0 {
+		rej = &s.rejects[0]
+		s.rejects = s.rejects[1:]
+	}
+	if st.SessionResumption != nil && st.SessionResumption.Handle != "" {
+		s.seen = append(s.seen, st.SessionResumption.Handle)
+	}
+	s.mu.Unlock()
+	if rej != nil {
+		c.closeWith(rej.code, rej.reason)
+		return false
+	}
+	model, ok := strings.CutPrefix(st.Model, "models/")
+	if !ok || model == "" {
+		c.closeWith(1007, "Request contains an invalid argument.")
+		return false
+	}
+	allowed, ok := s.opts.Models[model]
+	if !ok {
+		c.closeWith(1008, fmt.Sprintf("models/%s is not found for API version %s, or is not supported for bidiGenerateContent. Call ListModels to see the list of available models and their supported methods.", model, c.info.APIVersion))
+		return false
+	}
+	c.modality = allowed
+	if gc := st.GenerationConfig; gc != nil && len(gc.ResponseModalities) > 0 {
+		if len(gc.ResponseModalities) > 1 {
+			c.closeWith(1007, "Request contains an invalid argument.")
+			return false
+		}
+		c.modality = gc.ResponseModalities[0]
+	}
+	if c.modality != allowed {
+		if allowed == "AUDIO" {
+			c.closeWith(1007, "Cannot extract voices from a non-audio request.")
+		} else {
+			c.closeWith(1007, "Request contains an invalid argument.")
+		}
+		return false
+	}
+	c.model = model
+	c.outputTx = st.OutputAudioTranscription != nil
+	c.resumption = st.SessionResumption != nil
+	c.sess = &session{}
+	if st.SessionResumption != nil && st.SessionResumption.Handle != "" {
+		s.mu.Lock()
+		sess, ok := s.sessions[st.SessionResumption.Handle]
+		s.mu.Unlock()
+		if !ok {
+			c.closeWith(1008, "BidiGenerateContent session not found")
+			return false
+		}
+		c.sess, c.resumed = sess, true
+	}
+	setupJSON, _ := json.Marshal(norm["setup"])
+	s.mu.Lock()
+	s.lastSetup = setupJSON
+	s.mu.Unlock()
+	s.opts.Logger.Info("livetest: setup", "model", model, "modality", c.modality, "resumed", c.resumed, "path", c.info.Path)
+	return c.send(wire.ServerMessage{SetupComplete: &emptyObject}) == nil
+}
+
+var emptyObject = json.RawMessage(`{}`)
+
+// send writes one server message the way the service does: a binary frame
+// of pretty-printed JSON.
+func (c *emuConn) send(m any) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("livetest: encode: %w", err)
+	}
+	b = append(b, '\n')
+	return c.ws.Write(c.ctx, websocket.MessageBinary, b)
+}
+
+// closeWith closes the connection once with code and a reason cut to 123
+// bytes.
+func (c *emuConn) closeWith(code int, reason string) {
+	c.closeOne.Do(func() {
+		c.srv.opts.Logger.Info("livetest: closing", "code", code, "reason", reason)
+		c.ws.Close(websocket.StatusCode(code), truncate(reason))
+		c.cancel()
+	})
+}
+
+// goAway announces the end of the connection and closes it after timeLeft.
+func (c *emuConn) goAway(timeLeft time.Duration) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	if c.send(map[string]any{"goAway": map[string]string{"timeLeft": formatDuration(timeLeft)}}) != nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTimer(timeLeft)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.closeWith(1011, deadlineReason)
+		case <-c.ctx.Done():
+		}
+	}()
+}
+
+// generate answers jobs in order until jobs is closed or the connection ends.
+func (c *emuConn) generate(jobs <-chan *job) {
+	defer c.wg.Done()
+	for j := range jobs {
+		c.answer(j)
+		j.cancel()
+		if c.ctx.Err() != nil {
+			// Drain so the reader never blocks on a dead connection.
+			for j := range jobs {
+				j.cancel()
+			}
+			return
+		}
+	}
+}
+
+// answer streams one reply, applying its fault.
+func (c *emuConn) answer(j *job) {
+	s := c.srv
+	c.sess.mu.Lock()
+	hist := append([]Exchange(nil), c.sess.history...)
+	c.sess.mu.Unlock()
+	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed}
+	r := s.nextReply(req)
+	transcript, pcm := r.Transcript, r.PCM
+	if transcript == "" && pcm == nil {
+		pcm, transcript = Speak(j.prompt)
+	} else if pcm == nil {
+		pcm = Say(transcript)
+	}
+	if r.Duration > 0 {
+		pcm = Loop(pcm, r.Duration)
+	}
+	chunk := r.ChunkBytes
+	if chunk <= 0 {
+		chunk = 11520
+	}
+	var audio []byte
+	if c.modality == "AUDIO" {
+		audio = make([]byte, 2*len(pcm))
+		for i, v := range pcm {
+			binary.LittleEndian.PutUint16(audio[2*i:], uint16(v))
+		}
+	}
+	frags := fragments(transcript)
+	if c.resumption {
+		// While generating there is no resumable state.
+		if c.send(map[string]any{"sessionResumptionUpdate": map[string]any{}}) != nil {
+			return
+		}
+	}
+	fault := r.Fault
+	faultAt := func(i int) bool { return fault.Kind != FaultNone && fault.AfterChunks == i }
+	nchunks := (len(audio) + chunk - 1) / chunk
+	if c.modality == "TEXT" {
+		nchunks = (len(frags) + 2) / 3
+	}
+	sentFrags, sentText := 0, strings.Builder{}
+	pause := time.Duration(float64(time.Duration(chunk)*time.Second/48000) / s.opts.Speed)
+	for i := 0; i < nchunks; i++ {
+		if faultAt(i) && !c.fault(fault) {
+			return
+		}
+		if j.ctx.Err() != nil {
+			c.interrupted(j, sentText.String())
+			return
+		}
+		var sc map[string]any
+		if c.modality == "TEXT" {
+			end := min(sentFrags+3, len(frags))
+			text := strings.Join(frags[sentFrags:end], "")
+			sentFrags = end
+			sentText.WriteString(text)
+			sc = map[string]any{"modelTurn": map[string]any{"parts": []any{map[string]any{"text": text}}}}
+		} else {
+			lo, hi := i*chunk, min((i+1)*chunk, len(audio))
+			sc = map[string]any{"modelTurn": map[string]any{"parts": []any{map[string]any{
+				"inlineData": map[string]any{"mimeType": "audio/pcm;rate=24000", "data": audio[lo:hi]}}}}}
+			// Transcript fragments in proportion to the audio sent so far.
+			want := int(math.Ceil(float64(len(frags)) * float64(hi) / float64(len(audio))))
+			if c.outputTx && want > sentFrags {
+				text := strings.Join(frags[sentFrags:want], "")
+				sentFrags = want
+				sentText.WriteString(text)
+				sc["outputTranscription"] = map[string]any{"text": text}
+			}
+		}
+		if c.send(map[string]any{"serverContent": sc}) != nil {
+			return
+		}
+		if !c.sleep(j.ctx, pause) {
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.interrupted(j, sentText.String())
+			return
+		}
+	}
+	if fault.Kind != FaultNone && fault.AfterChunks >= nchunks && !c.fault(fault) {
+		return
+	}
+	if j.ctx.Err() != nil {
+		c.interrupted(j, sentText.String())
+		return
+	}
+	if c.outputTx && c.modality == "AUDIO" && sentFrags < len(frags) {
+		text := strings.Join(frags[sentFrags:], "")
+		sentText.WriteString(text)
+		if c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}) != nil {
+			return
+		}
+	}
+	if c.send(map[string]any{"serverContent": map[string]any{"generationComplete": true}}) != nil {
+		return
+	}
+	respTokens := max(1, len(pcm)*25/SampleRate) // audio is ~25 tokens/s
+	mod := "AUDIO"
+	if c.modality == "TEXT" {
+		respTokens, mod = max(1, len(frags)), "TEXT"
+	}
+	promptTokens := 8 + len(strings.Fields(j.prompt))
+	for _, e := range hist {
+		promptTokens += len(strings.Fields(e.Prompt)) + len(strings.Fields(e.Transcript))
+	}
+	usage := wire.UsageMetadata{PromptTokenCount: promptTokens, ResponseTokenCount: respTokens,
+		TotalTokenCount:       promptTokens + respTokens,
+		PromptTokensDetails:   []wire.ModalityTokenCount{{Modality: "TEXT", TokenCount: promptTokens}},
+		ResponseTokensDetails: []wire.ModalityTokenCount{{Modality: mod, TokenCount: respTokens}}}
+	if c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage}) != nil {
+		return
+	}
+	c.finish(j.prompt, sentText.String(), false)
+	if fault.Kind != FaultNone && fault.AfterChunks < 0 {
+		c.fault(fault)
+	}
+}
+
+// finish records the exchange and issues a fresh resumption handle.
+func (c *emuConn) finish(prompt, transcript string, interrupted bool) {
+	c.sess.mu.Lock()
+	c.sess.history = append(c.sess.history, Exchange{Prompt: prompt, Transcript: transcript, Interrupted: interrupted})
+	c.sess.mu.Unlock()
+	if c.resumption {
+		h := c.srv.newHandle(c.sess)
+		c.send(map[string]any{"sessionResumptionUpdate": wire.SessionResumptionUpdate{NewHandle: h, Resumable: true}})
+	}
+}
+
+// interrupted ends a turn cut short by a newer one: no generationComplete.
+func (c *emuConn) interrupted(j *job, sent string) {
+	if c.send(map[string]any{"serverContent": map[string]any{"interrupted": true}}) != nil {
+		return
+	}
+	if c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}}) != nil {
+		return
+	}
+	c.finish(j.prompt, sent, true)
+}
+
+// fault applies f; false means the turn must stop (the connection is gone
+// or stalled).
+func (c *emuConn) fault(f Fault) bool {
+	switch f.Kind {
+	case FaultClose:
+		code, reason := f.Code, f.Reason
+		if code == 0 {
+			code, reason = 1011, "Internal error encountered."
+		}
+		c.closeWith(code, reason)
+		return false
+	case FaultDrop:
+		c.ws.CloseNow()
+		c.cancel()
+		return false
+	case FaultStall:
+		<-c.ctx.Done()
+		return false
+	case FaultGoAway:
+		tl := f.TimeLeft
+		if tl <= 0 {
+			tl = 100 * time.Millisecond
+		}
+		c.goAway(tl)
+	}
+	return true
+}
+
+// sleep waits d unless ctx ends first.
+func (c *emuConn) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 || math.IsInf(c.srv.opts.Speed, 1) {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fragments splits a transcript into word fragments that concatenate back
+// to it exactly, spaces leading, as the service streams them.
+func fragments(s string) []string {
+	var out []string
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if s[i] == ' ' && s[i-1] != ' ' {
+			out = append(out, s[start:i])
+			start = i
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}

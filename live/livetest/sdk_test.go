@@ -1,0 +1,107 @@
+package livetest_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/internal/nodetest"
+	"github.com/livecord/livecord/live/livetest"
+)
+
+// sdkSummary is what tools/node/genai-live.mjs prints.
+type sdkSummary struct {
+	SetupComplete      bool
+	AudioBytes         int
+	AudioChunks        int
+	MimeTypes          []string
+	Transcript         string
+	GenerationComplete bool
+	TurnComplete       bool
+	Usage              *struct{ ResponseTokenCount int }
+	Handle             string
+	Order              []string
+	Close              *struct {
+		Code   int
+		Reason string
+	}
+	Error *string
+}
+
+func runSDK(t *testing.T, opts map[string]any) sdkSummary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	arg, _ := json.Marshal(opts)
+	out, err := nodetest.Command(ctx, t, "genai-live.mjs", string(arg)).Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var s sdkSummary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+	return s
+}
+
+// The official @google/genai SDK completes a turn against the emulator:
+// its "//ws/…" URL is routed, its setup passes strict validation, and it
+// decodes the binary pretty-printed frames into audio and transcription.
+func TestOfficialSDK(t *testing.T) {
+	nodetest.Require(t)
+	srv := livetest.NewServer(t)
+	const prompt = "Hello? Gemini are you there?"
+	for _, tc := range []struct {
+		name, apiKey, version, wantVersion, cred string
+	}{
+		{"api key, SDK default version", srv.Key, "", "v1", "key"},
+		{"api key, v1beta", srv.Key, "v1beta", "v1beta", "key"},
+		{"ephemeral token", srv.Token, "v1alpha", "v1alpha", "access_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := len(srv.Conns())
+			s := runSDK(t, map[string]any{"baseUrl": srv.URL(), "apiKey": tc.apiKey, "apiVersion": tc.version, "prompt": prompt})
+			if s.Error != nil {
+				t.Fatalf("SDK error: %s", *s.Error)
+			}
+			pcm, transcript := livetest.Speak(prompt)
+			if !s.SetupComplete || !s.TurnComplete || !s.GenerationComplete || s.AudioBytes != 2*len(pcm) ||
+				s.Transcript != transcript || s.Usage == nil || s.Usage.ResponseTokenCount == 0 || s.Handle == "" {
+				t.Errorf("summary %+v", s)
+			}
+			if len(s.MimeTypes) != 1 || s.MimeTypes[0] != "audio/pcm;rate=24000" {
+				t.Errorf("mime types %v", s.MimeTypes)
+			}
+			if s.Order[len(s.Order)-1] != "turnComplete" || s.Order[len(s.Order)-2] != "generationComplete" {
+				t.Errorf("order ends %v", s.Order[max(0, len(s.Order)-3):])
+			}
+			conns := srv.Conns()
+			if len(conns) != n+1 {
+				t.Fatalf("%d connections", len(conns)-n)
+			}
+			c := conns[n]
+			if !strings.HasPrefix(c.Path, "//ws/") || c.APIVersion != tc.wantVersion || c.Credential != tc.cred {
+				t.Errorf("conn %+v", c)
+			}
+			var setup struct {
+				Model             string
+				SystemInstruction struct {
+					Role  string
+					Parts []struct{ Text string }
+				}
+			}
+			json.Unmarshal(srv.LastSetup(), &setup)
+			if setup.Model != "models/gemini-3.8-live" || setup.SystemInstruction.Parts[0].Text != "You are terse." {
+				t.Errorf("setup %s", srv.LastSetup())
+			}
+		})
+	}
+	t.Run("bad key", func(t *testing.T) {
+		s := runSDK(t, map[string]any{"baseUrl": srv.URL(), "apiKey": "wrong", "apiVersion": "v1beta"})
+		if s.Error == nil || !strings.Contains(*s.Error, "API key not valid") || s.Close == nil || s.Close.Code != 1007 {
+			t.Errorf("summary %+v", s)
+		}
+	})
+}

@@ -1,0 +1,585 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/livecord/livecord/live/internal/wire"
+)
+
+// readLimit bounds one server frame. Audio chunks are ~16 KB of JSON, but
+// grounding and tool messages can be large; coder/websocket's default is 32 KiB.
+const readLimit = 16 << 20
+
+// writeTimeout bounds one client frame write.
+const writeTimeout = 15 * time.Second
+
+// Session is one Live conversation, possibly spanning several connections.
+// Its methods are safe for concurrent use; each Turn belongs to one reader.
+type Session struct {
+	cfg    Config
+	ctx    context.Context // lifetime of all connections; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // reader goroutines and background closes
+
+	sendMu sync.Mutex // serialises Send (reconnect, then write)
+
+	mu     sync.Mutex
+	conn   *conn  // current connection; nil only before the first dial
+	handle string // latest resumable handle
+	closed bool
+}
+
+// conn is one WebSocket connection and the turns it is answering.
+type conn struct {
+	ws        *websocket.Conn
+	setupDone chan struct{} // closed by the reader on setupComplete
+	done      chan struct{} // closed by the reader when the connection ends
+
+	// Guarded by Session.mu.
+	setup  bool
+	goAway bool
+	dead   bool
+	err    *Error
+	turns  []*Turn // FIFO: the head receives serverContent
+	usage  Usage
+	// staleHandle: a turn completed since the last resumable handle; the
+	// service sends the new handle right after turnComplete.
+	staleHandle bool
+	handleCh    chan struct{} // signalled on every resumable handle
+}
+
+// Dial connects, sends the setup and waits for setupComplete. ctx bounds
+// only the dial; the Session lives until Close.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	cfg = cfg.withDefaults()
+	if cfg.APIKey == "" {
+		return nil, &Error{Op: "dial", Class: ClassAuth, Err: errors.New("no API key (set GEMINI_API_KEY)")}
+	}
+	if _, _, err := cfg.endpoint(); err != nil {
+		return nil, &Error{Op: "dial", Class: ClassInvalidConfig, Err: err}
+	}
+	s := &Session{cfg: cfg, handle: cfg.Handle}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	c, err := s.dialConn(ctx, cfg.Handle)
+	if err != nil {
+		s.cancel()
+		s.wg.Wait()
+		return nil, err
+	}
+	s.conn = c
+	return s, nil
+}
+
+// Handle returns the latest resumable handle ("" before the server issued
+// one). Pass it as Config.Handle to resume the conversation elsewhere.
+func (s *Session) Handle() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handle
+}
+
+// Close ends the session: the connection is closed with 1000 and every
+// unfinished Turn fails with ClassClosed. It waits for its goroutines.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	c := s.conn
+	s.mu.Unlock()
+	if c != nil {
+		// The server's reply to our close frame is read by the reader; an
+		// error here only means the connection was already gone.
+		if err := c.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+			s.cfg.Logger.Debug("live: close", "err", scrubErr(err, s.cfg.APIKey))
+		}
+	}
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Send sends text as one complete user turn and returns its reply stream.
+// If the connection was told to go away, was dropped, or stalled, Send first
+// reconnects, resuming with the latest handle so the conversation keeps its
+// context. A turn still streaming on the same session is interrupted by the
+// server (its Turn yields EventInterrupted).
+func (s *Session) Send(ctx context.Context, text string) (*Turn, error) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		t, err := s.send(ctx, text)
+		var le *Error
+		if err == nil || attempt > 0 || !errors.As(err, &le) || le.Op != "send" || le.Class != ClassTransient {
+			return t, err
+		}
+		// The connection died under us between turns: resume once more.
+		s.cfg.Logger.Warn("live: send failed, reconnecting", "err", err)
+	}
+}
+
+func (s *Session) send(ctx context.Context, text string) (*Turn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Op: "send", Class: ClassTransient, Err: err}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, &Error{Op: "send", Class: ClassClosed, Err: errors.New("session closed")}
+	}
+	c := s.conn
+	stale := c == nil || c.dead || c.goAway
+	s.mu.Unlock()
+	if stale {
+		if err := s.reconnect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	t := &Turn{s: s, stall: s.cfg.StallTimeout, notify: make(chan struct{}, 1), last: time.Now()}
+	s.mu.Lock()
+	c = s.conn
+	t.c = c
+	c.turns = append(c.turns, t)
+	s.mu.Unlock()
+	msg := wire.ClientMessage{ClientContent: &wire.ClientContent{
+		Turns:        []wire.Content{{Role: "user", Parts: []wire.Part{{Text: text}}}},
+		TurnComplete: true,
+	}}
+	if err := s.write(ctx, c, msg); err != nil {
+		s.mu.Lock()
+		c.removeTurn(t)
+		c.dead = true
+		s.mu.Unlock()
+		c.ws.CloseNow()
+		return nil, newError("send", err, s.cfg.APIKey)
+	}
+	return t, nil
+}
+
+// reconnect replaces the current connection, resuming with the latest
+// handle. Turns still open on the old connection end as interrupted.
+func (s *Session) reconnect(ctx context.Context) error {
+	s.awaitHandle(ctx)
+	s.mu.Lock()
+	handle := s.handle
+	s.mu.Unlock()
+	if handle == "" {
+		s.cfg.Logger.Warn("live: reconnecting without a resumption handle; the conversation starts afresh")
+	}
+	var c *conn
+	var err error
+	for attempt, backoff := 0, 250*time.Millisecond; ; attempt, backoff = attempt+1, backoff*3 {
+		c, err = s.dialConn(ctx, handle)
+		var le *Error
+		if err == nil || attempt == 2 || !errors.As(err, &le) || le.Class != ClassTransient {
+			break
+		}
+		s.cfg.Logger.Warn("live: reconnect failed, retrying", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return &Error{Op: "dial", Class: ClassTransient, Err: ctx.Err()}
+		}
+	}
+	if err != nil {
+		var le *Error
+		if errors.As(err, &le) && le.Class == ClassSessionExpired {
+			s.mu.Lock()
+			if s.handle == handle {
+				s.handle = ""
+			}
+			s.mu.Unlock()
+		}
+		return err
+	}
+	s.mu.Lock()
+	old := s.conn
+	s.conn = c
+	closed := s.closed
+	var orphans []*Turn
+	if old != nil && !old.dead {
+		old.dead = true
+		orphans, old.turns = old.turns, nil
+	}
+	s.mu.Unlock()
+	for _, t := range orphans {
+		t.push(item{ev: Event{Kind: EventInterrupted}})
+		t.push(item{ev: Event{Kind: EventTurnComplete}, end: true})
+	}
+	if old != nil {
+		s.wg.Add(1)
+		go func() { // the close handshake can take seconds; don't hold Send
+			defer s.wg.Done()
+			old.ws.Close(websocket.StatusNormalClosure, "")
+		}()
+	}
+	if closed {
+		c.ws.CloseNow()
+		return &Error{Op: "dial", Class: ClassClosed, Err: errors.New("session closed")}
+	}
+	s.cfg.Logger.Info("live: resumed on a new connection", "resumed", handle != "")
+	return nil
+}
+
+// handleWait bounds how long a reconnect waits for the handle that follows
+// the last turnComplete on a connection that is going away.
+const handleWait = 2 * time.Second
+
+// awaitHandle waits, when the current connection is still up but a turn
+// finished after its last resumable handle, for the service's next handle,
+// so that resuming keeps that turn in the context.
+func (s *Session) awaitHandle(ctx context.Context) {
+	s.mu.Lock()
+	c := s.conn
+	wait := c != nil && !c.dead && c.staleHandle
+	s.mu.Unlock()
+	if !wait {
+		return
+	}
+	t := time.NewTimer(handleWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.handleCh:
+			s.mu.Lock()
+			fresh := !c.staleHandle
+			s.mu.Unlock()
+			if fresh {
+				return
+			}
+		case <-c.done:
+			return
+		case <-t.C:
+			s.cfg.Logger.Warn("live: no fresh resumption handle after the last turn; resuming with an older one")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// dialConn opens a connection, starts its reader and completes the setup.
+func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
+	u, h, err := s.cfg.endpoint()
+	if err != nil {
+		return nil, &Error{Op: "dial", Class: ClassInvalidConfig, Err: err}
+	}
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient, HTTPHeader: h})
+	if err != nil {
+		e := newError("dial", err, s.cfg.APIKey)
+		if resp != nil {
+			e.Code, e.Reason = 0, resp.Status
+			switch resp.StatusCode {
+			case 401, 403:
+				e.Class = ClassAuth
+			case 404:
+				e.Class = ClassNotFound
+			case 429:
+				e.Class = ClassQuota
+			}
+		}
+		return nil, e
+	}
+	ws.SetReadLimit(readLimit)
+	c := &conn{ws: ws, setupDone: make(chan struct{}), done: make(chan struct{}), handleCh: make(chan struct{}, 1)}
+	s.wg.Add(1)
+	go s.readLoop(c)
+	if err := s.write(ctx, c, wire.ClientMessage{Setup: s.cfg.setup(handle)}); err != nil {
+		ws.CloseNow()
+		<-c.done
+		return nil, s.connError(c, "setup", err)
+	}
+	select {
+	case <-c.setupDone:
+		return c, nil
+	case <-c.done:
+		return nil, s.connError(c, "setup", nil)
+	case <-ctx.Done():
+		ws.CloseNow()
+		<-c.done
+		return nil, &Error{Op: "setup", Class: ClassTransient, Err: ctx.Err()}
+	}
+}
+
+// connError returns why c ended, relabelled for op.
+func (s *Session) connError(c *conn, op string, fallback error) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.err != nil {
+		e := *c.err
+		e.Op = op
+		return &e
+	}
+	return newError(op, fallback, s.cfg.APIKey)
+}
+
+func (s *Session) write(ctx context.Context, c *conn, msg wire.ClientMessage) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // a cancelled write context would close the connection
+	}
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return c.ws.Write(wctx, websocket.MessageText, b)
+}
+
+// readLoop is the connection's only reader. Its context is the Session's, so
+// only Close cancels a read (which closes the connection).
+func (s *Session) readLoop(c *conn) {
+	defer s.wg.Done()
+	var evs []Event
+	for {
+		_, data, err := c.ws.Read(s.ctx)
+		if err != nil {
+			s.connEnded(c, err)
+			return
+		}
+		m, err := decodeServerMessage(data)
+		if err != nil {
+			s.cfg.Logger.Warn("live: ignoring undecodable server message", "err", err, "bytes", len(data))
+			continue
+		}
+		evs = s.dispatch(c, m, evs[:0])
+	}
+}
+
+// dispatch routes one server message to the session and the head turn.
+func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.SetupComplete != nil && !c.setup {
+		c.setup = true
+		close(c.setupDone)
+	}
+	if m.UsageMetadata != nil {
+		c.usage = usageOf(m.UsageMetadata)
+	}
+	if u := m.SessionResumptionUpdate; u != nil && u.Resumable && u.NewHandle != "" {
+		s.handle = u.NewHandle
+		c.staleHandle = false
+		select {
+		case c.handleCh <- struct{}{}:
+		default:
+		}
+		evs = append(evs, Event{Kind: EventResumption, Handle: u.NewHandle})
+	}
+	if m.GoAway != nil {
+		c.goAway = true
+		tl := parseTimeLeft(m.GoAway.TimeLeft)
+		s.cfg.Logger.Info("live: server sent goAway; resuming at the next turn", "timeLeft", tl)
+		evs = append(evs, Event{Kind: EventGoAway, TimeLeft: tl})
+	}
+	if m.Error != nil {
+		s.cfg.Logger.Warn("live: server sent an error message", "error", scrub(string(*m.Error), s.cfg.APIKey))
+	}
+	evs = contentEvents(m.ServerContent, c.usage, evs)
+	if len(evs) == 0 {
+		return evs
+	}
+	if len(c.turns) == 0 {
+		return evs // between turns: the session state above is all that matters
+	}
+	t := c.turns[0]
+	for _, ev := range evs {
+		end := ev.Kind == EventTurnComplete
+		t.push(item{ev: ev, end: end})
+		if end {
+			c.turns = c.turns[1:]
+			c.usage = Usage{}
+			c.staleHandle = true
+			if len(c.turns) == 0 {
+				break
+			}
+			t = c.turns[0]
+		}
+	}
+	return evs
+}
+
+// connEnded fails c's open turns with the classified close.
+func (s *Session) connEnded(c *conn, err error) {
+	s.mu.Lock()
+	e := newError("receive", err, s.cfg.APIKey)
+	if s.closed {
+		e.Class = ClassClosed
+	}
+	if e.Class == ClassSessionExpired {
+		s.handle = ""
+	}
+	c.dead, c.err = true, e
+	turns := c.turns
+	c.turns = nil
+	s.mu.Unlock()
+	close(c.done)
+	for _, t := range turns {
+		t.push(item{err: e, end: true})
+	}
+	s.cfg.Logger.Debug("live: connection ended", "err", e)
+}
+
+// abandon drops c after a stall: its remaining turns fail and the next Send
+// reconnects.
+func (s *Session) abandon(c *conn, t *Turn) {
+	s.mu.Lock()
+	c.removeTurn(t)
+	c.dead = true
+	s.mu.Unlock()
+	c.ws.CloseNow()
+}
+
+func (c *conn) removeTurn(t *Turn) {
+	for i, x := range c.turns {
+		if x == t {
+			c.turns = append(c.turns[:i:i], c.turns[i+1:]...)
+			return
+		}
+	}
+}
+
+// item is one queued step of a turn: an event or a terminal error.
+type item struct {
+	ev  Event
+	err *Error
+	end bool
+}
+
+// Turn is the reply to one Send. Next and the accessors are for one
+// goroutine (the consumer); the Session's reader fills the queue.
+type Turn struct {
+	s     *Session
+	c     *conn
+	stall time.Duration
+
+	mu     sync.Mutex
+	q      []item
+	ended  bool
+	last   time.Time // when the last server message for this turn arrived
+	notify chan struct{}
+
+	// Consumer side.
+	audio      []byte
+	emitted    int
+	transcript strings.Builder
+	text       strings.Builder
+	eof        bool
+	err        error
+}
+
+func (t *Turn) push(it item) {
+	t.mu.Lock()
+	if t.ended {
+		t.mu.Unlock()
+		return
+	}
+	t.q = append(t.q, it)
+	t.last = time.Now()
+	t.ended = it.end
+	t.mu.Unlock()
+	select {
+	case t.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the turn's next event. After EventTurnComplete it returns
+// io.EOF; if the turn fails it returns an *Error (ClassStall when the server
+// went silent for Config.StallTimeout), after every event that did arrive.
+// Cancelling ctx only stops this wait; the turn goes on.
+func (t *Turn) Next(ctx context.Context) (Event, error) {
+	for {
+		if t.err != nil {
+			return Event{}, t.err
+		}
+		if t.eof {
+			return Event{}, io.EOF
+		}
+		t.mu.Lock()
+		if len(t.q) > 0 {
+			it := t.q[0]
+			t.q[0] = item{}
+			t.q = t.q[1:]
+			t.mu.Unlock()
+			if ev, ok := t.consume(it); ok {
+				return ev, nil
+			}
+			continue
+		}
+		wait := t.stall - time.Since(t.last)
+		t.mu.Unlock()
+		if wait <= 0 {
+			t.mu.Lock()
+			t.ended = true
+			t.mu.Unlock()
+			t.s.abandon(t.c, t)
+			t.consume(item{err: &Error{Op: "receive", Class: ClassStall,
+				Err: fmt.Errorf("no message from the server for %s", t.stall)}})
+			continue
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-t.notify:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return Event{}, ctx.Err()
+		}
+		timer.Stop()
+	}
+}
+
+// consume applies one queued item; ok is false when it yields no event
+// (an audio chunk shorter than a sample).
+func (t *Turn) consume(it item) (Event, bool) {
+	if it.err != nil {
+		e := *it.err
+		e.PartialAudio = AudioDuration(len(t.audio))
+		t.err = &e
+		return Event{}, false
+	}
+	ev := it.ev
+	switch ev.Kind {
+	case EventAudio:
+		// Chunks may split a sample; carry the odd byte into the next one.
+		t.audio = append(t.audio, ev.Audio...)
+		end := len(t.audio) &^ 1
+		if end == t.emitted {
+			return Event{}, false
+		}
+		ev.Audio = t.audio[t.emitted:end:end]
+		t.emitted = end
+	case EventOutputTranscript:
+		t.transcript.WriteString(ev.Text)
+	case EventText:
+		t.text.WriteString(ev.Text)
+	case EventTurnComplete:
+		t.eof = true
+	}
+	return ev, true
+}
+
+// Audio returns the reply audio delivered so far (PCM16LE 24 kHz mono,
+// whole samples). It stays valid after a failure: partial audio is kept.
+func (t *Turn) Audio() []byte { return t.audio[:t.emitted:t.emitted] }
+
+// Transcript returns the reply's text so far: the output transcription for
+// audio replies, the reply text for Text-modality replies.
+func (t *Turn) Transcript() string {
+	if t.text.Len() > 0 {
+		return t.text.String()
+	}
+	return t.transcript.String()
+}

@@ -1,0 +1,250 @@
+package voice_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/voicetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	guildID   = "100000000000000001"
+	channelID = "100000000000000002"
+	botID     = "100000000000000003"
+	userID    = "100000000000000004"
+)
+
+// dial connects user to srv's call, granting a fresh session.
+func dial(t *testing.T, srv *voicetest.Server, user string, mut func(*voice.Config)) *voice.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := voice.Config{
+		Server:    srv.Grant(guildID, channelID, user, "sess-"+user),
+		UserID:    user,
+		GuildID:   guildID,
+		ChannelID: channelID,
+		TLSConfig: srv.ClientTLS(),
+	}
+	if mut != nil {
+		mut(&cfg)
+	}
+	c, err := voice.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func opusLike(i int) []byte {
+	return []byte(fmt.Sprintf("frame-%04d-%s", i, bytes.Repeat([]byte{'x'}, i%40)))
+}
+
+func TestConnSendsAndRelays(t *testing.T) {
+	for _, mode := range voice.SupportedModes {
+		t.Run(mode, func(t *testing.T) {
+			srv := voicetest.NewServer(t, voicetest.Options{Modes: []string{mode}, HeartbeatInterval: 200 * time.Millisecond})
+			ctx := testCtx(t, 10*time.Second)
+			bot := dial(t, srv, botID, nil)
+			user := dial(t, srv, userID, nil)
+			if bot.Mode() != mode {
+				t.Fatalf("mode %q, want %q", bot.Mode(), mode)
+			}
+			if err := bot.SetSpeaking(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			const n = 20
+			for i := range n {
+				if err := bot.WriteOpus(opusLike(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fs, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) >= n })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range fs {
+				if !bytes.Equal(f.Payload, opusLike(i)) {
+					t.Fatalf("frame %d = %q", i, f.Payload)
+				}
+				if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+voice.FrameSamples) {
+					t.Fatalf("frame %d: seq %d ts %d after seq %d ts %d", i, f.Sequence, f.Timestamp, fs[i-1].Sequence, fs[i-1].Timestamp)
+				}
+				if f.SSRC != bot.SSRC() {
+					t.Fatalf("ssrc %d, want %d", f.SSRC, bot.SSRC())
+				}
+			}
+			// The other member receives them relayed, re-encrypted with its key, attributed to the bot.
+			for i := range n {
+				f, err := user.ReadFrame(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(f.Opus, opusLike(i)) || f.UserID != botID {
+					t.Fatalf("relayed frame %d = %q from %q", i, f.Opus, f.UserID)
+				}
+			}
+			// Heartbeats at 200 ms keep the session alive past the 500 ms timeout.
+			time.Sleep(700 * time.Millisecond)
+			if err := bot.WriteOpus(opusLike(99)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > n }); err != nil {
+				t.Fatal(err)
+			}
+			if bot.Err() != nil {
+				t.Fatal(bot.Err())
+			}
+		})
+	}
+}
+
+func TestConnRTPBeforeSpeakingIsAViolation(t *testing.T) {
+	srv, err := voicetest.New(voicetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	if err := bot.WriteOpus(opusLike(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := srv.WaitViolations(ctx, 1); err != nil || len(v) != 1 {
+		t.Fatalf("violations %q, want one for RTP before speaking", v)
+	}
+}
+
+func TestConnResumesAfter4015(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	if err := bot.SetSpeaking(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	ssrc := bot.SSRC()
+	if err := srv.ForceClose(botID, 4015); err != nil {
+		t.Fatal(err)
+	}
+	// UDP keeps flowing while the gateway resumes; every frame arrives.
+	for i := range 30 {
+		if err := bot.WriteOpus(opusLike(i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 30 }); err != nil {
+		t.Fatal(err)
+	}
+	if bot.SSRC() != ssrc || bot.Err() != nil {
+		t.Fatalf("after resume: ssrc %d (was %d), err %v", bot.SSRC(), ssrc, bot.Err())
+	}
+}
+
+func TestConnStopsOn4014(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	srv.Disconnect(guildID, botID)
+	select {
+	case <-bot.Done():
+	case <-ctx.Done():
+		t.Fatal("conn did not stop after 4014")
+	}
+	var ce *voice.CloseError
+	if !errors.As(bot.Err(), &ce) || ce.Code != 4014 || ce.Action != voice.ActionStop {
+		t.Fatalf("err = %v, want 4014 stop", bot.Err())
+	}
+	if err := bot.WriteOpus(opusLike(0)); !errors.Is(err, voice.ErrNotConnected) {
+		t.Fatalf("write after stop: %v", err)
+	}
+}
+
+func TestConnNewSessionAfter4006(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	rejoins := 0
+	bot := dial(t, srv, botID, func(c *voice.Config) {
+		c.Rejoin = func(ctx context.Context) (voice.Server, error) {
+			rejoins++
+			return srv.Grant(guildID, channelID, botID, fmt.Sprintf("sess-%s-%d", botID, rejoins)), nil
+		}
+	})
+	if err := bot.SetSpeaking(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	old := bot.SSRC()
+	if err := srv.ForceClose(botID, 4006); err != nil {
+		t.Fatal(err)
+	}
+	// Frames are refused until the new session is ready, then flow on the new SSRC.
+	for {
+		err := bot.WriteOpus(opusLike(7))
+		if err == nil && bot.SSRC() != old {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no new session: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fs, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 0 && f[len(f)-1].SSRC != old })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rejoins != 1 || fs[len(fs)-1].SSRC != bot.SSRC() {
+		t.Fatalf("rejoins %d, last ssrc %d, conn ssrc %d", rejoins, fs[len(fs)-1].SSRC, bot.SSRC())
+	}
+}
+
+func TestConnWithoutRejoinEndsOn4006(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	srv.ForceClose(botID, 4006)
+	select {
+	case <-bot.Done():
+	case <-ctx.Done():
+		t.Fatal("conn did not end")
+	}
+	var ce *voice.CloseError
+	if !errors.As(bot.Err(), &ce) || ce.Action != voice.ActionNewSession {
+		t.Fatalf("err = %v, want a new-session close error", bot.Err())
+	}
+}
+
+func TestDialBadTokenFails(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	_, err := voice.Dial(ctx, voice.Config{
+		Server: voice.Server{Endpoint: srv.Endpoint(), Token: "wrong-token", SessionID: "s"},
+		UserID: botID, GuildID: guildID, ChannelID: channelID, TLSConfig: srv.ClientTLS(),
+	})
+	var ce *voice.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4004 {
+		t.Fatalf("err = %v, want 4004", err)
+	}
+	if bytes.Contains([]byte(err.Error()), []byte("wrong-token")) {
+		t.Fatal("token leaked into the error")
+	}
+}

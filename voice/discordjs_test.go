@@ -1,0 +1,166 @@
+package voice_test
+
+import (
+	"bufio"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/internal/nodetest"
+	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/voicetest"
+	"layeh.com/gopus"
+)
+
+type peerEvent struct {
+	Event   string  `json:"event"`
+	SSRC    uint32  `json:"ssrc"`
+	Mode    string  `json:"mode"`
+	Opus    string  `json:"opus"`
+	Samples int     `json:"samples"`
+	RMS     float64 `json:"rms"`
+	Frames  int     `json:"frames"`
+	Code    int     `json:"code"`
+}
+
+// TestDiscordJSPeerHearsTheBot: @discordjs/voice's Networking joins the
+// emulator beside our Conn; its VoiceReceiver gets the bot's frames relayed by
+// the SFU and opusscript decodes them. It then speaks, and our Conn receives
+// and decodes its audio.
+func TestDiscordJSPeerHearsTheBot(t *testing.T) {
+	nodetest.Require(t)
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 60*time.Second)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bot := dial(t, srv, botID, func(c *voice.Config) { c.ReceiveBuffer = 1024 })
+
+	const peer = "200000000000000001"
+	g := srv.Grant(guildID, channelID, peer, "sess-peer")
+	cmd := nodetest.Command(ctx, t, "discordjs-voice-peer.mjs", g.Endpoint, guildID, peer, g.SessionID, g.Token, channelID, botID)
+	cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+ca)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan peerEvent, 4096)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var e peerEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				events <- e
+			}
+		}
+	}()
+	defer func() {
+		fmt.Fprintln(stdin, "exit")
+		stdin.Close()
+		cmd.Wait()
+	}()
+	next := func(kind string) peerEvent {
+		t.Helper()
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					t.Fatalf("node peer exited while waiting for %q", kind)
+				}
+				if e.Event == kind {
+					return e
+				}
+				if e.Event == "close" {
+					t.Fatalf("node peer's gateway closed with %d", e.Code)
+				}
+			case <-ctx.Done():
+				t.Fatalf("waiting for %q from the node peer: %v", kind, ctx.Err())
+			}
+		}
+	}
+	ready := next("ready")
+	if ready.Mode != voice.ModeAES256GCM {
+		t.Fatalf("discord.js chose %q", ready.Mode)
+	}
+	if err := srv.WaitMember(ctx, peer); err != nil {
+		t.Fatal(err)
+	}
+
+	// The bot speaks a reply through the Player.
+	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pcm := speech()[:24000] // one second
+	for _, c := range chunks(pcm) {
+		p.Write(c)
+	}
+	p.EndTurn()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sent := srv.Frames(botID)
+	loud := 0
+	for i, f := range sent {
+		e := next("frame")
+		if e.Opus != hex.EncodeToString(f.Payload) {
+			t.Fatalf("frame %d: discord.js got %s, the bot sent %x", i, e.Opus, f.Payload)
+		}
+		if e.Samples != voice.FrameSamples {
+			t.Fatalf("frame %d: opusscript decoded %d samples", i, e.Samples)
+		}
+		if !f.IsSilence() && e.RMS > 300 {
+			loud++
+		}
+	}
+	t.Logf("discord.js received and decoded %d/%d frames (%d with speech energy)", len(sent), len(sent), loud)
+	if loud < len(sent)/3 {
+		t.Fatalf("only %d of %d frames decoded to audible audio", loud, len(sent))
+	}
+
+	// The other way: discord.js speaks, our Conn receives its 440 Hz tone.
+	fmt.Fprintln(stdin, "speak 25")
+	dec, _ := gopus.NewDecoder(48000, 2)
+	var energy float64
+	n := 0
+	for n < 25 {
+		f, err := bot.ReadFrame(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.UserID != peer {
+			t.Fatalf("frame from %q (ssrc %d), want the peer", f.UserID, f.SSRC)
+		}
+		out, err := dec.Decode(f.Opus, voice.FrameSamples, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range out {
+			energy += float64(s) * float64(s)
+		}
+		n++
+	}
+	rms := math.Sqrt(energy / float64(25*2*voice.FrameSamples))
+	t.Logf("our Conn received 25 frames from discord.js, decoded RMS %.0f (tone amplitude 8000 → RMS 5657)", rms)
+	if rms < 3000 {
+		t.Fatalf("decoded RMS %.0f, want the 440 Hz tone", rms)
+	}
+	next("sent")
+}
