@@ -48,6 +48,10 @@ type gwConn struct {
 func (c *gwConn) send(ctx context.Context, op int, t string, d any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.sendLocked(ctx, op, t, d)
+}
+
+func (c *gwConn) sendLocked(ctx context.Context, op int, t string, d any) error {
 	p := map[string]any{"op": op, "d": d, "s": nil, "t": nil}
 	if op == 0 {
 		c.seq++
@@ -211,17 +215,21 @@ func (s *Server) identify(ctx context.Context, c *gwConn, raw json.RawMessage) (
 		"application": map[string]any{"id": s.st.bot.ID, "flags": 0},
 	}
 	s.mu.Unlock()
-	if err := c.send(ctx, 0, "READY", ready); err != nil {
+	// Registered before READY goes out, under the write lock, so a bot that
+	// has READY is already reachable and no dispatch can overtake READY.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.register(c)
+	if err := c.sendLocked(ctx, 0, "READY", ready); err != nil {
 		return false, err
 	}
 	if c.intents&intentGuilds != 0 {
 		for _, g := range creates {
-			if err := c.send(ctx, 0, "GUILD_CREATE", g); err != nil {
+			if err := c.sendLocked(ctx, 0, "GUILD_CREATE", g); err != nil {
 				return false, err
 			}
 		}
 	}
-	s.register(c)
 	return true, nil
 }
 
@@ -246,11 +254,16 @@ func (s *Server) resume(ctx context.Context, c *gwConn, raw json.RawMessage) (bo
 		// Op 9 with d=false: the client must identify afresh.
 		return false, c.send(ctx, 9, "", false)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.sessionID, c.seq, c.intents = r.SessionID, r.Seq, intentGuilds|intentGuildVoiceStates
-	if err := c.send(ctx, 0, "RESUMED", map[string]any{}); err != nil {
+	s.mu.Lock()
+	s.resumes++
+	s.mu.Unlock()
+	s.register(c)
+	if err := c.sendLocked(ctx, 0, "RESUMED", map[string]any{}); err != nil {
 		return false, err
 	}
-	s.register(c)
 	return true, nil
 }
 
@@ -309,4 +322,26 @@ func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMe
 		endpoint, token = hook(g.ID, channel, bot, c.sessionID)
 	}
 	return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint})
+}
+
+// DropGateway cuts every bot's gateway connection without a close frame, as
+// a network failure would; clients are expected to resume (op 6).
+func (s *Server) DropGateway() {
+	s.mu.Lock()
+	conns := make([]*gwConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+		delete(s.conns, c)
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.c.CloseNow()
+	}
+}
+
+// WaitResumed waits until at least n sessions have been resumed (op 6
+// answered with RESUMED) since the server started.
+func (s *Server) WaitResumed(ctx context.Context, n int) error {
+	return s.waitFor(ctx, func() bool { return s.resumes >= n })
 }

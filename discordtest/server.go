@@ -69,12 +69,16 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	log    *slog.Logger
+	// transport carries every client made by Transport; Close drops its
+	// idle connections.
+	transport *http.Transport
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every recorded change
 	st      state
 	limits  map[string]*bucket
 	limited int // 429 answers so far
+	resumes int // op 6 answered with RESUMED
 	conns   map[*gwConn]struct{}
 }
 
@@ -123,15 +127,16 @@ func Start(o Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:    o,
-		ln:      ln,
-		base:    "http://" + ln.Addr().String(),
-		ctx:     ctx,
-		cancel:  cancel,
-		log:     o.Logger,
-		changed: make(chan struct{}),
-		limits:  map[string]*bucket{},
-		conns:   map[*gwConn]struct{}{},
+		opts:      o,
+		ln:        ln,
+		base:      "http://" + ln.Addr().String(),
+		ctx:       ctx,
+		cancel:    cancel,
+		log:       o.Logger,
+		changed:   make(chan struct{}),
+		limits:    map[string]*bucket{},
+		conns:     map[*gwConn]struct{}{},
+		transport: http.DefaultTransport.(*http.Transport).Clone(),
 	}
 	s.st.init(o.BotName)
 	s.srv = &http.Server{Handler: s, BaseContext: func(net.Listener) context.Context { return ctx }}
@@ -150,6 +155,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	_ = s.srv.Close()
 	s.wg.Wait()
+	s.transport.CloseIdleConnections()
 }
 
 // URL is the emulator's base URL (http://127.0.0.1:port); the REST API is
@@ -182,7 +188,7 @@ func (s *Server) SetVoiceServer(f VoiceServerFunc) {
 // host (discord.com included), to the emulator.
 func (s *Server) Transport() http.RoundTripper {
 	u, _ := url.Parse(s.base)
-	return rewriter{host: u.Host, next: http.DefaultTransport}
+	return rewriter{host: u.Host, next: s.transport}
 }
 
 // HTTPClient returns an http.Client using Transport.
@@ -192,8 +198,12 @@ func (s *Server) HTTPClient() *http.Client {
 
 type rewriter struct {
 	host string
-	next http.RoundTripper
+	next *http.Transport
 }
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// emulator's transport.
+func (r rewriter) CloseIdleConnections() { r.next.CloseIdleConnections() }
 
 func (r rewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())

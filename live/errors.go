@@ -109,7 +109,7 @@ func (e *Error) UserMessage() string {
 	case ClassInvalidConfig:
 		return "Gemini rejected the bot's settings, so it can't answer right now. The bot's owner needs to fix its Gemini configuration."
 	case ClassAuth:
-		return "Gemini did not accept the bot's API key. The bot's owner needs to check the key."
+		return "Gemini did not accept the bot's API key (or none is set). The bot's owner needs to check the key."
 	case ClassNotFound:
 		return "The Gemini model this bot is set to use isn't available (it may have been retired). The bot's owner needs to choose another model."
 	case ClassSessionExpired:

@@ -295,7 +295,10 @@ func TestStall(t *testing.T) {
 	cfg := config(srv, nil)
 	cfg.StallTimeout = time.Second
 	s := dial(t, cfg)
-	srv.Script(livetest.Reply{Fault: livetest.Fault{Kind: livetest.FaultStall, AfterChunks: 3}})
+	// Audio given up front: no synthesis time counts against the deadline.
+	pcm := livetest.Loop([]int16{1000, -1000}, time.Second)
+	srv.Script(livetest.Reply{PCM: pcm, Fault: livetest.Fault{Kind: livetest.FaultStall, AfterChunks: 3}},
+		livetest.Reply{PCM: pcm, Transcript: "ok"})
 	start := time.Now()
 	r := drain(t, send(t, s, prompt))
 	var le *live.Error
@@ -382,6 +385,7 @@ func TestErrorClasses(t *testing.T) {
 		}, live.ClassQuota, 1011, "quota", "quota"},
 		{"internal", func(s *livetest.Server, _ *live.Config) { s.RejectSetup(1011, "Internal error encountered.") }, live.ClassTransient, 1011, "Internal error", "try again"},
 		{"stale handle", func(_ *livetest.Server, c *live.Config) { c.Handle = "no-such-handle" }, live.ClassSessionExpired, 1008, "session not found", "fresh"},
+		{"setup stall", func(s *livetest.Server, c *live.Config) { s.StallSetup(); c.StallTimeout = 200 * time.Millisecond }, live.ClassStall, 0, "", "stopped answering"},
 		{"bad version", func(_ *livetest.Server, c *live.Config) { c.APIVersion = "v2" }, live.ClassInvalidConfig, 0, "", "settings"},
 	}
 	for _, tc := range tests {
@@ -460,5 +464,160 @@ func TestCloseFailsOpenTurn(t *testing.T) {
 	}
 	if _, err := s.Send(context.Background(), "x"); !errors.As(err, &le) || le.Class != live.ClassClosed {
 		t.Fatalf("Send after Close: %v", err)
+	}
+}
+
+// A connection that dies after the prompt went out but before any of the
+// reply arrived (the service closing between turns races our Send) is
+// resumed and the turn sent again, once.
+func TestResendWhenLostBeforeReply(t *testing.T) {
+	srv := livetest.NewServer(t)
+	srv.Respond(historyResponder)
+	var logs syncBuf
+	s := dial(t, config(srv, &logs))
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	drain(t, send(t, s, "one"))
+	srv.Script(livetest.Reply{Fault: livetest.Fault{Kind: livetest.FaultDrop}})
+	r := drain(t, send(t, s, "two"))
+	if r.err != nil || r.transcript != "Earlier you said: one." {
+		t.Fatalf("err %v transcript %q", r.err, r.transcript)
+	}
+	if p := srv.Prompts(); len(p) != 3 || p[1] != "two" || p[2] != "two" {
+		t.Errorf("prompts %q", p)
+	}
+	// Twice in a row: the error surfaces.
+	drop := livetest.Reply{Fault: livetest.Fault{Kind: livetest.FaultClose, Code: 1011, Reason: "The service is currently unavailable."}}
+	srv.Script(drop, drop)
+	r = drain(t, send(t, s, "three"))
+	var le *live.Error
+	if !errors.As(r.err, &le) || le.Class != live.ClassTransient || le.PartialAudio != 0 {
+		t.Fatalf("got %v", r.err)
+	}
+}
+
+// Close mid-reply stops every goroutine of the client (and Close on the
+// emulator every one of its own).
+func TestNoLeaksAfterClose(t *testing.T) {
+	srv, err := livetest.New(livetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Script(livetest.Reply{Duration: time.Minute})
+	cfg := config(srv, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := live.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	turn, err := s.Send(ctx, "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := turn.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	srv.Close()
+	goleak.VerifyNone(t)
+}
+
+func TestEphemeralTokenAndSpeechConfig(t *testing.T) {
+	srv := livetest.NewServer(t)
+	cfg := config(srv, nil)
+	cfg.APIKey, cfg.APIVersion, cfg.Voice, cfg.Language = srv.Token, "v1alpha", "Puck", "en-GB"
+	s := dial(t, cfg)
+	if r := drain(t, send(t, s, "hi")); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if c := srv.Conns(); c[0].Credential != "authorization" || c[0].APIVersion != "v1alpha" {
+		t.Errorf("conn %+v", c[0])
+	}
+	if st := string(srv.LastSetup()); !strings.Contains(st, `"voiceName":"Puck"`) || !strings.Contains(st, `"languageCode":"en-GB"`) {
+		t.Errorf("setup %s", st)
+	}
+}
+
+// notifyHandler signals when the client logs msg: a way to wait for an
+// internal event (here the end of a connection) without sleeping.
+type notifyHandler struct {
+	slog.Handler
+	msg string
+	ch  chan struct{}
+}
+
+func (h notifyHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// goAway between turns, then the service's 1011 close: the next Send
+// resumes on a new connection with the latest handle.
+func TestClosedBetweenTurnsResumes(t *testing.T) {
+	srv := livetest.NewServer(t)
+	srv.Respond(historyResponder)
+	ended := make(chan struct{}, 1)
+	cfg := config(srv, nil)
+	cfg.Logger = slog.New(notifyHandler{Handler: slog.DiscardHandler, msg: "live: connection ended", ch: ended})
+	s := dial(t, cfg)
+	drain(t, send(t, s, "one"))
+	drain(t, send(t, s, "two")) // by now the handle after "one" is known
+	srv.GoAway(10 * time.Millisecond)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection did not end after goAway")
+	}
+	r := drain(t, send(t, s, "three"))
+	if r.err != nil || r.transcript != "Earlier you said: one | two." {
+		t.Fatalf("err %v transcript %q", r.err, r.transcript)
+	}
+	if seen := srv.HandlesSeen(); len(seen) != 1 {
+		t.Errorf("handles seen %v", seen)
+	}
+}
+
+// An expired handle surfaces once as ClassSessionExpired; the Session then
+// forgets it and the next Send starts a fresh conversation.
+func TestExpiredHandle(t *testing.T) {
+	srv := livetest.NewServer(t)
+	srv.Respond(historyResponder)
+	ended := make(chan struct{}, 1)
+	cfg := config(srv, nil)
+	cfg.Logger = slog.New(notifyHandler{Handler: slog.DiscardHandler, msg: "live: connection ended", ch: ended})
+	s := dial(t, cfg)
+	drain(t, send(t, s, "one"))
+	drain(t, send(t, s, "two"))
+	srv.ExpireHandles()
+	srv.GoAway(0)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection did not end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.Send(ctx, "three")
+	var le *live.Error
+	if !errors.As(err, &le) || le.Class != live.ClassSessionExpired || !le.Class.Retryable() {
+		t.Fatalf("got %v, want session-expired", err)
+	}
+	if s.Handle() != "" {
+		t.Errorf("handle %q kept", s.Handle())
+	}
+	r := drain(t, send(t, s, "three"))
+	if r.err != nil || r.transcript != "Earlier you said: ." {
+		t.Fatalf("fresh session: %v %q", r.err, r.transcript)
 	}
 }

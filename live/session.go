@@ -116,44 +116,55 @@ func (s *Session) Close() error {
 // context. A turn still streaming on the same session is interrupted by the
 // server (its Turn yields EventInterrupted).
 func (s *Session) Send(ctx context.Context, text string) (*Turn, error) {
+	t := &Turn{s: s, prompt: text, stall: s.cfg.StallTimeout, notify: make(chan struct{}, 1)}
+	if err := s.submit(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// submit puts t on a working connection and writes its prompt. A write
+// that fails because the connection just died is retried once on a new one.
+func (s *Session) submit(ctx context.Context, t *Turn) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		t, err := s.send(ctx, text)
+		err := s.submitOnce(ctx, t)
 		var le *Error
 		if err == nil || attempt > 0 || !errors.As(err, &le) || le.Op != "send" || le.Class != ClassTransient {
-			return t, err
+			return err
 		}
-		// The connection died under us between turns: resume once more.
 		s.cfg.Logger.Warn("live: send failed, reconnecting", "err", err)
 	}
 }
 
-func (s *Session) send(ctx context.Context, text string) (*Turn, error) {
+func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
 	if err := ctx.Err(); err != nil {
-		return nil, &Error{Op: "send", Class: ClassTransient, Err: err}
+		return &Error{Op: "send", Class: ClassTransient, Err: err}
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, &Error{Op: "send", Class: ClassClosed, Err: errors.New("session closed")}
+		return &Error{Op: "send", Class: ClassClosed, Err: errors.New("session closed")}
 	}
 	c := s.conn
 	stale := c == nil || c.dead || c.goAway
 	s.mu.Unlock()
 	if stale {
 		if err := s.reconnect(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	t := &Turn{s: s, stall: s.cfg.StallTimeout, notify: make(chan struct{}, 1), last: time.Now()}
+	t.mu.Lock()
+	t.ended, t.last = false, time.Now()
+	t.mu.Unlock()
 	s.mu.Lock()
 	c = s.conn
 	t.c = c
 	c.turns = append(c.turns, t)
 	s.mu.Unlock()
 	msg := wire.ClientMessage{ClientContent: &wire.ClientContent{
-		Turns:        []wire.Content{{Role: "user", Parts: []wire.Part{{Text: text}}}},
+		Turns:        []wire.Content{{Role: "user", Parts: []wire.Part{{Text: t.prompt}}}},
 		TurnComplete: true,
 	}}
 	if err := s.write(ctx, c, msg); err != nil {
@@ -162,9 +173,9 @@ func (s *Session) send(ctx context.Context, text string) (*Turn, error) {
 		c.dead = true
 		s.mu.Unlock()
 		c.ws.CloseNow()
-		return nil, newError("send", err, s.cfg.APIKey)
+		return newError("send", err, s.cfg.APIKey)
 	}
-	return t, nil
+	return nil
 }
 
 // reconnect replaces the current connection, resuming with the latest
@@ -300,11 +311,17 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 		<-c.done
 		return nil, s.connError(c, "setup", err)
 	}
+	stall := time.NewTimer(s.cfg.StallTimeout)
+	defer stall.Stop()
 	select {
 	case <-c.setupDone:
 		return c, nil
 	case <-c.done:
 		return nil, s.connError(c, "setup", nil)
+	case <-stall.C:
+		ws.CloseNow()
+		<-c.done
+		return nil, &Error{Op: "setup", Class: ClassStall, Err: fmt.Errorf("no setupComplete within %s", s.cfg.StallTimeout)}
 	case <-ctx.Done():
 		ws.CloseNow()
 		<-c.done
@@ -460,9 +477,10 @@ type item struct {
 // Turn is the reply to one Send. Next and the accessors are for one
 // goroutine (the consumer); the Session's reader fills the queue.
 type Turn struct {
-	s     *Session
-	c     *conn
-	stall time.Duration
+	s      *Session
+	c      *conn
+	prompt string
+	stall  time.Duration
 
 	mu     sync.Mutex
 	q      []item
@@ -477,6 +495,8 @@ type Turn struct {
 	text       strings.Builder
 	eof        bool
 	err        error
+	started    bool // reply content was delivered
+	resent     bool
 }
 
 func (t *Turn) push(it item) {
@@ -513,6 +533,18 @@ func (t *Turn) Next(ctx context.Context) (Event, error) {
 			t.q[0] = item{}
 			t.q = t.q[1:]
 			t.mu.Unlock()
+			if it.err != nil && t.canResend(it.err) {
+				// The connection died before any of the reply arrived (for
+				// example the service closed it between turns, racing our
+				// Send): send the turn again on a resumed connection.
+				t.resent = true
+				t.s.cfg.Logger.Warn("live: connection lost before the reply started; sending the turn again", "err", it.err)
+				if err := t.s.submit(ctx, t); err == nil {
+					continue
+				} else if le := (*Error)(nil); errors.As(err, &le) {
+					it.err = le
+				}
+			}
 			if ev, ok := t.consume(it); ok {
 				return ev, nil
 			}
@@ -541,6 +573,10 @@ func (t *Turn) Next(ctx context.Context) (Event, error) {
 	}
 }
 
+func (t *Turn) canResend(e *Error) bool {
+	return !t.resent && !t.started && e.Class == ClassTransient && e.Op == "receive"
+}
+
 // consume applies one queued item; ok is false when it yields no event
 // (an audio chunk shorter than a sample).
 func (t *Turn) consume(it item) (Event, bool) {
@@ -551,6 +587,9 @@ func (t *Turn) consume(it item) (Event, bool) {
 		return Event{}, false
 	}
 	ev := it.ev
+	if ev.Kind != EventResumption && ev.Kind != EventGoAway {
+		t.started = true // reply content arrived: never resend
+	}
 	switch ev.Kind {
 	case EventAudio:
 		// Chunks may split a sample; carry the odd byte into the next one.

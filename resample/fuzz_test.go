@@ -10,9 +10,10 @@ import (
 // rate pair: Process and Flush must never panic, must stay within OutLen and
 // FlushLen, and the output must equal that of a single call.
 //
-// Input layout: byte 0 picks the rate pair, byte 1 the channel count and
-// chunk-size scale; then a little-endian uint16 chunk length and that many
-// samples (two bytes each), repeated.
+// Input layout: byte 0 picks the rate pair, byte 1 the channel count (bit 0)
+// and the portable kernel instead of the assembly one (bit 1); then a
+// little-endian uint16 chunk length and that many samples (two bytes each),
+// repeated.
 func FuzzChunking(f *testing.F) {
 	f.Add([]byte{3*5 + 4, 0, 4, 0, 1, 0, 2, 0, 3, 0, 4, 0})
 	f.Add([]byte{4*5 + 2, 1, 3, 0, 0xff, 0x7f, 0, 0x80, 0xff, 0x7f, 1, 0, 0, 0x80})
@@ -26,12 +27,17 @@ func FuzzChunking(f *testing.F) {
 		}
 	}
 	f.Add(seed)
+	f.Add(append([]byte{4*5 + 2, 2}, seed[2:]...)) // 48→16 mono, portable kernel
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
 		}
 		in, out := rates[int(data[0])%25/5], rates[int(data[0])%5]
 		ch := 1 + int(data[1]&1)
+		if data[1]&2 != 0 {
+			defer func(v bool) { useAVX2 = v }(useAVX2)
+			useAVX2 = false
+		}
 		r, err := New(in, out, ch)
 		if err != nil {
 			t.Fatal(err)

@@ -75,13 +75,19 @@ type Conn struct {
 	lastSq  atomic.Int64 // last server seq seen, -1 if none
 	closing atomic.Bool
 
-	mu        sync.Mutex
-	server    Server
-	ws        *websocket.Conn // current gateway connection, nil between sessions
-	udp       *udpLink        // current UDP link, nil until ready
-	cipher    *Cipher         // nil while not ready to send
-	speaking  bool
+	mu       sync.Mutex
+	server   Server
+	ws       *websocket.Conn // current gateway connection, nil between sessions
+	udp      *udpLink        // current UDP link, nil until ready
+	cipher   *Cipher         // nil while not ready to send
+	speaking bool
+
+	// recvMu orders receive-side delivery: the SSRC→user map from op 5 and
+	// the frames parked while an SSRC had no user yet (RTP over UDP can
+	// overtake op 5 over TCP).
+	recvMu    sync.Mutex
 	ssrcUsers map[uint32]string
+	parked    map[uint32][]Frame
 	newServer *Server // set by ServerUpdate: reconnect with these credentials
 	endSess   context.CancelFunc
 
@@ -125,6 +131,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		log:       log.With("guild", cfg.GuildID),
 		server:    cfg.Server,
 		ssrcUsers: map[uint32]string{},
+		parked:    map[uint32][]Frame{},
 		frames:    make(chan Frame, cfg.ReceiveBuffer),
 		done:      make(chan struct{}),
 	}
@@ -399,8 +406,10 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 		c.mu.Lock()
 		oldLink = c.udp
 		c.udp, c.cipher = nil, nil
-		c.ssrcUsers = map[uint32]string{}
 		c.mu.Unlock()
+		c.recvMu.Lock()
+		c.ssrcUsers, c.parked = map[uint32]string{}, map[uint32][]Frame{}
+		c.recvMu.Unlock()
 	}
 	if oldLink != nil {
 		oldLink.cancel()
@@ -514,20 +523,25 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 		case OpSpeaking:
 			var sp Speaking
 			if err := m.Decode(&sp); err == nil && sp.UserID != "" {
-				c.mu.Lock()
+				c.recvMu.Lock()
 				c.ssrcUsers[sp.SSRC] = sp.UserID
-				c.mu.Unlock()
+				parked := c.parked[sp.SSRC]
+				delete(c.parked, sp.SSRC)
+				for _, f := range parked {
+					c.deliver(f, sp.UserID)
+				}
+				c.recvMu.Unlock()
 			}
 		case OpClientDisconnect:
 			var d ClientDisconnect
 			if err := m.Decode(&d); err == nil {
-				c.mu.Lock()
+				c.recvMu.Lock()
 				for k, u := range c.ssrcUsers {
 					if u == d.UserID {
 						delete(c.ssrcUsers, k)
 					}
 				}
-				c.mu.Unlock()
+				c.recvMu.Unlock()
 			}
 		}
 		if e := c.cfg.E2EE; e != nil && (m.Op == OpSessionDescription || m.Op == OpClientsConnect || m.Op == OpClientDisconnect || m.Op.IsDAVE()) {
@@ -788,21 +802,36 @@ func (c *Conn) receive(ctx context.Context, link *udpLink, ci *Cipher) {
 			c.log.Debug("voice udp: packet dropped", "err", err)
 			continue
 		}
-		c.mu.Lock()
-		user := c.ssrcUsers[p.Header.SSRC]
-		c.mu.Unlock()
-		payload := p.Payload
-		if e := c.cfg.E2EE; e != nil {
-			if payload, err = e.DecryptOpus(nil, user, payload); err != nil {
-				c.log.Debug("voice e2ee: frame dropped", "ssrc", p.Header.SSRC, "err", err)
-				continue
-			}
-		}
-		f := Frame{SSRC: p.Header.SSRC, UserID: user, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Opus: payload, Arrival: arrival}
-		select {
-		case c.frames <- f:
-		default:
+		f := Frame{SSRC: p.Header.SSRC, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Opus: p.Payload, Arrival: arrival}
+		c.recvMu.Lock()
+		if user, ok := c.ssrcUsers[f.SSRC]; ok {
+			c.deliver(f, user)
+		} else if q := c.parked[f.SSRC]; len(q) < maxParked {
+			c.parked[f.SSRC] = append(q, f)
+		} else {
 			c.dropped.Add(1)
 		}
+		c.recvMu.Unlock()
+	}
+}
+
+// maxParked bounds the frames kept per SSRC until op 5 names its user (1 s).
+const maxParked = 50
+
+// deliver E2EE-decrypts f as user's and queues it for ReadFrame. Called
+// with recvMu held, so frames of one SSRC keep their order.
+func (c *Conn) deliver(f Frame, user string) {
+	f.UserID = user
+	if e := c.cfg.E2EE; e != nil {
+		var err error
+		if f.Opus, err = e.DecryptOpus(nil, user, f.Opus); err != nil {
+			c.log.Debug("voice e2ee: frame dropped", "ssrc", f.SSRC, "err", err)
+			return
+		}
+	}
+	select {
+	case c.frames <- f:
+	default:
+		c.dropped.Add(1)
 	}
 }

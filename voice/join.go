@@ -46,12 +46,7 @@ func Join(ctx context.Context, s *discordgo.Session, guildID, channelID string, 
 	j.mu.Lock()
 	j.conn = c
 	j.mu.Unlock()
-	c.wg.Add(1)
-	go func() { // the handlers live as long as the connection
-		defer c.wg.Done()
-		<-c.done
-		j.unregister()
-	}()
+	context.AfterFunc(c.ctx, j.unregister) // the handlers live as long as the connection
 	return c, nil
 }
 

@@ -54,9 +54,7 @@ func splitIDs(s string) ([]string, error) {
 // environment (which main has already filled from .env without overriding
 // what was set). The token is read only from the environment: a flag would
 // show it in process listings.
-func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (bot.Config, logOptions, error) {
-	var cfg bot.Config
-	var lo logOptions
+func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg bot.Config, lo logOptions, voiceOn bool, err error) {
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
 		v := getenv(name)
@@ -104,10 +102,19 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 		"minimum time between two edits of a streaming reply (env BOT_EDIT_INTERVAL)")
 	fs.IntVar(&cfg.MaxPromptLength, "max-prompt", num("BOT_MAX_PROMPT_LENGTH", bot.DefaultMaxPromptLength),
 		"max_length of /ask prompt, at most 6000 (env BOT_MAX_PROMPT_LENGTH)")
+	voiceDefault := true
+	if v := getenv("BOT_VOICE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("BOT_VOICE: %w", err))
+		}
+		voiceDefault = b && err == nil
+	}
+	fs.BoolVar(&voiceOn, "voice", voiceDefault, "speak answers in the asker's voice channel (env BOT_VOICE, default true)")
 	level := fs.String("log-level", firstEnv(getenv, "LOG_LEVEL"), "debug, info, warn or error (env LOG_LEVEL, default info)")
 	format := fs.String("log-format", firstEnv(getenv, "LOG_FORMAT"), "text or json (env LOG_FORMAT, default text)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, lo, err
+		return cfg, lo, false, err
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
@@ -118,7 +125,6 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"
 	}
-	var err error
 	if cfg.AllowedGuilds, err = splitIDs(*guilds); err != nil {
 		errs = append(errs, fmt.Errorf("allowed guilds: %w", err))
 	}
@@ -155,6 +161,5 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.QueueCap < 1 {
 		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))
 	}
-	return cfg, lo, errors.Join(errs...)
+	return cfg, lo, voiceOn, errors.Join(errs...)
 }
-

@@ -53,7 +53,7 @@ func TestLoadBotConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, lo, err := loadBotConfig(tt.args, env(tt.env), io.Discard)
+			c, lo, _, err := loadBotConfig(tt.args, env(tt.env), io.Discard)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want one mentioning %s", err, tt.err)
@@ -86,5 +86,18 @@ func TestRunNeedsCredentials(t *testing.T) {
 	err = runBot(context.Background(), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "GEMINI_API_KEY") || strings.Contains(err.Error(), "secret-token-value") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVoiceSwitch(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		args []string
+		want bool
+	}{{"", nil, true}, {"false", nil, false}, {"0", []string{"-voice=true"}, true}, {"", []string{"-voice=false"}, false}} {
+		_, _, on, err := loadBotConfig(tt.args, env(map[string]string{"BOT_VOICE": tt.env}), io.Discard)
+		if err != nil || on != tt.want {
+			t.Errorf("BOT_VOICE=%q %v: voice %v (%v), want %v", tt.env, tt.args, on, err, tt.want)
+		}
 	}
 }

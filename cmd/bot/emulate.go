@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/livecord/livecord/live/livetest"
 )
@@ -42,6 +43,7 @@ func emulateLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on")
 	speed := fs.Float64("speed", 20, "how many times faster than real time to stream audio")
+	lifetime := fs.Duration("lifetime", 10*time.Minute, "end each connection after this long (goAway first), as the service does; 0 never")
 	verbose := fs.Bool("v", false, "log every connection")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,7 +52,7 @@ func emulateLive(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	srv, err := livetest.New(livetest.Options{Addr: *addr, Speed: *speed,
+	srv, err := livetest.New(livetest.Options{Addr: *addr, Speed: *speed, Lifetime: *lifetime,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		return err

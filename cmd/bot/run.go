@@ -8,14 +8,17 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/bwmarrin/discordgo"
+
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/voice"
 )
 
-// newVoiceDialer, when set (by the voice package's wiring in this command),
-// gives the bot a voice connection per guild; nil runs the bot with text and
-// WAV replies only.
-var newVoiceDialer func(log *slog.Logger) (bot.VoiceDialer, error)
+// voiceE2EE, when set (by the DAVE wiring in this command, from another
+// file's init), supplies each voice connection's end-to-end encryption;
+// nil joins voice without DAVE.
+var voiceE2EE func(vs bot.VoiceServer) (voice.E2EE, error)
 
 func init() {
 	commands["run"] = command{summary: "the Discord bot (default)", run: runBot}
@@ -25,11 +28,22 @@ func init() {
 // shuts down gracefully: askers of unfinished questions are told, voice is
 // left, the gateway closed.
 func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, lo, err := loadBotConfig(args, os.Getenv, stderr)
+	cfg, lo, voiceOn, err := loadBotConfig(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, lo)
+	// discordgo logs through a package-level hook; route it into slog. Its
+	// level stays at LogError: at LogDebug it would print the identify
+	// payload, token included.
+	dglog := log.With("component", "discordgo")
+	discordgo.Logger = func(level, _ int, format string, a ...any) {
+		l := slog.LevelError
+		if level >= discordgo.LogWarning {
+			l = slog.LevelWarn
+		}
+		dglog.Log(ctx, l, fmt.Sprintf(format, a...))
+	}
 	cfg.Logger = log
 	cfg.Live = live.ConfigFromEnv()
 	cfg.Live.Logger = log.With("component", "live")
@@ -39,10 +53,8 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.Live.APIKey == "" {
 		return errors.New("GEMINI_API_KEY (or GOOGLE_API_KEY) is not set (in the environment or .env)")
 	}
-	if newVoiceDialer != nil {
-		if cfg.Voice, err = newVoiceDialer(log.With("component", "voice")); err != nil {
-			return fmt.Errorf("voice: %w", err)
-		}
+	if voiceOn {
+		cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{E2EE: voiceE2EE, Logger: log.With("component", "voice")})
 	}
 	b, err := bot.New(cfg)
 	if err != nil {

@@ -25,8 +25,10 @@ type emuConn struct {
 
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup // generator and goAway closers
+	wg       sync.WaitGroup // generator, lifetime and goAway timers
 	closeOne sync.Once
+	mu       sync.Mutex
+	ending   bool // run is waiting for wg: spawn no more
 
 	// Fixed after setup.
 	model      string
@@ -49,6 +51,9 @@ const deadlineReason = "Deadline expired before operation could complete."
 func (c *emuConn) run() {
 	defer func() {
 		c.cancel()
+		c.mu.Lock()
+		c.ending = true
+		c.mu.Unlock()
 		c.wg.Wait()
 		c.ws.CloseNow()
 	}()
@@ -59,9 +64,20 @@ func (c *emuConn) run() {
 	if !c.setup(data) {
 		return
 	}
+	if lt := c.srv.opts.Lifetime; lt > 0 {
+		notice := min(lt/10, 50*time.Second)
+		c.spawn(func() {
+			t := time.NewTimer(lt - notice)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				c.goAway(notice)
+			case <-c.ctx.Done():
+			}
+		})
+	}
 	jobs := make(chan *job, 64)
-	c.wg.Add(1)
-	go c.generate(jobs)
+	c.spawn(func() { c.generate(jobs) })
 	defer close(jobs)
 	var open []*job // turns not yet known to be finished
 	pending := ""   // clientContent text without turnComplete
@@ -162,6 +178,10 @@ func (c *emuConn) setup(data []byte) bool {
 		s.seen = append(s.seen, st.SessionResumption.Handle)
 	}
 	s.mu.Unlock()
+	if rej != nil && rej.stall {
+		<-c.ctx.Done()
+		return false
+	}
 	if rej != nil {
 		c.closeWith(rej.code, rej.reason)
 		return false
@@ -200,6 +220,11 @@ func (c *emuConn) setup(data []byte) bool {
 		s.mu.Lock()
 		sess, ok := s.sessions[st.SessionResumption.Handle]
 		s.mu.Unlock()
+		if ok {
+			sess.mu.Lock()
+			ok = !sess.expired
+			sess.mu.Unlock()
+		}
 		if !ok {
 			c.closeWith(1008, "BidiGenerateContent session not found")
 			return false
@@ -245,9 +270,7 @@ func (c *emuConn) goAway(timeLeft time.Duration) {
 	if c.send(map[string]any{"goAway": map[string]string{"timeLeft": formatDuration(timeLeft)}}) != nil {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.spawn(func() {
 		t := time.NewTimer(timeLeft)
 		defer t.Stop()
 		select {
@@ -255,12 +278,26 @@ func (c *emuConn) goAway(timeLeft time.Duration) {
 			c.closeWith(1011, deadlineReason)
 		case <-c.ctx.Done():
 		}
+	})
+}
+
+// spawn runs f in a goroutine that run waits for, unless run is already
+// finishing.
+func (c *emuConn) spawn(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
 	}()
 }
 
 // generate answers jobs in order until jobs is closed or the connection ends.
 func (c *emuConn) generate(jobs <-chan *job) {
-	defer c.wg.Done()
 	for j := range jobs {
 		c.answer(j)
 		j.cancel()
@@ -338,11 +375,14 @@ func (c *emuConn) answer(j *job) {
 				"inlineData": map[string]any{"mimeType": "audio/pcm;rate=24000", "data": audio[lo:hi]}}}}}
 			// Transcript fragments in proportion to the audio sent so far.
 			want := int(math.Ceil(float64(len(frags)) * float64(hi) / float64(len(audio))))
-			if c.outputTx && want > sentFrags {
+			if want > sentFrags {
+				// Spoken so far; sent as transcription only if asked for.
 				text := strings.Join(frags[sentFrags:want], "")
 				sentFrags = want
 				sentText.WriteString(text)
-				sc["outputTranscription"] = map[string]any{"text": text}
+				if c.outputTx {
+					sc["outputTranscription"] = map[string]any{"text": text}
+				}
 			}
 		}
 		if c.send(map[string]any{"serverContent": sc}) != nil {
@@ -363,9 +403,8 @@ func (c *emuConn) answer(j *job) {
 		c.interrupted(j, sentText.String())
 		return
 	}
-	if c.outputTx && c.modality == "AUDIO" && sentFrags < len(frags) {
+	if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
 		text := strings.Join(frags[sentFrags:], "")
-		sentText.WriteString(text)
 		if c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}) != nil {
 			return
 		}
@@ -389,7 +428,7 @@ func (c *emuConn) answer(j *job) {
 	if c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage}) != nil {
 		return
 	}
-	c.finish(j.prompt, sentText.String(), false)
+	c.finish(j.prompt, transcript, false)
 	if fault.Kind != FaultNone && fault.AfterChunks < 0 {
 		c.fault(fault)
 	}

@@ -3,6 +3,7 @@ package livetest_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,9 @@ type sdkSummary struct {
 		Code   int
 		Reason string
 	}
-	Error *string
+	Error       *string
+	Turns       int
+	Interrupted bool
 }
 
 func runSDK(t *testing.T, opts map[string]any) sdkSummary {
@@ -98,6 +101,23 @@ func TestOfficialSDK(t *testing.T) {
 			}
 		})
 	}
+	t.Run("interruption", func(t *testing.T) {
+		srv.Script(livetest.Reply{Duration: time.Minute})
+		s := runSDK(t, map[string]any{"baseUrl": srv.URL(), "apiKey": srv.Key, "apiVersion": "v1beta",
+			"prompt": "Tell me a long story.", "interruptWith": "Stop."})
+		if s.Error != nil {
+			t.Fatalf("SDK error: %s", *s.Error)
+		}
+		_, second := livetest.Speak("Stop.")
+		if !s.Interrupted || s.Turns != 2 || !strings.HasSuffix(s.Transcript, second) || s.AudioBytes >= 60*48000 {
+			t.Errorf("summary %+v", s)
+		}
+		// interrupted, then that turn's turnComplete, with no generationComplete in between.
+		i := slices.Index(s.Order, "interrupted")
+		if i < 0 || s.Order[i+1] != "turnComplete" || slices.Index(s.Order, "generationComplete") < i {
+			t.Errorf("order around the interruption: %v", s.Order[max(0, i-2):min(len(s.Order), i+3)])
+		}
+	})
 	t.Run("bad key", func(t *testing.T) {
 		s := runSDK(t, map[string]any{"baseUrl": srv.URL(), "apiKey": "wrong", "apiVersion": "v1beta"})
 		if s.Error == nil || !strings.Contains(*s.Error, "API key not valid") || s.Close == nil || s.Close.Code != 1007 {

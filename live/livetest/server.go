@@ -12,7 +12,12 @@
 //
 // Replies are scripted per turn (Script, Respond); the default reply is
 // Speak(prompt), a deterministic synthetic voice. Faults (close, stall, drop,
-// goAway) are injected per reply.
+// goAway) are injected per reply; RejectSetup, StallSetup, GoAway,
+// ExpireHandles and Options.Lifetime act on connections and sessions.
+//
+// A turn is text: clientContent with turnComplete, or realtimeInput.text.
+// Audio and video input, tool responses and contextUpdate are validated and
+// otherwise ignored (there is no voice activity detection).
 package livetest
 
 import (
@@ -41,11 +46,11 @@ const (
 	DefaultToken = "auth_tokens/livetest-token"
 )
 
-// DefaultModels maps the model ids the emulator knows to the one response
+// defaultModels maps the model ids the emulator knows to the one response
 // modality each accepts (late-2026 Gemini API). Retired ids such as
 // gemini-2.0-flash-live-001 are absent, so they fail with 1008 as they do
 // on the real service.
-var DefaultModels = map[string]string{
+var defaultModels = map[string]string{
 	"gemini-3.8-live":                               "AUDIO",
 	"gemini-3.8-live-extended-thinking":             "AUDIO",
 	"gemini-3.1-flash-live-preview":                 "AUDIO",
@@ -65,8 +70,17 @@ type Options struct {
 	// Speed is how many times faster than real time audio is streamed
 	// (default 20); +Inf streams without pauses.
 	Speed float64
-	// Models overrides DefaultModels.
+	// Models maps model ids (without "models/") to the one response
+	// modality each accepts, "AUDIO" or "TEXT". Default: gemini-3.8-live,
+	// gemini-3.8-live-extended-thinking, gemini-3.1-flash-live-preview,
+	// gemini-2.5-flash-native-audio-preview-12-2025 and
+	// gemini-3.5-live-translate-preview (AUDIO), gemini-3.5-transcribe-live
+	// (TEXT).
 	Models map[string]string
+	// Lifetime, if set, ends every connection like the service does after
+	// about ten minutes: goAway with a notice of Lifetime/10 (at most 50 s),
+	// then close 1011 at Lifetime.
+	Lifetime time.Duration
 	// Logger gets one record per connection and protocol error.
 	Logger *slog.Logger
 }
@@ -107,12 +121,14 @@ type Server struct {
 type rejection struct {
 	code   int
 	reason string
+	stall  bool
 }
 
 // session is the server side of a conversation; it outlives connections.
 type session struct {
 	mu      sync.Mutex
 	history []Exchange
+	expired bool
 }
 
 // New starts an emulator. Close it when done.
@@ -130,7 +146,7 @@ func New(opts Options) (*Server, error) {
 		opts.Speed = 20
 	}
 	if opts.Models == nil {
-		opts.Models = DefaultModels
+		opts.Models = defaultModels
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -212,7 +228,29 @@ func (s *Server) Respond(r Responder) {
 func (s *Server) RejectSetup(code int, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rejects = append(s.rejects, rejection{code, reason})
+	s.rejects = append(s.rejects, rejection{code: code, reason: reason})
+}
+
+// StallSetup makes the next setup go unanswered: no setupComplete, no
+// close, until the client gives up.
+func (s *Server) StallSetup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejects = append(s.rejects, rejection{stall: true})
+}
+
+// ExpireHandles invalidates every session resumed or resumable so far (all
+// its handles, including those it issues later), as the service
+// does two hours after a session ends: resuming with one fails with 1008
+// "BidiGenerateContent session not found".
+func (s *Server) ExpireHandles() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		sess.mu.Lock()
+		sess.expired = true // also the handles it is still to issue
+		sess.mu.Unlock()
+	}
 }
 
 // GoAway sends goAway{timeLeft} on every open connection and closes each
@@ -320,13 +358,13 @@ func (s *Server) authenticate(r *http.Request, constrained bool, info *ConnInfo)
 	case !constrained && r.Header.Get("x-goog-api-key") != "":
 		got, info.Credential = r.Header.Get("x-goog-api-key"), "x-goog-api-key"
 	default:
-		return &rejection{1008, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."}
+		return &rejection{code: 1008, reason: "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."}
 	}
 	if constrained && got != s.Token {
-		return &rejection{1008, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."}
+		return &rejection{code: 1008, reason: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."}
 	}
 	if !constrained && got != s.Key {
-		return &rejection{1007, "API key not valid. Please pass a valid API key."}
+		return &rejection{code: 1007, reason: "API key not valid. Please pass a valid API key."}
 	}
 	return nil
 }

@@ -258,7 +258,13 @@ func TestSnakeCaseTurn(t *testing.T) {
 	if got := srv.Prompts(); len(got) != 1 || got[0] != "Hi there" {
 		t.Errorf("prompts %q", got)
 	}
-	var st struct{ GenerationConfig struct{ SpeechConfig struct{ VoiceConfig struct{ PrebuiltVoiceConfig struct{ VoiceName string } } } } }
+	var st struct {
+		GenerationConfig struct {
+			SpeechConfig struct {
+				VoiceConfig struct{ PrebuiltVoiceConfig struct{ VoiceName string } }
+			}
+		}
+	}
 	if json.Unmarshal(srv.LastSetup(), &st); st.GenerationConfig.SpeechConfig.VoiceConfig.PrebuiltVoiceConfig.VoiceName != "Kore" {
 		t.Errorf("setup not normalised to camelCase: %s", srv.LastSetup())
 	}
@@ -359,5 +365,22 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%d chunks before the fault, want 1", chunks)
 			}
 		})
+	}
+}
+
+func TestLifetime(t *testing.T) {
+	srv := livetest.NewServer(t, livetest.Options{Lifetime: 200 * time.Millisecond})
+	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
+	start := time.Now()
+	write(t, ws, setup)
+	read(t, ws)
+	_, b, err := read(t, ws)
+	var m serverMsg
+	if err != nil || json.Unmarshal(b, &m) != nil || m.GoAway == nil || m.GoAway.TimeLeft != "0.02s" {
+		t.Fatalf("want goAway{0.02s}, got %s %v", b, err)
+	}
+	_, _, err = read(t, ws)
+	if ce := closeOf(t, err); ce.Code != 1011 || time.Since(start) < 200*time.Millisecond {
+		t.Errorf("close %v after %v", ce, time.Since(start))
 	}
 }

@@ -109,3 +109,36 @@ func harmonicShare(s []int16, f0 float64) float64 {
 	fund := 2 * (re*re + im*im) / float64(len(s))
 	return 1 - fund/e
 }
+
+// upsample2 doubles the rate by linear interpolation and delays by d
+// samples: a stand-in for the resampler and codec delay downstream.
+func upsample2(pcm []int16, delay int) []int16 {
+	out := make([]int16, delay, delay+2*len(pcm))
+	for i, v := range pcm {
+		next := v
+		if i+1 < len(pcm) {
+			next = pcm[i+1]
+		}
+		out = append(out, v, int16((int(v)+int(next))/2))
+	}
+	return out
+}
+
+func TestEnvelopeCorrelation(t *testing.T) {
+	pcm, _ := livetest.Speak("Hello? Gemini are you there?")
+	got := upsample2(pcm, 48000*3/100) // 30 ms late at 48 kHz
+	// Crude lossy damage: drop the low bits.
+	for i := range got {
+		got[i] &^= 0xff
+	}
+	if c := livetest.EnvelopeCorrelation(pcm, 24000, got, 48000, 100*time.Millisecond); c < 0.95 {
+		t.Errorf("same speech correlates %.3f", c)
+	}
+	other, _ := livetest.Speak("A completely different sentence about the weather in Paris.")
+	if c := livetest.EnvelopeCorrelation(pcm, 24000, upsample2(other, 0), 48000, 100*time.Millisecond); c > 0.6 {
+		t.Errorf("different speech correlates %.3f", c)
+	}
+	if c := livetest.EnvelopeCorrelation(pcm, 24000, make([]int16, len(got)), 48000, 100*time.Millisecond); c > 0 {
+		t.Errorf("silence correlates %.3f", c)
+	}
+}

@@ -5,6 +5,7 @@ package soxrbench
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/livecord/livecord/resample"
 	"github.com/livecord/livecord/resample/internal/measure"
+	"golang.org/x/sys/unix"
 )
 
 const benchSeconds = 10
@@ -27,19 +29,18 @@ func input(rate int) []int16 {
 }
 
 // Both sides convert the same mono int16 input in 20 ms chunks (the voice
-// path's granularity) and end with a flush, reusing one stream.
+// path's granularity) and end with a flush, reusing one stream. A stream
+// function returns one run over the whole input.
 
-func benchGo(b *testing.B, in, out int) {
+func goStream(tb testing.TB, in, out int) func() {
 	x := input(in)
 	r, err := resample.New(in, out, 1)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	dst := make([]int16, 0, r.OutLen(len(x))+r.FlushLen())
 	chunk := in / 50
-	b.SetBytes(int64(len(x) * 2))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	return func() {
 		dst = dst[:0]
 		for j := 0; j < len(x); j += chunk {
 			dst = r.Process(dst, x[j:j+chunk])
@@ -48,30 +49,39 @@ func benchGo(b *testing.B, in, out int) {
 	}
 }
 
-func benchSoxr(b *testing.B, in, out int, spec Spec) {
-	x := input(in)
-	dst := make([]int16, 0, len(x)*out/in+100000)
-	chunk := in / 50
-	s, err := NewSoxr(in, out, 1, spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	b.SetBytes(int64(len(x) * 2))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Clear(); err != nil {
-			b.Fatal(err)
+func soxrStream(spec Spec) func(tb testing.TB, in, out int) func() {
+	return func(tb testing.TB, in, out int) func() {
+		x := input(in)
+		dst := make([]int16, 0, len(x)*out/in+100000)
+		chunk := in / 50
+		s, err := NewSoxr(in, out, 1, spec)
+		if err != nil {
+			tb.Fatal(err)
 		}
-		dst = dst[:0]
-		for j := 0; j < len(x); j += chunk {
-			if dst, err = s.Process(dst, x[j:j+chunk]); err != nil {
-				b.Fatal(err)
+		tb.Cleanup(s.Close)
+		return func() {
+			if err := s.Clear(); err != nil {
+				tb.Fatal(err)
+			}
+			dst = dst[:0]
+			for j := 0; j < len(x); j += chunk {
+				if dst, err = s.Process(dst, x[j:j+chunk]); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			if dst, err = s.Process(dst, nil); err != nil {
+				tb.Fatal(err)
 			}
 		}
-		if dst, err = s.Process(dst, nil); err != nil {
-			b.Fatal(err)
-		}
+	}
+}
+
+func bench(b *testing.B, stream func(tb testing.TB, in, out int) func(), in, out int) {
+	run := stream(b, in, out)
+	b.SetBytes(int64(in * benchSeconds * 2))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
 	}
 }
 
@@ -79,18 +89,18 @@ func benchSoxr(b *testing.B, in, out int, spec Spec) {
 // lower Nyquist frequency, stopband from 7/6, 115 dB (19.1 bits).
 var sameSpec = Spec{PrecisionBits: 115 / 6.0206, PassbandEnd: 5.0 / 6, StopbandBegin: 7.0 / 6}
 
-func BenchmarkGo24to48(b *testing.B)           { benchGo(b, 24000, 48000) }
-func BenchmarkSoxrHQ24to48(b *testing.B)       { benchSoxr(b, 24000, 48000, Spec{}) }
-func BenchmarkSoxrSameSpec24to48(b *testing.B) { benchSoxr(b, 24000, 48000, sameSpec) }
-func BenchmarkGo48to16(b *testing.B)           { benchGo(b, 48000, 16000) }
-func BenchmarkSoxrHQ48to16(b *testing.B)       { benchSoxr(b, 48000, 16000, Spec{}) }
-func BenchmarkSoxrSameSpec48to16(b *testing.B) { benchSoxr(b, 48000, 16000, sameSpec) }
+func BenchmarkGo24to48(b *testing.B)           { bench(b, goStream, 24000, 48000) }
+func BenchmarkSoxrHQ24to48(b *testing.B)       { bench(b, soxrStream(Spec{}), 24000, 48000) }
+func BenchmarkSoxrSameSpec24to48(b *testing.B) { bench(b, soxrStream(sameSpec), 24000, 48000) }
+func BenchmarkGo48to16(b *testing.B)           { bench(b, goStream, 48000, 16000) }
+func BenchmarkSoxrHQ48to16(b *testing.B)       { bench(b, soxrStream(Spec{}), 48000, 16000) }
+func BenchmarkSoxrSameSpec48to16(b *testing.B) { bench(b, soxrStream(sameSpec), 48000, 16000) }
 
 type contender struct {
-	name  string
-	bench func(b *testing.B, in, out int)
-	conv  func(t *testing.T, in, out int) measure.Convert
-	delay func(t *testing.T, in, out int) float64 // latency in output samples
+	name   string
+	stream func(tb testing.TB, in, out int) func()
+	conv   func(t *testing.T, in, out int) measure.Convert
+	delay  func(t *testing.T, in, out int) float64 // latency in output samples
 }
 
 func goConv(t *testing.T, in, out int) measure.Convert {
@@ -152,20 +162,45 @@ func soxrLatency(spec Spec) func(t *testing.T, in, out int) float64 {
 	}
 }
 
+const (
+	rounds       = 9
+	runsPerRound = 40
+)
+
+// cpuTime returns the CPU time this OS thread spends calling run n times.
+// Thread CPU time rather than wall time, because the machine is shared:
+// time spent preempted by other processes is not charged to the converter.
+func cpuTime(t *testing.T, run func(), n int) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var a, b unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &a); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		run()
+	}
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &b); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(b.Nano() - a.Nano())
+}
+
 // TestTable measures speed and quality of livecord and libsoxr side by side
-// and prints the Markdown tables for BENCHMARKS.md. Speed runs are
-// interleaved and repeated (median of 5) because the machine is shared.
+// and prints the Markdown tables for BENCHMARKS.md. Speed is thread CPU
+// time, the converters taking turns (rounds × runsPerRound conversions of
+// 10 s each), and the median round is reported.
 func TestTable(t *testing.T) {
 	contenders := []contender{
-		{"livecord `resample`", benchGo, goConv, func(t *testing.T, in, out int) float64 {
+		{"livecord `resample`", goStream, goConv, func(t *testing.T, in, out int) float64 {
 			r, err := resample.New(in, out, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return latency(t, in, out, r.Process, r.Delay())
 		}},
-		{"soxr HQ preset", func(b *testing.B, in, out int) { benchSoxr(b, in, out, Spec{}) }, soxrConv(Spec{}), soxrLatency(Spec{})},
-		{"soxr, livecord's spec", func(b *testing.B, in, out int) { benchSoxr(b, in, out, sameSpec) }, soxrConv(sameSpec), soxrLatency(sameSpec)},
+		{"soxr HQ preset", soxrStream(Spec{}), soxrConv(Spec{}), soxrLatency(Spec{})},
+		{"soxr, livecord's spec", soxrStream(sameSpec), soxrConv(sameSpec), soxrLatency(sameSpec)},
 	}
 	var md strings.Builder
 	for _, pair := range []struct {
@@ -173,19 +208,23 @@ func TestTable(t *testing.T) {
 		passHz  float64
 		tones   []float64
 	}{
-		{24000, 48000, 10000, []float64{101, 997, 2003, 3001, 4001, 5003, 6007, 7001, 8009, 9001, 9973}},
-		{48000, 16000, 6666, []float64{9341, 10007, 12011, 14009, 15013, 17011, 19001, 21013, 23011, 23993}},
+		{24000, 48000, 10000, measure.ImageTones24to48},
+		{48000, 16000, 6666, measure.AliasTones48to16},
 	} {
 		in, out := pair.in, pair.out
 		times := make([][]time.Duration, len(contenders))
-		for round := 0; round < 5; round++ {
-			for i, c := range contenders {
-				res := testing.Benchmark(func(b *testing.B) { c.bench(b, in, out) })
-				times[i] = append(times[i], time.Duration(res.NsPerOp()))
+		runs := make([]func(), len(contenders))
+		for i, c := range contenders {
+			runs[i] = c.stream(t, in, out)
+			runs[i]() // warm up
+		}
+		for round := 0; round < rounds; round++ {
+			for i := range contenders {
+				times[i] = append(times[i], cpuTime(t, runs[i], runsPerRound)/runsPerRound)
 			}
 		}
 		fmt.Fprintf(&md, "\n%d → %d kHz, mono int16, 20 ms chunks, one core:\n\n", in/1000, out/1000)
-		md.WriteString("| converter | passband flatness | worst image/alias | SNR 1 kHz −1 dBFS | latency | time per second of audio | × real time | speed vs soxr HQ |\n")
+		md.WriteString("| converter | passband flatness | worst image/alias | SNR 1 kHz −1 dBFS | latency | CPU time per second of audio | × real time, one core | speed vs soxr HQ |\n")
 		md.WriteString("|---|---|---|---|---|---|---|---|\n")
 		median := func(i int) time.Duration {
 			ts := slices.Sorted(slices.Values(times[i]))

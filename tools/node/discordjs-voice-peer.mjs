@@ -28,6 +28,7 @@ networking.on('close', (code) => {
 // VoiceReceiver wired the way VoiceConnection.updateReceiveBindings does it;
 // the stand-in connection is never "ready" with DAVE, so no E2EE is applied.
 const receiver = new VoiceReceiver({ state: { status: 'signalling' } });
+networking.state.ws?.on('packet', receiver.onWsPacket); // created in the constructor
 let readyOnce = false;
 networking.on('stateChange', (oldState, newState) => {
   if (oldState.ws !== newState.ws) {

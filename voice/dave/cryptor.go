@@ -75,7 +75,7 @@ func (e *encryptor) encrypt(dst, opus []byte) ([]byte, error) {
 	}
 	out, tag := e.cipher.seal(dst, opus, nil, e.nonce)
 	t := trailer{tag: tag, nonce: e.nonce}
-	return t.appendTo(out)
+	return t.marshal(out)
 }
 
 // cryptorManager holds one sender's keys for one epoch, with the replay window.

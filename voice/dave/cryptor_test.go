@@ -308,3 +308,48 @@ func TestEncryptWithoutRatchet(t *testing.T) {
 		t.Fatalf("decrypt without ratchet: err = %v", err)
 	}
 }
+
+// TestNonceWrap runs a sender across the 2^32 nonce wrap: generation 255
+// is followed by raw generation 0, which the receiver reads as 256.
+func TestNonceWrap(t *testing.T) {
+	e, d := pair(t)
+	// Old enough for any generation below 257: 257·2^24/170 s.
+	at := epoch0.Add(time.Duration(257<<24/maxFramesPerSec+1) * time.Second)
+	open := func(nonce uint32, when time.Time) error {
+		e.nonce = nonce - 1
+		f, err := e.encrypt(nil, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.decrypt(nil, f, when)
+		return err
+	}
+	// Walk the receiver up in steps within the 250-generation gap.
+	for _, g := range []uint32{0, 200, 255} {
+		if err := open(g<<24|1, at); err != nil {
+			t.Fatalf("generation %d: %v", g, err)
+		}
+	}
+	// Once the older generations expire, the oldest kept is 255.
+	at = at.Add(11 * time.Second)
+	if err := open(0xffffffff, at); err != nil {
+		t.Fatalf("last nonce before the wrap: %v", err)
+	}
+	if d.managers[0].oldest != 255 {
+		t.Fatalf("oldest generation %d, want 255", d.managers[0].oldest)
+	}
+	e.nonce = 0xffffffff
+	f, err := e.encrypt(nil, []byte("wrapped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, tr, _ := parseFrame(f); tr.nonce != 0 || e.gen != 256 {
+		t.Fatalf("after the wrap: nonce %d, sender generation %d", tr.nonce, e.gen)
+	}
+	if got, err := d.decrypt(nil, f, at); err != nil || string(got) != "wrapped" {
+		t.Fatalf("first frame after the wrap: %q, %v", got, err)
+	}
+	if _, err := d.decrypt(nil, f, at); !errors.Is(err, errReplay) {
+		t.Fatalf("replay after the wrap: %v", err)
+	}
+}

@@ -46,8 +46,8 @@ func (t *trailer) size() int {
 	return n
 }
 
-// appendTo appends the encoded trailer to b.
-func (t *trailer) appendTo(b []byte) ([]byte, error) {
+// marshal appends the encoded trailer to b.
+func (t *trailer) marshal(b []byte) ([]byte, error) {
 	size := t.size()
 	if size > math.MaxUint8 {
 		return b, fmt.Errorf("dave: frame trailer of %d bytes exceeds 255", size)

@@ -54,7 +54,7 @@ func TestTrailerRoundTrip(t *testing.T) {
 		{"empty body", trailer{nonce: 2}, nil, mustHex(t, "0000000000000000020cfafa")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			enc, err := tc.tr.appendTo(nil)
+			enc, err := tc.tr.marshal(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func FuzzParseFrame(f *testing.F) {
 			return
 		}
 		// A parsed frame re-encodes to the same bytes.
-		enc, err := tr.appendTo(append([]byte(nil), body...))
+		enc, err := tr.marshal(append([]byte(nil), body...))
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}

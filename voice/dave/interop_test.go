@@ -19,9 +19,12 @@ import (
 type davey struct {
 	t      testing.TB
 	in     io.WriteCloser
-	out    *bufio.Scanner
+	lines  chan []byte // stdout lines; closed when Node's stdout ends
 	nextID int
 }
+
+// replyTimeout bounds each request to Node (a davey call takes microseconds).
+const replyTimeout = 30 * time.Second
 
 func startDavey(t testing.TB) *davey {
 	t.Helper()
@@ -55,9 +58,23 @@ func startDavey(t testing.TB) *davey {
 		}
 		cancel()
 	})
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	return &davey{t: t, in: in, out: sc}
+	lines := make(chan []byte)
+	readerDone := make(chan struct{})
+	go func() { // owned by this test: ends when Node's stdout closes
+		defer close(readerDone)
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { <-readerDone }) // runs before the cleanup above that stops Node
+	return &davey{t: t, in: in, lines: lines}
 }
 
 type testWriter struct{ t testing.TB }
@@ -93,12 +110,19 @@ func (d *davey) call(req map[string]any) daveyReply {
 	if _, err := d.in.Write(append(b, '\n')); err != nil {
 		d.t.Fatalf("davey-peer.mjs: write: %v", err)
 	}
-	if !d.out.Scan() {
-		d.t.Fatalf("davey-peer.mjs exited: %v", d.out.Err())
+	var line []byte
+	select {
+	case l, ok := <-d.lines:
+		if !ok {
+			d.t.Fatal("davey-peer.mjs exited")
+		}
+		line = l
+	case <-time.After(replyTimeout):
+		d.t.Fatalf("davey-peer.mjs did not answer %s within %v", req["cmd"], replyTimeout)
 	}
 	var r daveyReply
-	if err := json.Unmarshal(d.out.Bytes(), &r); err != nil {
-		d.t.Fatalf("davey-peer.mjs reply %q: %v", d.out.Bytes(), err)
+	if err := json.Unmarshal(line, &r); err != nil {
+		d.t.Fatalf("davey-peer.mjs reply %q: %v", line, err)
 	}
 	if r.ID != d.nextID {
 		d.t.Fatalf("reply %d to request %d", r.ID, d.nextID)
@@ -173,8 +197,8 @@ func TestDaveyInterop(t *testing.T) {
 	c := newCall(t, channel)
 	step := func(name string, wantEpoch uint64, wantMembers int, committer uint64) {
 		t.Helper()
-		if c.gw.Committer != committer {
-			t.Fatalf("%s: %d's commit won, want %d's", name, c.gw.Committer, committer)
+		if c.gw.Stats().Committer != committer {
+			t.Fatalf("%s: %d's commit won, want %d's", name, c.gw.Stats().Committer, committer)
 		}
 		if e := c.checkEpoch(); e != wantEpoch {
 			t.Fatalf("%s: epoch %d, want %d", name, e, wantEpoch)
@@ -183,7 +207,7 @@ func TestDaveyInterop(t *testing.T) {
 			t.Fatalf("%s: %d members, want %d", name, n, wantMembers)
 		}
 		c.checkMedia(3)
-		t.Logf("%s: epoch %d, roster %v, commits %d, dropped %d", name, wantEpoch, c.gw.Roster(), c.gw.Commits, c.gw.Dropped)
+		t.Logf("%s: epoch %d, roster %v, commits %d, dropped %d", name, wantEpoch, c.gw.Roster(), c.gw.Stats().Commits, c.gw.Stats().Dropped)
 	}
 
 	// davey creates the group; we join by its Welcome.
@@ -196,11 +220,11 @@ func TestDaveyInterop(t *testing.T) {
 	// loses the race and recovers by processing our commit; bob (davey) joins
 	// by our Welcome.
 	c.prefer = us
-	dropped := c.gw.Dropped
+	dropped := c.gw.Stats().Dropped
 	c.join(bob, d.newPeer(bob, channel))
 	step("we commit, davey joins", 2, 3, us)
-	if c.gw.Dropped != dropped+1 {
-		t.Fatalf("%d commits dropped, want 1 lost race", c.gw.Dropped-dropped)
+	if c.gw.Stats().Dropped != dropped+1 {
+		t.Fatalf("%d commits dropped, want 1 lost race", c.gw.Stats().Dropped-dropped)
 	}
 
 	// A fourth member (ours): davey wins, our commit is dropped and we recover.
@@ -321,14 +345,14 @@ func TestDaveyRevoke(t *testing.T) {
 		t.Fatalf("%d commits after the revoke, want none", len(c.heldCommits))
 	}
 	c.holdCommits = false
-	dropped := c.gw.Dropped
+	dropped := c.gw.Stats().Dropped
 	for _, m := range stale {
 		if out, err := c.gw.Receive(m.To, m.Op, m.Payload); err != nil || len(out) != 0 {
 			t.Fatalf("stale commit from %d: %d messages, %v", m.To, len(out), err)
 		}
 	}
-	if c.gw.Dropped != dropped+2 || c.checkEpoch() != 1 {
-		t.Fatalf("stale commits not refused: dropped %d, epoch %d", c.gw.Dropped-dropped, c.gw.Epoch())
+	if c.gw.Stats().Dropped != dropped+2 || c.checkEpoch() != 1 {
+		t.Fatalf("stale commits not refused: dropped %d, epoch %d", c.gw.Stats().Dropped-dropped, c.gw.Epoch())
 	}
 	c.checkMedia(2)
 

@@ -17,16 +17,16 @@ const (
 	nonceSize  = 12
 )
 
-// Exporter is the one thing a DAVE key ratchet needs from an established MLS
-// group: the MLS-Exporter of RFC 9420 §8.5.
-type Exporter interface {
+// exporter is the one thing a DAVE key ratchet needs from an established MLS
+// group: the MLS-exporter of RFC 9420 §8.5.
+type exporter interface {
 	Export(label string, context []byte, length int) ([]byte, error)
 }
 
 // senderBaseSecret derives the base secret of userID's key ratchet for the
 // current epoch. The exporter context is the user ID in little-endian, unlike
 // the credential's big-endian identity (whitepaper 1.1.1).
-func senderBaseSecret(e Exporter, userID uint64) ([]byte, error) {
+func senderBaseSecret(e exporter, userID uint64) ([]byte, error) {
 	var ctx [8]byte
 	binary.LittleEndian.PutUint64(ctx[:], userID)
 	base, err := e.Export(senderKeyLabel, ctx[:], keySize)

@@ -85,6 +85,7 @@ type Session struct {
 	ownCommit []byte                 // our last op-28 commit (its epoch is pending in current())
 
 	transitions map[uint16]transition // prepared, awaiting op 22
+	nextSeq     uint64
 
 	sendPlain bool // sender passthrough
 	enc       encryptor
@@ -97,6 +98,7 @@ type transition struct {
 	version  int
 	ratchet  *keyRatchet
 	prepared time.Time
+	seq      uint64 // preparation order
 }
 
 // NewSession returns a session for one voice connection. It stays in
@@ -148,8 +150,8 @@ func (s *Session) Ready() bool {
 	return s.sendPlain || s.enc.ratchet != nil
 }
 
-// Encrypt returns the frame to send for one Opus packet: the DAVE frame, or
-// the packet itself under protocol version 0 and for Opus silence.
+// Encrypt returns the frame to send for one Opus packet: a new DAVE frame,
+// or opus itself (not a copy) under protocol version 0 and for Opus silence.
 func (s *Session) Encrypt(opus []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,7 +169,9 @@ func (s *Session) Encrypt(opus []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Decrypt returns the Opus packet carried by a frame from userID.
+// Decrypt returns the Opus packet carried by a frame from userID, or frame
+// itself for silence and accepted unencrypted frames. A frame that fails
+// (unknown sender, bad tag, replay, expired key) must be dropped.
 func (s *Session) Decrypt(userID uint64, frame []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -188,9 +192,12 @@ func (s *Session) Decrypt(userID uint64, frame []byte) ([]byte, error) {
 
 // HandleOp processes one voice gateway message. payload is the JSON value of
 // "d" for JSON ops, or the bytes after the sequence number and opcode for
-// binary ops (25, 27, 29, 30). Ops DAVE does not use are ignored. The
+// binary ops. The session reads ops 4 (dave_protocol_version), 11 and 13
+// (the users DAVE may add), 21, 22 and 24 (JSON) and 25, 27, 29 and 30
+// (binary); other ops are ignored, so a caller may pass everything. The
 // returned messages must be sent in order, even when err is non-nil (a
-// failed commit or welcome yields op 31 and a new key package).
+// failed commit or welcome yields op 31 and a new key package); err is for
+// logging, never a reason to drop the connection.
 func (s *Session) HandleOp(op int, payload []byte) ([]Outgoing, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,7 +299,6 @@ func (s *Session) init(version int, out *[]Outgoing) error {
 		return fmt.Errorf("unsupported DAVE protocol version %d", version)
 	}
 	now := s.now()
-	wasPlain := s.version == 0
 	if !s.started && version > 0 {
 		// DAVE from the start: nothing may go out in clear. (An upgrade
 		// later in the call keeps sending in clear until its transition.)
@@ -309,12 +315,8 @@ func (s *Session) init(version int, out *[]Outgoing) error {
 		}
 		return nil
 	}
-	if wasPlain {
-		// Upgrade: plain frames still in flight are accepted for a while.
-		for _, d := range s.decs {
-			d.setPassthrough(false, now, passthroughExpiry)
-		}
-	}
+	// On an upgrade from version 0, receivers keep accepting plain frames
+	// until the first encrypted transition executes (and 10 s beyond).
 	var id [8]byte
 	binary.BigEndian.PutUint64(id[:], s.cfg.UserID)
 	// The zero options are DAVE's: infinite lifetime, no extensions, no GREASE.
@@ -576,6 +578,8 @@ func (s *Session) adopt(g *mls.Group, tid uint16, out *[]Outgoing) error {
 		d, ok := s.decs[uid]
 		if !ok {
 			d = &decryptor{}
+			// Upgrading from version 0: this member may still send in clear.
+			d.passthroughOn = s.sendPlain
 			s.decs[uid] = d
 		}
 		d.addRatchet(r, now)
@@ -597,6 +601,8 @@ func (s *Session) prepareTransition(tid uint16, t transition, out *[]Outgoing) {
 			d.setPassthrough(true, t.prepared, 0)
 		}
 	}
+	s.nextSeq++
+	t.seq = s.nextSeq
 	s.transitions[tid] = t
 	if tid == 0 {
 		s.execute(0)
@@ -614,13 +620,13 @@ func (s *Session) execute(tid uint16) {
 	}
 	delete(s.transitions, tid)
 	// An executed epoch supersedes any older one still waiting.
-	for id, o := range s.transitions {
-		if o.ratchet != nil && !o.prepared.After(t.prepared) {
-			delete(s.transitions, id)
+	if t.ratchet != nil {
+		for id, o := range s.transitions {
+			if o.ratchet != nil && o.seq < t.seq {
+				delete(s.transitions, id)
+			}
 		}
 	}
-	now := s.now()
-	wasPlain := s.version == 0
 	s.version = t.version
 	switch {
 	case t.version == 0:
@@ -630,31 +636,32 @@ func (s *Session) execute(tid uint16) {
 		return
 	case t.ratchet != nil:
 		s.enc.setRatchet(t.ratchet)
+		// Encrypted from here on: plain frames in flight get passthroughExpiry.
+		now := s.now()
+		for _, d := range s.decs {
+			if d.passthroughOn {
+				d.setPassthrough(false, now, passthroughExpiry)
+			}
+		}
 	case s.group == nil:
 		// A gateway transition without a group (sole-member reset, or an
 		// upgrade before the first commit): nothing to encrypt with yet.
 		s.enc = encryptor{}
 	}
 	s.sendPlain = false
-	if wasPlain {
-		for _, d := range s.decs {
-			d.setPassthrough(false, now, passthroughExpiry)
-		}
-	}
 }
 
 // maybeFallbackExecute switches the sender to the newest prepared epoch when
 // op 22 is overdue.
 func (s *Session) maybeFallbackExecute() {
 	var best uint16
-	var found bool
-	var at time.Time
+	var newest *transition
 	for tid, t := range s.transitions {
-		if t.ratchet != nil && (!found || t.prepared.After(at)) {
-			best, at, found = tid, t.prepared, true
+		if t.ratchet != nil && (newest == nil || t.seq > newest.seq) {
+			best, newest = tid, &t
 		}
 	}
-	if found && s.now().Sub(at) >= executeFallback {
+	if newest != nil && s.now().Sub(newest.prepared) >= executeFallback {
 		s.execute(best)
 	}
 }

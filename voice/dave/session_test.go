@@ -275,11 +275,25 @@ func TestSessionTransitions(t *testing.T) {
 		t.Fatalf("passthrough encrypt: %q, %v", f, err)
 	}
 
-	// Upgrade again (op 24 epoch 1): a new key package, and plain frames are
-	// still accepted for 10 s.
+	// Upgrade again (op 24 epoch 1): a new key package; plain frames are
+	// accepted until the first encrypted transition executes, and 10 s more.
 	out = mustHandle(t, b.s, opPrepareEpoch, `{"protocol_version":1,"epoch":1}`)
 	if len(out) != 1 || out[0].Op != opKeyPackage {
 		t.Fatalf("upgrade: %v", ops(out))
+	}
+	if f, err := b.s.Encrypt([]byte("opus")); err != nil || string(f) != "opus" {
+		t.Fatalf("sender before the upgrade executes: %q, %v", f, err)
+	}
+	clk.t = clk.t.Add(time.Minute)
+	if _, err := b.s.Decrypt(1, []byte("plain opus")); err != nil {
+		t.Fatalf("plain frame before the upgrade executes: %v", err)
+	}
+	b.s.mu.Lock()
+	var ignored []Outgoing
+	b.s.prepareTransition(0, transition{version: 1, ratchet: newKeyRatchet(make([]byte, 16)), prepared: clk.t}, &ignored)
+	b.s.mu.Unlock()
+	if f, err := b.s.Encrypt([]byte("opus")); err != nil || bytes.Contains(f, []byte("opus")) {
+		t.Fatalf("sender after the upgrade: %q, %v", f, err)
 	}
 	clk.t = clk.t.Add(9 * time.Second)
 	if _, err := b.s.Decrypt(1, []byte("plain opus")); err != nil {
@@ -382,19 +396,31 @@ func FuzzHandleOp(f *testing.F) {
 	f.Add(uint8(opAnnounceCommit), []byte{0, 1, 0, 1, 0, 1})
 	f.Add(uint8(opWelcome), []byte{0, 1, 0, 2, 0x40, 0x98})
 	f.Add(uint8(opProposals), []byte{0, 0x40, 0x05, 0, 1, 0, 1, 8})
+	f.Add(uint8(opAnnounceCommit|0x80), []byte{0, 1, 0, 1, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 2})
+	f.Add(uint8(opProposals|0x80), []byte{1, 0x21, 0x20})
 	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
-		s, err := NewSession(Config{UserID: 1, ChannelID: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.HandleOp(opSessionDescription, []byte(`{"dave_protocol_version":1}`)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.HandleOp(opExternalSender, g.op25); err != nil {
-			t.Fatal(err)
+		var s *Session
+		if op&0x80 != 0 {
+			// An established member of a two-member group.
+			c := newCall(t, 2)
+			p := newGoPeer(t, 1, 2)
+			c.join(1, p)
+			c.join(3, newGoPeer(t, 3, 2))
+			s = p.s
+		} else {
+			var err error
+			if s, err = NewSession(Config{UserID: 1, ChannelID: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.HandleOp(opSessionDescription, []byte(`{"dave_protocol_version":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.HandleOp(opExternalSender, g.op25); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, o := range []int{opExternalSender, opProposals, opAnnounceCommit, opWelcome} {
-			if int(op)%4 == o%4 {
+			if int(op&0x7f)%4 == o%4 {
 				_, _ = s.HandleOp(o, payload)
 			}
 		}

@@ -449,7 +449,12 @@ func (s *Server) closeMember(m *member, code websocket.StatusCode, reason string
 	m.ws = nil
 	m.wmu.Unlock()
 	if ws != nil {
-		ws.Close(code, reason)
+		// The close handshake waits for the peer's reply; don't block the caller.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			ws.Close(code, reason)
+		}()
 	}
 }
 
@@ -469,13 +474,18 @@ func (s *Server) removeLocked(m *member) {
 	if !wasIn {
 		return
 	}
-	for _, o := range others {
+	// Sent outside the caller's lock: writes may block.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
 		msg, _ := voice.NewMessage(voice.OpClientDisconnect, voice.ClientDisconnect{UserID: m.userID})
-		go o.send(msg)
-	}
-	if s.opts.DAVE != nil {
-		go s.opts.DAVE.Left(m.call, m.userID)
-	}
+		for _, o := range others {
+			o.send(msg)
+		}
+		if s.opts.DAVE != nil {
+			s.opts.DAVE.Left(m.call, m.userID)
+		}
+	}()
 }
 
 func (s *Server) othersLocked(m *member) []*member {

@@ -70,6 +70,18 @@ func SNR(x []float64, rate int, hz float64) float64 {
 	return 10 * math.Log10(signal/(noise/float64(len(x))))
 }
 
+// Tones whose spurs the tests and the soxr harness measure. All are odd
+// whole hertz, so their periods are long and quantisation error spreads
+// over many bins instead of piling onto the spur's.
+var (
+	// ImageTones24to48 spans 0–10 kHz; their images land at 14–24 kHz,
+	// the nearest (9999 Hz → 14001 Hz) on the stopband edge.
+	ImageTones24to48 = []float64{101, 997, 2003, 3001, 4001, 5003, 6007, 7001, 8009, 9001, 9501, 9973, 9999}
+	// AliasTones48to16 spans 9.33–24 kHz, whose aliases would land in the
+	// 0–6.67 kHz passband, the nearest (9341 Hz → 6659 Hz) at its edge.
+	AliasTones48to16 = []float64{9341, 10007, 12011, 14009, 15013, 17011, 19001, 21013, 23011, 23993}
+)
+
 // DB converts an amplitude ratio to decibels.
 func DB(ratio float64) float64 { return 20 * math.Log10(ratio) }
 

@@ -46,11 +46,21 @@ type Gateway struct {
 	waiting map[uint64]bool // clients whose op 23 the current transition awaits
 	tid     uint16
 
-	// Commits counts the commits accepted so far; Dropped the ones refused
-	// (lost races, stale or incomplete commits).
-	Commits, Dropped int
-	// Committer is the user whose commit won most recently.
-	Committer uint64
+	stats Stats
+}
+
+// Stats counts what the gateway did with the commits it received.
+type Stats struct {
+	Commits   int    // accepted
+	Dropped   int    // refused: lost races, stale or incomplete commits
+	Committer uint64 // the user whose commit won most recently
+}
+
+// Stats returns the commit counters.
+func (g *Gateway) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stats
 }
 
 type client struct {
@@ -62,6 +72,7 @@ type sentProposal struct {
 	ref    []byte
 	msg    []byte
 	add    uint64 // user added, or 0
+	kpRef  []byte // the added key package's reference
 	remove uint32 // leaf removed, when add == 0
 }
 
@@ -264,7 +275,7 @@ func (g *Gateway) propose() ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.add = u
+		p.add, p.kpRef = u, c.kp.Ref()
 		msgs = append(msgs, p)
 	}
 	if len(msgs) == 0 {
@@ -303,7 +314,7 @@ func (g *Gateway) proposeNewGroup() ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.add = u
+		p.add, p.kpRef = u, g.clients[u].kp.Ref()
 		adds[u] = p
 	}
 	var out []Message
@@ -355,33 +366,39 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("davetest: op 28 from %d: %w", from, err)
 	}
-	h, err := parseCommit(msg)
+	h, err := mls.InspectCommit(msg)
 	if err != nil {
 		return nil, fmt.Errorf("davetest: op 28 from %d: %w", from, err)
 	}
-	if g.tid != 0 || !bytes.Equal(h.groupID, g.groupID) || h.epoch != g.epoch {
-		g.Dropped++
+	if h.ByValue > 0 {
+		g.stats.Dropped++
+		return nil, nil // DAVE commits carry proposals by reference only
+	}
+	if g.tid != 0 || !bytes.Equal(h.GroupID, g.groupID) || h.Epoch != g.epoch {
+		g.stats.Dropped++
 		return nil, nil // late: this epoch already has a winner
 	}
 	// The commit must reference exactly the proposals this client was sent.
 	sent := g.sent[from]
-	if len(h.refs) == 0 || len(h.refs) != len(sent) {
-		g.Dropped++
+	if len(h.ProposalRefs) == 0 || len(h.ProposalRefs) != len(sent) {
+		g.stats.Dropped++
 		return nil, nil
 	}
 	var props []sentProposal
-	for _, r := range h.refs {
+	for _, r := range h.ProposalRefs {
 		i := slices.IndexFunc(sent, func(p sentProposal) bool { return bytes.Equal(p.ref, r) })
 		if i < 0 {
-			g.Dropped++
+			g.stats.Dropped++
 			return nil, nil
 		}
 		props = append(props, sent[i])
 	}
 	var added []uint64
+	kpRefs := map[uint64][]byte{}
 	for _, p := range props {
 		if p.add != 0 {
 			added = append(added, p.add)
+			kpRefs[p.add] = p.kpRef
 		}
 	}
 	if (len(added) > 0) != (len(welcome) > 0) {
@@ -390,8 +407,8 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 	// Recipients of op 29: the group before the commit (or the creator).
 	var old []uint64
 	if g.established {
-		if g.leafOf(from) != int(h.sender) {
-			g.Dropped++
+		if g.leafOf(from) != int(h.Sender) {
+			g.stats.Dropped++
 			return nil, nil
 		}
 		old = g.members()
@@ -418,8 +435,8 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 		}
 		g.clients[u].flagged = false
 	}
-	g.Commits++
-	g.Committer = from
+	g.stats.Commits++
+	g.stats.Committer = from
 	g.nextTID++
 	if g.nextTID == 0 {
 		g.nextTID = 1
@@ -440,8 +457,13 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 		out = append(out, Message{To: u, Op: 29, Payload: append(slices.Clone(tid), msg...), Binary: true})
 	}
 	for _, u := range added {
+		// Each joiner gets only its own EncryptedGroupSecrets, as Discord forwards them.
+		w, err := mls.WelcomeFor(welcome, kpRefs[u])
+		if err != nil {
+			return nil, fmt.Errorf("davetest: welcome for %d: %w", u, err)
+		}
 		g.waiting[u] = true
-		out = append(out, Message{To: u, Op: 30, Payload: append(slices.Clone(tid), welcome...), Binary: true})
+		out = append(out, Message{To: u, Op: 30, Payload: append(slices.Clone(tid), w...), Binary: true})
 		g.clients[u].kp = nil
 	}
 	return out, nil

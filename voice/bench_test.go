@@ -1,0 +1,193 @@
+package voice_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/livecord/livecord/resample"
+	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/voicetest"
+	"github.com/pion/rtp"
+	"layeh.com/gopus"
+)
+
+// BenchmarkOpusEncodeFrame is the reference cost: libopus (gopus) encoding
+// the same speech as BenchmarkPlayerWrite, one 20 ms 48 kHz stereo frame at
+// 64 kb/s per op, already resampled.
+func BenchmarkOpusEncodeFrame(b *testing.B) {
+	enc, err := gopus.NewEncoder(48000, 2, gopus.Audio)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc.SetBitrate(64000)
+	rs, _ := resample.New(24000, 48000, 1)
+	mono := rs.Process(nil, speech())
+	stereo := make([]int16, 2*len(mono))
+	for i, v := range mono {
+		stereo[2*i], stereo[2*i+1] = v, v
+	}
+	frames := len(stereo) / (2 * voice.FrameSamples)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		f := i % frames
+		if _, err := enc.Encode(stereo[f*2*voice.FrameSamples:(f+1)*2*voice.FrameSamples], voice.FrameSamples, 1500); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+type nullSink struct{}
+
+func (nullSink) SetSpeaking(context.Context, bool) error { return nil }
+func (nullSink) WriteOpus([]byte) error                  { return nil }
+
+// BenchmarkPlayerWrite is the Player's encode path per 20 ms of Live audio
+// (480 samples at 24 kHz → resample → stereo → Opus → queue); compare with
+// BenchmarkOpusEncodeFrame, the libopus call inside it.
+func BenchmarkPlayerWrite(b *testing.B) {
+	p, err := voice.NewPlayer(context.Background(), nullSink{}, voice.PlayerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	pcm := speech()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := (i * 480) % (len(pcm) - 480)
+		if err := p.Write(pcm[s : s+480]); err != nil {
+			b.Fatal(err)
+		}
+		if i++; i%1000 == 0 {
+			p.Interrupt() // keep the queue short; the sender plays in real time
+		}
+	}
+}
+
+// BenchmarkTransportSeal is the transport path's per-packet cost (RTP header
+// and AEAD) for a 160-byte Opus frame.
+func BenchmarkTransportSeal(b *testing.B) {
+	payload := make([]byte, 160)
+	for _, mode := range voice.SupportedModes {
+		b.Run(mode, func(b *testing.B) {
+			c, _ := voice.NewCipher(mode, testKey())
+			h := rtp.Header{Version: 2, PayloadType: 120, SSRC: 1}
+			buf := make([]byte, 0, 256)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			var n uint32
+			for b.Loop() {
+				n++
+				h.SequenceNumber++
+				buf, _ = c.Seal(buf[:0], &h, payload, n)
+			}
+		})
+	}
+}
+
+// BenchmarkConcurrentStreams plays streams replies at once, each a Player →
+// Conn → voice emulator (each bot in its own call), with the Live-side
+// producer writing 24 kHz chunks at twice real time as the service does.
+// It reports the p99 lateness of packets behind their 20 ms slot over all
+// streams (and the worst single stream's), the process CPU per stream, and as
+// the reference the p99 lateness of a bare 20 ms timer loop running beside
+// them (the machine's own scheduling noise).
+// Run with one core:
+//
+//	go test -run '^$' -bench ConcurrentStreams -benchtime 1x -cpu 1 ./voice/
+func BenchmarkConcurrentStreams(b *testing.B) {
+	for _, streams := range []int{10, 25, 50, 100, 150} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			for b.Loop() {
+				noiseCtx, stop := context.WithCancel(context.Background())
+				noise := timerNoise(noiseCtx)
+				const d = 6 * time.Second
+				cpu0 := cpuTime()
+				all, worst, underruns := runStreams(b, streams, d)
+				cpu := cpuTime() - cpu0
+				stop()
+				// CPU of the whole process (bots, producers and the emulator) per
+				// second of one stream's audio: robust to the machine's other load.
+				perStream := cpu.Seconds() / (float64(streams) * d.Seconds())
+				b.ReportMetric(perStream*1000, "cpu-ms/stream-s")
+				b.ReportMetric(1/perStream, "streams/core")
+				b.ReportMetric(float64(all.Microseconds())/1000, "p99-late-ms")
+				b.ReportMetric(float64(worst.Microseconds())/1000, "worst-stream-p99-late-ms")
+				b.ReportMetric(float64(noise().Microseconds())/1000, "bare-timer-p99-late-ms")
+				b.ReportMetric(float64(underruns), "underruns")
+			}
+		})
+	}
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runStreams returns the p99 lateness over all packets of all streams, the
+// worst single stream's p99 and the underruns.
+func runStreams(b *testing.B, streams int, d time.Duration) (p99, worst time.Duration, underruns int64) {
+	srv, err := voicetest.New(voicetest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
+	defer cancel()
+	pcm := speech()
+	players := make([]*voice.Player, streams)
+	for i := range streams {
+		user := fmt.Sprintf("3%017d", i)
+		channel := fmt.Sprintf("4%017d", i)
+		c, err := voice.Dial(ctx, voice.Config{
+			Server: srv.Grant(guildID, channel, user, "s"+user), UserID: user, GuildID: guildID,
+			ChannelID: channel, TLSConfig: srv.ClientTLS(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		if players[i], err = voice.NewPlayer(ctx, c, voice.PlayerConfig{}); err != nil {
+			b.Fatal(err)
+		}
+		defer players[i].Close()
+	}
+	var wg sync.WaitGroup
+	for i, p := range players {
+		wg.Add(1)
+		go func() { // the Live side: 100 ms chunks at twice real time
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * time.Millisecond) // turns start spread, as replies do
+			total := int(d.Seconds() * 24000)
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for off := 0; off < total; off += 2400 {
+				s := off % (len(pcm) - 2400)
+				p.Write(pcm[s : s+2400])
+				<-tick.C
+			}
+			p.EndTurn()
+			p.Wait(ctx)
+		}()
+	}
+	wg.Wait()
+	var all []time.Duration
+	for _, p := range players {
+		st := p.Stats()
+		worst = max(worst, st.LateP99)
+		underruns += st.Underruns
+		all = append(all, voice.LatenessSamples(p)...)
+	}
+	slices.Sort(all)
+	return all[len(all)*99/100], worst, underruns
+}
