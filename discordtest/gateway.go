@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,15 @@ const (
 	closeNotAuthenticated = 4003
 	closeAuthFailed       = 4004
 	closeAlreadyAuthed    = 4005
+	closeInvalidShard     = 4010
 )
+
+func shardOf(c *gwConn) []int {
+	if c.shard[1] == 0 {
+		return []int{0, 1}
+	}
+	return []int{c.shard[0], c.shard[1]}
+}
 
 type gwPayload struct {
 	Op int             `json:"op"`
@@ -43,6 +52,20 @@ type gwConn struct {
 	seq       int64
 	sessionID string
 	intents   int
+	shard     [2]int // [id, count]; count 0 means unsharded
+}
+
+// serves reports whether the connection's shard receives guildID's events
+// (DMs, guildID "", go to shard 0), by Discord's (id >> 22) % count rule.
+func (c *gwConn) serves(guildID string) bool {
+	if c.shard[1] <= 1 {
+		return true
+	}
+	if guildID == "" {
+		return c.shard[0] == 0
+	}
+	id, err := strconv.ParseUint(guildID, 10, 64)
+	return err == nil && int((id>>22)%uint64(c.shard[1])) == c.shard[0]
 }
 
 func (c *gwConn) send(ctx context.Context, op int, t string, d any) error {
@@ -66,13 +89,14 @@ func (c *gwConn) sendLocked(ctx context.Context, op int, t string, d any) error 
 	return c.c.Write(ctx, websocket.MessageText, b)
 }
 
-// broadcast dispatches an event to every identified connection whose intents
-// include intent.
-func (s *Server) broadcast(t string, d any, intent int) int {
+// broadcast dispatches an event about guildID ("" for DMs) to every
+// identified connection whose intents include intent and whose shard serves
+// the guild.
+func (s *Server) broadcast(t, guildID string, d any, intent int) int {
 	s.mu.Lock()
 	conns := make([]*gwConn, 0, len(s.conns))
 	for c := range s.conns {
-		if intent == intentAny || c.intents&intent != 0 {
+		if (intent == intentAny || c.intents&intent != 0) && c.serves(guildID) {
 			conns = append(conns, c)
 		}
 	}
@@ -186,12 +210,20 @@ func (s *Server) checkToken(tok string) bool {
 
 func (s *Server) identify(ctx context.Context, c *gwConn, raw json.RawMessage) (bool, error) {
 	var id struct {
-		Token   string `json:"token"`
-		Intents *int   `json:"intents"`
+		Token   string  `json:"token"`
+		Intents *int    `json:"intents"`
+		Shard   *[2]int `json:"shard"`
 	}
 	if err := json.Unmarshal(raw, &id); err != nil || id.Intents == nil {
 		_ = c.c.Close(closeDecodeError, "Error while decoding payload.")
 		return false, nil
+	}
+	if id.Shard != nil {
+		if id.Shard[1] < 1 || id.Shard[0] < 0 || id.Shard[0] >= id.Shard[1] {
+			_ = c.c.Close(closeInvalidShard, "Invalid shard.")
+			return false, nil
+		}
+		c.shard = *id.Shard
 	}
 	if !s.checkToken(id.Token) {
 		_ = c.c.Close(closeAuthFailed, "Authentication failed.")
@@ -200,17 +232,20 @@ func (s *Server) identify(ctx context.Context, c *gwConn, raw json.RawMessage) (
 	c.intents = *id.Intents
 	s.mu.Lock()
 	c.sessionID = randomHex(16)
-	s.st.sessions[c.sessionID] = true
+	s.st.sessions[c.sessionID] = session{shard: c.shard, intents: c.intents}
 	guilds := []map[string]any{}
 	creates := []map[string]any{}
 	for _, gid := range s.st.order {
 		g := s.st.guilds[gid]
+		if !c.serves(g.ID) {
+			continue
+		}
 		guilds = append(guilds, map[string]any{"id": g.ID, "unavailable": true})
 		creates = append(creates, s.guildCreateLocked(g))
 	}
 	ready := map[string]any{
 		"v": 10, "user": s.userJSONLocked(s.st.bot.ID), "guilds": guilds, "session_id": c.sessionID,
-		"resume_gateway_url": s.GatewayURL(), "shard": []int{0, 1}, "private_channels": []any{},
+		"resume_gateway_url": s.GatewayURL(), "shard": shardOf(c), "private_channels": []any{},
 		"relationships": []any{}, "presences": []any{}, "user_settings": map[string]any{},
 		"application": map[string]any{"id": s.st.bot.ID, "flags": 0},
 	}
@@ -248,7 +283,7 @@ func (s *Server) resume(ctx context.Context, c *gwConn, raw json.RawMessage) (bo
 		return false, nil
 	}
 	s.mu.Lock()
-	known := s.st.sessions[r.SessionID]
+	sess, known := s.st.sessions[r.SessionID]
 	s.mu.Unlock()
 	if !known {
 		// Op 9 with d=false: the client must identify afresh.
@@ -256,7 +291,7 @@ func (s *Server) resume(ctx context.Context, c *gwConn, raw json.RawMessage) (bo
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sessionID, c.seq, c.intents = r.SessionID, r.Seq, intentGuilds|intentGuildVoiceStates
+	c.sessionID, c.seq, c.intents, c.shard = r.SessionID, r.Seq, sess.intents, sess.shard
 	s.mu.Lock()
 	s.resumes++
 	s.mu.Unlock()

@@ -160,7 +160,7 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (*Interaction, erro
 		return nil, err
 	}
 	ia.Dispatched = time.Now()
-	if s.broadcast("INTERACTION_CREATE", payload, intentAny) == 0 {
+	if s.broadcast("INTERACTION_CREATE", inv.GuildID, payload, intentAny) == 0 {
 		return nil, errors.New("discordtest: no bot is connected to the gateway")
 	}
 	return ia, nil

@@ -114,7 +114,7 @@ type state struct {
 	overwrite int // bulk overwrite requests so far
 	ias       map[string]*Interaction
 	byToken   map[string]*Interaction
-	sessions  map[string]bool // gateway session IDs handed out
+	sessions  map[string]session // gateway sessions handed out, for resume
 }
 
 func (st *state) init(botName string) {
@@ -126,14 +126,21 @@ func (st *state) init(botName string) {
 	st.commands = map[string][]Command{}
 	st.ias = map[string]*Interaction{}
 	st.byToken = map[string]*Interaction{}
-	st.sessions = map[string]bool{}
+	st.sessions = map[string]session{}
 	st.bot = User{ID: st.id(), Username: botName, Bot: true}
 	st.users[st.bot.ID] = st.bot
 }
 
-// id returns a fresh snowflake.
+// session is what a resumed gateway connection gets back.
+type session struct {
+	shard   [2]int
+	intents int
+}
+
+// id returns a fresh snowflake, one "millisecond" after the previous one,
+// so that consecutive guilds fall on different shards.
 func (st *state) id() string {
-	st.next += 4096
+	st.next += 1 << 22
 	return strconv.FormatUint(st.next, 10)
 }
 
@@ -163,7 +170,7 @@ func (s *Server) AddGuild(name string) Guild {
 	s.st.order = append(s.st.order, g.ID)
 	payload := s.guildCreateLocked(g)
 	s.mu.Unlock()
-	s.broadcast("GUILD_CREATE", payload, intentGuilds)
+	s.broadcast("GUILD_CREATE", g.ID, payload, intentGuilds)
 	return g.Guild
 }
 
@@ -216,7 +223,7 @@ func (s *Server) SetVoiceState(guildID, userID, channelID string) {
 	payload := s.voiceStateLocked(g, userID)
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.broadcast("VOICE_STATE_UPDATE", payload, intentGuildVoiceStates)
+	s.broadcast("VOICE_STATE_UPDATE", guildID, payload, intentGuildVoiceStates)
 }
 
 // VoiceChannel returns the voice channel the user sits in ("" if none); for
@@ -430,5 +437,17 @@ func (s *Server) WaitCommand(ctx context.Context, guildID, name string) error {
 			}
 		}
 		return false
+	})
+}
+
+// WaitVoiceChannel waits until the user sits in channelID ("" : in none).
+func (s *Server) WaitVoiceChannel(ctx context.Context, guildID, userID, channelID string) error {
+	return s.waitFor(ctx, func() bool {
+		g := s.st.guilds[guildID]
+		if g == nil {
+			return false
+		}
+		v := g.voice[userID]
+		return (v == nil && channelID == "") || (v != nil && v.channelID == channelID)
 	})
 }

@@ -639,6 +639,7 @@ func closeCodeOf(ce *CloseError) websocket.StatusCode {
 // retries, escalating to a new session when the server refuses.
 func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session, error) {
 	backoff := []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
+	var resumeErr error
 	if action == ActionResume {
 		for _, d := range backoff {
 			if err := sleepCtx(c.ctx, d); err != nil {
@@ -648,6 +649,7 @@ func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session,
 			if err == nil {
 				return s, nil
 			}
+			resumeErr = err
 			c.log.Warn("voice gateway: resume failed", "err", err)
 			var rce *CloseError
 			if errors.As(err, &rce) {
@@ -671,10 +673,13 @@ func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session,
 		}
 		if !haveCreds {
 			if c.cfg.Rejoin == nil {
-				if ce == nil {
-					ce = &CloseError{CloseCode: LookupClose(4006)}
+				switch {
+				case ce != nil && ce.Action == ActionNewSession:
+					return nil, ce
+				case resumeErr != nil:
+					return nil, fmt.Errorf("voice: resume failed and no Rejoin is configured: %w", resumeErr)
 				}
-				return nil, ce
+				return nil, errors.New("voice: new session failed and no Rejoin is configured")
 			}
 			srv, err := c.cfg.Rejoin(c.ctx)
 			if err != nil {

@@ -3,6 +3,7 @@ package voice_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"testing"
@@ -135,29 +136,40 @@ func TestConnRTPBeforeSpeakingIsAViolation(t *testing.T) {
 	}
 }
 
-func TestConnResumesAfter4015(t *testing.T) {
-	srv := voicetest.NewServer(t)
-	ctx := testCtx(t, 10*time.Second)
-	bot := dial(t, srv, botID, nil)
-	if err := bot.SetSpeaking(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	ssrc := bot.SSRC()
-	if err := srv.ForceClose(botID, 4015); err != nil {
-		t.Fatal(err)
-	}
-	// UDP keeps flowing while the gateway resumes; every frame arrives.
-	for i := range 30 {
-		if err := bot.WriteOpus(opusLike(i)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 30 }); err != nil {
-		t.Fatal(err)
-	}
-	if bot.SSRC() != ssrc || bot.Err() != nil {
-		t.Fatalf("after resume: ssrc %d (was %d), err %v", bot.SSRC(), ssrc, bot.Err())
+func TestConnResumes(t *testing.T) {
+	for _, code := range []int{4015, 1001} { // voice server crashed; a transport close
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			srv := voicetest.NewServer(t)
+			ctx := testCtx(t, 10*time.Second)
+			bot := dial(t, srv, botID, nil)
+			if err := bot.SetSpeaking(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			ssrc := bot.SSRC()
+			if err := srv.ForceClose(botID, websocketCode(code)); err != nil {
+				t.Fatal(err)
+			}
+			// UDP keeps flowing while the gateway resumes; every frame arrives.
+			for i := range 30 {
+				if err := bot.WriteOpus(opusLike(i)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 30 }); err != nil {
+				t.Fatal(err)
+			}
+			// The resumed gateway works: a second member's op 5 reaches us.
+			other := dial(t, srv, userID, nil)
+			other.SetSpeaking(ctx, true)
+			other.WriteOpus(opusLike(1))
+			if f, err := bot.ReadFrame(ctx); err != nil || f.UserID != userID {
+				t.Fatalf("after resume: frame from %q, %v", f.UserID, err)
+			}
+			if bot.SSRC() != ssrc || bot.Err() != nil {
+				t.Fatalf("after resume: ssrc %d (was %d), err %v", bot.SSRC(), ssrc, bot.Err())
+			}
+		})
 	}
 }
 
@@ -246,5 +258,59 @@ func TestDialBadTokenFails(t *testing.T) {
 	}
 	if bytes.Contains([]byte(err.Error()), []byte("wrong-token")) {
 		t.Fatal("token leaked into the error")
+	}
+}
+
+func TestConnHeartbeatsAckSeqAndResumeWhenUnanswered(t *testing.T) {
+	srv := voicetest.NewServer(t, voicetest.Options{HeartbeatInterval: 100 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	dial(t, srv, userID, nil) // op 11 to the bot: another sequenced message
+	// Heartbeats acknowledge the last sequence number received.
+	if _, err := srv.WaitMemberState(ctx, botID, func(s voicetest.MemberState) bool {
+		return s.LastSeq >= 2 && s.LastSeqAck == s.LastSeq
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Three unanswered heartbeats: the Conn drops the socket and resumes.
+	srv.MuteHeartbeatACKs(botID, true)
+	if _, err := srv.WaitMemberState(ctx, botID, func(s voicetest.MemberState) bool { return s.Resumes >= 1 }); err != nil {
+		t.Fatal(err)
+	}
+	srv.MuteHeartbeatACKs(botID, false)
+	bot.SetSpeaking(ctx, true)
+	if err := bot.WriteOpus(opusLike(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if bot.Err() != nil {
+		t.Fatal(bot.Err())
+	}
+}
+
+// TestConnServerUpdate: a later VOICE_SERVER_UPDATE moves the connection to
+// another voice server (identify there, not resume).
+func TestConnServerUpdate(t *testing.T) {
+	a := voicetest.NewServer(t)
+	b := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, a, botID, func(c *voice.Config) { c.TLSConfig = &tls.Config{RootCAs: bothPools(a, b)} })
+	if err := bot.SetSpeaking(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	bot.ServerUpdate(b.Grant(guildID, channelID, botID, "sess-"+botID))
+	if err := b.WaitMember(ctx, botID); err != nil {
+		t.Fatal(err)
+	}
+	for bot.WriteOpus(opusLike(3)) != nil {
+		if ctx.Err() != nil {
+			t.Fatal("never ready on the new server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := b.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 0 }); err != nil {
+		t.Fatal(err)
 	}
 }

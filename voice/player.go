@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -243,6 +244,9 @@ func (p *Player) encode(mono []int16) error {
 		p.queue = append(p.queue, slices.Clone(b))
 		p.mu.Unlock()
 		p.poke()
+		// A long chunk is many encoder calls: let senders whose slot came
+		// (this or other players') run between them.
+		runtime.Gosched()
 	}
 	return nil
 }
@@ -276,6 +280,7 @@ func (p *Player) run() {
 		speaking bool
 		start    time.Time
 		n        int64
+		next     time.Time // the slot after the last tail, to keep the clock across turns
 	)
 	waitWake := func() bool {
 		select {
@@ -318,6 +323,7 @@ func (p *Player) run() {
 				}
 				speaking = false
 			}
+			next = time.Time{} // a new talk spurt starts its own clock
 			p.setIdle(true)
 			if !waitWake() {
 				return
@@ -332,6 +338,10 @@ func (p *Player) run() {
 			speaking = true
 		}
 		start, n = time.Now(), 0
+		if !next.IsZero() && start.Sub(next) < frameDuration {
+			start = next // a turn queued during the last tail continues its clock
+		}
+		next = time.Time{}
 		// Playing: one frame per slot until the turn ends, is interrupted or
 		// underruns. The frame is taken only when its slot comes, so an
 		// interruption replaces the very next frame with silence.
@@ -354,6 +364,7 @@ func (p *Player) run() {
 				if !p.sendSilence(at, sleepSlot, &n) {
 					return
 				}
+				next = start.Add(time.Duration(n) * frameDuration)
 				break
 			}
 			if frame == nil { // underrun in an open turn: refill a little, then re-anchor

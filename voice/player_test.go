@@ -120,12 +120,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 	if err := p.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool {
-		return len(f) >= 5 && f[len(f)-1].IsSilence()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := waitTail(ctx, t, srv, botID, 0)
 	// Five silence frames close the turn, and only they are silence.
 	n := len(fs) - 5
 	for i, f := range fs {
@@ -235,9 +230,8 @@ func TestPlayerLatencyAndInterrupt(t *testing.T) {
 	}
 }
 
-// pacing returns the median and 99th-percentile deviation of arrival
-// intervals from 20 ms, and the drift of the last arrival from the first's
-// clock.
+// pacing returns the median arrival interval, the 99th percentile of its
+// deviation from 20 ms, and the drift of the clock over the stream.
 func pacing(fs []voicetest.Frame) (median, p99dev, drift time.Duration) {
 	var iv []time.Duration
 	var dev []time.Duration
@@ -248,7 +242,18 @@ func pacing(fs []voicetest.Frame) (median, p99dev, drift time.Duration) {
 	}
 	sort.Slice(iv, func(i, j int) bool { return iv[i] < iv[j] })
 	sort.Slice(dev, func(i, j int) bool { return dev[i] < dev[j] })
-	drift = fs[len(fs)-1].Arrival.Sub(fs[0].Arrival) - time.Duration(len(fs)-1)*20*time.Millisecond
+	// Drift: how far the clock moved from n·20 ms between the first and the
+	// last second of the stream (medians, so one late packet is not drift).
+	offset := func(from, to int) time.Duration {
+		var o []time.Duration
+		for i := from; i < to; i++ {
+			o = append(o, fs[i].Arrival.Sub(fs[0].Arrival)-time.Duration(i)*20*time.Millisecond)
+		}
+		slices.Sort(o)
+		return o[len(o)/2]
+	}
+	w := min(50, len(fs)/2)
+	drift = offset(len(fs)-w, len(fs)) - offset(0, w)
 	return iv[len(iv)/2], dev[len(dev)*99/100], drift
 }
 
@@ -403,5 +408,49 @@ func TestPlayerStopsCleanlyOn4014(t *testing.T) {
 	}
 	if p.Stats().SendErrors == 0 {
 		t.Fatal("no refused frames after 4014")
+	}
+}
+
+// TestPlayerBackToBackTurns: a turn written while the previous one is still
+// playing follows its silence tail on the same clock (no burst).
+func TestPlayerBackToBackTurns(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 30*time.Second)
+	bot := dial(t, srv, botID, nil)
+	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pcm := speech()
+	p.Write(pcm[:4800]) // 200 ms
+	p.EndTurn()
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 0 && f[len(f)-1].IsSilence() }); err != nil {
+		t.Fatal(err)
+	}
+	p.Write(pcm[4800:9600]) // queued while the first tail plays
+	p.EndTurn()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fs := waitTail(ctx, t, srv, botID, 20)
+	var pattern []bool
+	for i, f := range fs {
+		pattern = append(pattern, f.IsSilence())
+		// At the boundary the second turn takes the slot after the tail.
+		if i > 0 && pattern[i-1] && !pattern[i] {
+			if d := f.Arrival.Sub(fs[i-1].Arrival); d < 10*time.Millisecond {
+				t.Errorf("second turn's first frame only %v after the tail", d)
+			}
+		}
+	}
+	silences := 0
+	for _, s := range pattern {
+		if s {
+			silences++
+		}
+	}
+	if silences != 10 || !pattern[len(pattern)-1] || pattern[0] {
+		t.Fatalf("silence pattern %v", pattern)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
 )
 
@@ -54,7 +55,15 @@ func splitIDs(s string) ([]string, error) {
 // environment (which main has already filled from .env without overriding
 // what was set). The token is read only from the environment: a flag would
 // show it in process listings.
-func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg bot.Config, lo logOptions, voiceOn bool, err error) {
+// runOptions are `bot run`'s settings that are not the bot's.
+type runOptions struct {
+	Log       logOptions
+	Voice     bool   // speak in voice channels
+	AdminAddr string // admin listener address; "" when disabled
+}
+
+func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg bot.Config, ro runOptions, err error) {
+	lo := &ro.Log
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {
 		v := getenv(name)
@@ -82,8 +91,12 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	apiURL := fs.String("api-url", getenv("DISCORD_API_URL"),
+		"send REST and the gateway lookup to this base URL instead of discord.com: a REST proxy or an emulator (env DISCORD_API_URL)")
 	guild := fs.String("guild", firstEnv(getenv, "DISCORD_GUILD_ID", "GUILD_ID"),
 		"register commands in this guild only, for development (env DISCORD_GUILD_ID)")
+	fs.IntVar(&cfg.ShardID, "shard-id", num("DISCORD_SHARD_ID", 0), "this process's gateway shard (env DISCORD_SHARD_ID)")
+	fs.IntVar(&cfg.ShardCount, "shard-count", num("DISCORD_SHARD_COUNT", 1), "total gateway shards; 1 runs unsharded (env DISCORD_SHARD_COUNT)")
 	dataDir := fs.String("data-dir", firstEnv(getenv, "LIVECORD_DATA_DIR"),
 		"directory for per-guild settings and state (env LIVECORD_DATA_DIR, default ./data)")
 	guilds := fs.String("allowed-guilds", getenv("DISCORD_ALLOWED_GUILDS"),
@@ -110,17 +123,26 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 		}
 		voiceDefault = b && err == nil
 	}
-	fs.BoolVar(&voiceOn, "voice", voiceDefault, "speak answers in the asker's voice channel (env BOT_VOICE, default true)")
+	fs.BoolVar(&ro.Voice, "voice", voiceDefault, "speak answers in the asker's voice channel (env BOT_VOICE, default true)")
 	level := fs.String("log-level", firstEnv(getenv, "LOG_LEVEL"), "debug, info, warn or error (env LOG_LEVEL, default info)")
 	format := fs.String("log-format", firstEnv(getenv, "LOG_FORMAT"), "text or json (env LOG_FORMAT, default text)")
+	adminAddr := getenv("ADMIN_ADDR")
+	if adminAddr == "" {
+		adminAddr = admin.DefaultAddr
+	}
+	fs.StringVar(&ro.AdminAddr, "admin-addr", adminAddr, `address of the /healthz and /metrics listener, "off" to disable (env ADMIN_ADDR)`)
 	if err := fs.Parse(args); err != nil {
-		return cfg, lo, false, err
+		return cfg, ro, err
+	}
+	if ro.AdminAddr == "off" {
+		ro.AdminAddr = ""
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	cfg.Token = firstEnv(getenv, "DISCORD_TOKEN", "DISCORD_BOT_TOKEN")
 	cfg.GuildID = *guild
+	cfg.APIURL = *apiURL
 	cfg.DataDir = *dataDir
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"
@@ -158,8 +180,11 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.MaxPromptLength < 1 || cfg.MaxPromptLength > 6000 {
 		errs = append(errs, fmt.Errorf("max prompt length %d is not within 1..6000", cfg.MaxPromptLength))
 	}
+	if cfg.ShardCount < 1 || cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount {
+		errs = append(errs, fmt.Errorf("shard %d of %d is not valid", cfg.ShardID, cfg.ShardCount))
+	}
 	if cfg.QueueCap < 1 {
 		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))
 	}
-	return cfg, lo, voiceOn, errors.Join(errs...)
+	return cfg, ro, errors.Join(errs...)
 }

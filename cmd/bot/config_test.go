@@ -48,17 +48,18 @@ func TestLoadBotConfig(t *testing.T) {
 				}
 			}},
 		{name: "bad values", env: map[string]string{"BOT_COOLDOWN": "soon", "BOT_MAX_PROMPT_LENGTH": "7000",
-			"DISCORD_ALLOWED_GUILDS": "abc", "LOG_LEVEL": "loud"},
+			"DISCORD_ALLOWED_GUILDS": "abc", "LOG_LEVEL": "loud", "DISCORD_SHARD_ID": "3", "DISCORD_SHARD_COUNT": "2"},
 			err: "BOT_COOLDOWN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, lo, _, err := loadBotConfig(tt.args, env(tt.env), io.Discard)
+			c, ro, err := loadBotConfig(tt.args, env(tt.env), io.Discard)
+			lo := ro.Log
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want one mentioning %s", err, tt.err)
 				}
-				for _, want := range []string{"6000", "abc", "loud"} {
+				for _, want := range []string{"6000", "abc", "loud", "shard 3 of 2"} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("error %q does not report %q", err, want)
 					}
@@ -95,7 +96,8 @@ func TestVoiceSwitch(t *testing.T) {
 		args []string
 		want bool
 	}{{"", nil, true}, {"false", nil, false}, {"0", []string{"-voice=true"}, true}, {"", []string{"-voice=false"}, false}} {
-		_, _, on, err := loadBotConfig(tt.args, env(map[string]string{"BOT_VOICE": tt.env}), io.Discard)
+		_, ro, err := loadBotConfig(tt.args, env(map[string]string{"BOT_VOICE": tt.env}), io.Discard)
+		on := ro.Voice
 		if err != nil || on != tt.want {
 			t.Errorf("BOT_VOICE=%q %v: voice %v (%v), want %v", tt.env, tt.args, on, err, tt.want)
 		}

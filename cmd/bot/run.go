@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
 	"github.com/livecord/livecord/voice"
@@ -28,11 +30,11 @@ func init() {
 // shuts down gracefully: askers of unfinished questions are told, voice is
 // left, the gateway closed.
 func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, lo, voiceOn, err := loadBotConfig(args, os.Getenv, stderr)
+	cfg, ro, err := loadBotConfig(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, lo)
+	log := newLogger(stderr, ro.Log)
 	// discordgo logs through a package-level hook; route it into slog. Its
 	// level stays at LogError: at LogDebug it would print the identify
 	// payload, token included.
@@ -53,12 +55,28 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.Live.APIKey == "" {
 		return errors.New("GEMINI_API_KEY (or GOOGLE_API_KEY) is not set (in the environment or .env)")
 	}
-	if voiceOn {
+	if ro.Voice {
 		cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{E2EE: voiceE2EE, Logger: log.With("component", "voice")})
+	}
+	var adm *admin.Server
+	if ro.AdminAddr != "" {
+		cfg.Metrics = admin.NewMetrics()
+		if adm, err = admin.Listen(ro.AdminAddr, cfg.Metrics, log.With("component", "admin")); err != nil {
+			return fmt.Errorf("%w (set ADMIN_ADDR=off to run without it)", err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = adm.Close(cctx)
+		}()
+		log.Info("admin listening", "addr", adm.Addr())
 	}
 	b, err := bot.New(cfg)
 	if err != nil {
 		return err
+	}
+	if adm != nil {
+		adm.AddCheck("discord", b.CheckGateway)
 	}
 	log.Info("starting", "guild", cfg.GuildID, "data_dir", cfg.DataDir, "model", cfg.Live.Model,
 		"voice_playback", cfg.Voice != nil)

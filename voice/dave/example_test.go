@@ -24,10 +24,10 @@ func ExampleSession() {
 		fmt.Printf("send op %d (binary %v)\n", m.Op, m.Binary)
 	}
 	// No group yet: nothing may go out, not even in clear...
-	_, err = s.Encrypt([]byte{0xfc, 0x01, 0x02})
+	_, err = s.Encrypt(nil, []byte{0xfc, 0x01, 0x02})
 	fmt.Println(err)
 	// ...except Opus silence, which DAVE never encrypts.
-	silence, _ := s.Encrypt([]byte{0xf8, 0xff, 0xfe})
+	silence, _ := s.Encrypt(nil, []byte{0xf8, 0xff, 0xfe})
 	fmt.Printf("%x\n", silence)
 	// Output:
 	// send op 26 (binary true)

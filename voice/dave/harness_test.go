@@ -21,8 +21,8 @@ type peer interface {
 type goPeer struct{ s *Session }
 
 func (p goPeer) handle(op int, payload []byte) ([]Outgoing, error) { return p.s.HandleOp(op, payload) }
-func (p goPeer) encrypt(opus []byte) ([]byte, error)               { return p.s.Encrypt(opus) }
-func (p goPeer) decrypt(from uint64, f []byte) ([]byte, error)     { return p.s.Decrypt(from, f) }
+func (p goPeer) encrypt(opus []byte) ([]byte, error)               { return p.s.Encrypt(nil, opus) }
+func (p goPeer) decrypt(from uint64, f []byte) ([]byte, error)     { return p.s.Decrypt(nil, from, f) }
 func (p goPeer) epoch() (uint64, bool)                             { return p.s.Epoch() }
 
 // call routes messages between a gateway and its peers, synchronously.

@@ -40,24 +40,9 @@ func startDavey(t testing.TB) *davey {
 	}
 	cmd.Stderr = testWriter{t}
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("davey-peer.mjs: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			cancel()
-			<-done
-			t.Error("davey-peer.mjs did not exit")
-		}
-		cancel()
-	})
 	lines := make(chan []byte)
 	readerDone := make(chan struct{})
 	go func() { // owned by this test: ends when Node's stdout closes
@@ -73,7 +58,20 @@ func startDavey(t testing.TB) *davey {
 			}
 		}
 	}()
-	t.Cleanup(func() { <-readerDone }) // runs before the cleanup above that stops Node
+	t.Cleanup(func() {
+		defer cancel()
+		in.Close() // Node exits when its stdin ends
+		select {
+		case <-readerDone:
+		case <-time.After(10 * time.Second):
+			t.Error("davey-peer.mjs did not exit")
+			cancel() // kills Node, which closes its stdout
+			<-readerDone
+		}
+		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
+			t.Errorf("davey-peer.mjs: %v", err)
+		}
+	})
 	return &davey{t: t, in: in, lines: lines}
 }
 

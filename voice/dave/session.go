@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -150,42 +151,44 @@ func (s *Session) Ready() bool {
 	return s.sendPlain || s.enc.ratchet != nil
 }
 
-// Encrypt returns the frame to send for one Opus packet: a new DAVE frame,
-// or opus itself (not a copy) under protocol version 0 and for Opus silence.
-func (s *Session) Encrypt(opus []byte) ([]byte, error) {
+// Encrypt appends to dst the frame to send for one Opus packet: its DAVE
+// frame, or the packet unchanged under protocol version 0 and for Opus
+// silence. It fails with [ErrNotReady] while DAVE has no key yet; the frame
+// must then be dropped.
+func (s *Session) Encrypt(dst, opus []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sendPlain || isSilence(opus) {
-		return opus, nil
+		return append(dst, opus...), nil
 	}
 	s.maybeFallbackExecute()
 	if s.enc.ratchet == nil {
-		return nil, ErrNotReady
+		return dst, ErrNotReady
 	}
-	out, err := s.enc.encrypt(make([]byte, 0, len(opus)+maxTrailer), opus)
+	out, err := s.enc.encrypt(slices.Grow(dst, len(opus)+maxTrailer), opus)
 	if err != nil {
-		return nil, fmt.Errorf("dave: encrypt: %w", err)
+		return dst, fmt.Errorf("dave: encrypt: %w", err)
 	}
 	return out, nil
 }
 
-// Decrypt returns the Opus packet carried by a frame from userID, or frame
-// itself for silence and accepted unencrypted frames. A frame that fails
-// (unknown sender, bad tag, replay, expired key) must be dropped.
-func (s *Session) Decrypt(userID uint64, frame []byte) ([]byte, error) {
+// Decrypt appends to dst the Opus packet that userID sent as frame (silence
+// and accepted unencrypted frames unchanged). A frame that fails (unknown
+// sender, bad tag, replay, expired key) must be dropped.
+func (s *Session) Decrypt(dst []byte, userID uint64, frame []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	d, ok := s.decs[userID]
 	if !ok {
 		if isSilence(frame) || s.version == 0 {
-			return frame, nil
+			return append(dst, frame...), nil
 		}
-		return nil, fmt.Errorf("%w: %d", ErrUnknownUser, userID)
+		return dst, fmt.Errorf("%w: %d", ErrUnknownUser, userID)
 	}
-	out, err := d.decrypt(make([]byte, 0, len(frame)), frame, now)
+	out, err := d.decrypt(slices.Grow(dst, len(frame)), frame, now)
 	if err != nil {
-		return nil, fmt.Errorf("dave: decrypt from %d: %w", userID, err)
+		return dst, fmt.Errorf("dave: decrypt from %d: %w", userID, err)
 	}
 	return out, nil
 }

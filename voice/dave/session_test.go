@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,11 +226,11 @@ func TestSessionProposals(t *testing.T) {
 	if e, ok := s.Epoch(); !ok || e != 1 {
 		t.Fatalf("epoch %d, %v", e, ok)
 	}
-	if _, err := s.Encrypt([]byte("opus")); !errors.Is(err, ErrNotReady) {
+	if _, err := s.Encrypt(nil, []byte("opus")); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("encrypt before op 22: %v", err)
 	}
 	mustHandle(t, s, opExecuteTransition, `{"transition_id":9}`)
-	f, err := s.Encrypt([]byte("opus"))
+	f, err := s.Encrypt(nil, []byte("opus"))
 	if err != nil || bytes.Contains(f, []byte("opus")) {
 		t.Fatalf("encrypt after op 22: %x, %v", f, err)
 	}
@@ -252,10 +253,10 @@ func TestSessionTransitions(t *testing.T) {
 	c.checkMedia(1)
 
 	// Silence always travels in clear; DAVE frames never do.
-	if f, err := a.s.Encrypt(silenceFrame); err != nil || !bytes.Equal(f, silenceFrame) {
+	if f, err := a.s.Encrypt(nil, silenceFrame); err != nil || !bytes.Equal(f, silenceFrame) {
 		t.Fatalf("silence: %x, %v", f, err)
 	}
-	if _, err := b.s.Decrypt(1, []byte("plain opus")); err == nil {
+	if _, err := b.s.Decrypt(nil, 1, []byte("plain opus")); err == nil {
 		t.Fatal("plain frame accepted under DAVE")
 	}
 
@@ -264,14 +265,14 @@ func TestSessionTransitions(t *testing.T) {
 	if len(out) != 1 || out[0].Op != opTransitionReady {
 		t.Fatalf("prepare downgrade: %v", ops(out))
 	}
-	if got, err := b.s.Decrypt(1, []byte("plain opus")); err != nil || string(got) != "plain opus" {
+	if got, err := b.s.Decrypt(nil, 1, []byte("plain opus")); err != nil || string(got) != "plain opus" {
 		t.Fatalf("plain frame during a pending downgrade: %q, %v", got, err)
 	}
 	mustHandle(t, b.s, opExecuteTransition, `{"transition_id":12}`)
 	if b.s.ProtocolVersion() != 0 {
 		t.Fatal("version not 0 after the downgrade")
 	}
-	if f, err := b.s.Encrypt([]byte("opus")); err != nil || string(f) != "opus" {
+	if f, err := b.s.Encrypt(nil, []byte("opus")); err != nil || string(f) != "opus" {
 		t.Fatalf("passthrough encrypt: %q, %v", f, err)
 	}
 
@@ -281,26 +282,26 @@ func TestSessionTransitions(t *testing.T) {
 	if len(out) != 1 || out[0].Op != opKeyPackage {
 		t.Fatalf("upgrade: %v", ops(out))
 	}
-	if f, err := b.s.Encrypt([]byte("opus")); err != nil || string(f) != "opus" {
+	if f, err := b.s.Encrypt(nil, []byte("opus")); err != nil || string(f) != "opus" {
 		t.Fatalf("sender before the upgrade executes: %q, %v", f, err)
 	}
 	clk.t = clk.t.Add(time.Minute)
-	if _, err := b.s.Decrypt(1, []byte("plain opus")); err != nil {
+	if _, err := b.s.Decrypt(nil, 1, []byte("plain opus")); err != nil {
 		t.Fatalf("plain frame before the upgrade executes: %v", err)
 	}
 	b.s.mu.Lock()
 	var ignored []Outgoing
 	b.s.prepareTransition(0, transition{version: 1, ratchet: newKeyRatchet(make([]byte, 16)), prepared: clk.t}, &ignored)
 	b.s.mu.Unlock()
-	if f, err := b.s.Encrypt([]byte("opus")); err != nil || bytes.Contains(f, []byte("opus")) {
+	if f, err := b.s.Encrypt(nil, []byte("opus")); err != nil || bytes.Contains(f, []byte("opus")) {
 		t.Fatalf("sender after the upgrade: %q, %v", f, err)
 	}
 	clk.t = clk.t.Add(9 * time.Second)
-	if _, err := b.s.Decrypt(1, []byte("plain opus")); err != nil {
+	if _, err := b.s.Decrypt(nil, 1, []byte("plain opus")); err != nil {
 		t.Fatalf("plain frame 9 s after the upgrade: %v", err)
 	}
 	clk.t = clk.t.Add(2 * time.Second)
-	if _, err := b.s.Decrypt(1, []byte("plain opus")); err == nil {
+	if _, err := b.s.Decrypt(nil, 1, []byte("plain opus")); err == nil {
 		t.Fatal("plain frame 11 s after the upgrade accepted")
 	}
 }
@@ -326,16 +327,16 @@ func TestSessionExecuteFallback(t *testing.T) {
 		t.Fatalf("%d prepared transitions, want 1", len(a.transitions))
 	}
 	old := a.enc.ratchet
-	if _, err := a.Encrypt([]byte("x")); err != nil || a.enc.ratchet != old {
+	if _, err := a.Encrypt(nil, []byte("x")); err != nil || a.enc.ratchet != old {
 		t.Fatalf("switched before the fallback delay: %v", err)
 	}
 	clk.t = clk.t.Add(executeFallback)
-	f, err := a.Encrypt([]byte("x"))
+	f, err := a.Encrypt(nil, []byte("x"))
 	if err != nil || a.enc.ratchet == old || len(a.transitions) != 0 {
 		t.Fatalf("no fallback switch after %v: %v", executeFallback, err)
 	}
 	// The newcomer, who only has the new epoch, decrypts it.
-	if got, err := peers[3].s.Decrypt(1, f); err != nil || string(got) != "x" {
+	if got, err := peers[3].s.Decrypt(nil, 1, f); err != nil || string(got) != "x" {
 		t.Fatalf("newcomer: %q, %v", got, err)
 	}
 	// A late op 22 changes nothing now.
@@ -371,10 +372,10 @@ func TestSessionIgnoresAndRejects(t *testing.T) {
 		}
 	}
 	// Before DAVE is selected, frames pass in both directions.
-	if f, err := s.Encrypt([]byte("opus")); err != nil || string(f) != "opus" {
+	if f, err := s.Encrypt(nil, []byte("opus")); err != nil || string(f) != "opus" {
 		t.Fatalf("encrypt at version 0: %q, %v", f, err)
 	}
-	if f, err := s.Decrypt(7, []byte("opus")); err != nil || string(f) != "opus" {
+	if f, err := s.Decrypt(nil, 7, []byte("opus")); err != nil || string(f) != "opus" {
 		t.Fatalf("decrypt at version 0: %q, %v", f, err)
 	}
 }
@@ -424,7 +425,7 @@ func FuzzHandleOp(f *testing.F) {
 				_, _ = s.HandleOp(o, payload)
 			}
 		}
-		_, _ = s.Decrypt(3, payload)
+		_, _ = s.Decrypt(nil, 3, payload)
 	})
 }
 
@@ -449,5 +450,77 @@ func TestSessionCommitWithoutProposals(t *testing.T) {
 	}
 	if _, ok := b.s.Epoch(); ok {
 		t.Fatal("still in the old group")
+	}
+}
+
+// TestSessionWelcomeChecks joins by a Welcome at transition 0 (executed at
+// once), and refuses one whose group names another external sender.
+func TestSessionWelcomeChecks(t *testing.T) {
+	const channel, us, creator = 77, 1, 2
+	welcomeFor := func(g *gateway, kp []byte) []byte {
+		t.Helper()
+		sk, err := mls.GenerateSignatureKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, own, err := mls.NewKeyPackage(binary.BigEndian.AppendUint64(nil, creator), sk, mls.KeyPackageOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := mls.UnmarshalExternalSender(g.op25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grp, err := mls.NewGroup(binary.BigEndian.AppendUint64(nil, channel), own, []mls.ExternalSender{*es})
+		if err != nil {
+			t.Fatal(err)
+		}
+		joiner, err := mls.UnmarshalKeyPackage(kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prop, err := mls.ExternalAddProposal(grp.GroupID(), 0, g.key, joiner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := grp.ProcessProposal(prop); err != nil {
+			t.Fatal(err)
+		}
+		_, welcome, err := grp.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return welcome
+	}
+	g, other := newGateway(t), newGateway(t)
+	s, err := NewSession(Config{UserID: us, ChannelID: channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := mustHandle(t, s, opSessionDescription, `{"dave_protocol_version":1}`)
+	mustHandle(t, s, opExternalSender, string(g.op25))
+
+	// A group whose external sender is not the gateway's: op 31, new key package.
+	bad := welcomeFor(other, out[0].Payload)
+	out, err = s.HandleOp(opWelcome, append([]byte{0, 3}, bad...))
+	if err == nil || !strings.Contains(err.Error(), "external sender") ||
+		len(out) != 2 || out[0].Op != opInvalidCommitWelcom || out[1].Op != opKeyPackage {
+		t.Fatalf("foreign welcome: %v, %v", ops(out), err)
+	}
+	// The right one, at transition 0: no op 23, and the sender is ready at once.
+	good := welcomeFor(g, out[1].Payload)
+	out = mustHandle(t, s, opWelcome, string(append([]byte{0, 0}, good...)))
+	if len(out) != 0 {
+		t.Fatalf("welcome at transition 0 sent %v", ops(out))
+	}
+	if e, ok := s.Epoch(); !ok || e != 1 {
+		t.Fatalf("epoch %d, %v", e, ok)
+	}
+	if _, err := s.Encrypt(nil, []byte("opus")); err != nil {
+		t.Fatalf("encrypt right after a transition-0 welcome: %v", err)
+	}
+	// A second Welcome while in the group is refused too.
+	if out, err := s.HandleOp(opWelcome, append([]byte{0, 4}, good...)); err == nil || len(out) != 2 {
+		t.Fatalf("welcome while in a group: %v, %v", ops(out), err)
 	}
 }

@@ -130,6 +130,9 @@ type member struct {
 	gone       bool // 4006 or removal: resume refused
 	relayNonce uint32
 	unspoken   bool // RTP arrived before any speaking; checked after a grace period
+	lastSeqAck int  // from the last heartbeat
+	muteACKs   bool // test hook: heartbeats go unanswered
+	resumes    int
 	dave       int
 	hbTimer    *time.Timer
 }
@@ -349,6 +352,84 @@ func (s *Server) WaitMember(ctx context.Context, userID string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("voicetest: waiting for member %s: %w", userID, ctx.Err())
 		case <-ch:
+		}
+	}
+}
+
+// Members returns the users in a call that have completed select protocol,
+// in no particular order (for the DAVE hooks: sole-member resets, proposals).
+func (s *Server) Members(call CallID) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.sessions {
+		if m.call == call && m.identified && !m.gone {
+			out = append(out, m.userID)
+		}
+	}
+	return out
+}
+
+// MemberState is what the server knows about one member's session.
+type MemberState struct {
+	SSRC       uint32
+	Mode       string
+	Speaking   bool
+	LastSeqAck int // seq_ack of the last heartbeat
+	LastSeq    int // last sequence number sent to it
+	Resumes    int
+}
+
+// Member returns userID's session state (the newest live one).
+func (s *Server) Member(userID string) (MemberState, bool) {
+	s.mu.Lock()
+	var m *member
+	for _, x := range s.sessions {
+		if x.userID == userID && !x.gone {
+			m = x
+		}
+	}
+	if m == nil {
+		s.mu.Unlock()
+		return MemberState{}, false
+	}
+	st := MemberState{SSRC: m.ssrc, Speaking: m.speaking, LastSeqAck: m.lastSeqAck, Resumes: m.resumes}
+	if m.cipher != nil {
+		st.Mode = m.cipher.Mode()
+	}
+	s.mu.Unlock()
+	m.wmu.Lock()
+	st.LastSeq = m.seq
+	m.wmu.Unlock()
+	return st, true
+}
+
+// WaitMemberState waits until cond holds for userID's session state.
+func (s *Server) WaitMemberState(ctx context.Context, userID string, cond func(MemberState) bool) (MemberState, error) {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		st, ok := s.Member(userID)
+		if ok && cond(st) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("voicetest: waiting on member %s (now %+v): %w", userID, st, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// MuteHeartbeatACKs makes the server stop (or resume) answering userID's
+// heartbeats, as a server that stopped responding would.
+func (s *Server) MuteHeartbeatACKs(userID string, mute bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.sessions {
+		if m.userID == userID {
+			m.muteACKs = mute
 		}
 	}
 }
@@ -624,6 +705,8 @@ func (s *Server) resume(ws *websocket.Conn, msg voice.Message) *member {
 	ok := m != nil && !m.gone && m.token == r.Token && m.call.GuildID == r.ServerID
 	if ok {
 		s.armHeartbeatLocked(m)
+		m.resumes++
+		s.notifyLocked()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -683,6 +766,9 @@ func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg voice.Message) {
 	if !m.gone {
 		s.armHeartbeatLocked(m)
 	}
+	m.lastSeqAck = hb.SeqAck
+	mute := m.muteACKs
+	s.notifyLocked()
 	s.mu.Unlock()
 	m.wmu.Lock()
 	last := m.seq
@@ -690,7 +776,9 @@ func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg voice.Message) {
 	if hb.SeqAck > last {
 		s.violation("%s: heartbeat seq_ack %d beyond last sent %d", m.userID, hb.SeqAck, last)
 	}
-	m.send(ack)
+	if !mute {
+		m.send(ack)
+	}
 }
 
 // handle processes one message from an identified member; false ends the connection.

@@ -175,6 +175,9 @@ func TestResumeReplaysMissedMessages(t *testing.T) {
 	if err := srv.WaitMember(ctx, "4"); err != nil {
 		t.Fatal(err)
 	}
+	if m := srv.Members(voicetest.CallID{GuildID: "1", ChannelID: "2"}); len(m) != 2 {
+		t.Fatalf("members %v", m)
+	}
 
 	r = dialRaw(t, ctx, srv)
 	r.send(ctx, voice.OpResume, voice.Resume{ServerID: "1", SessionID: "sess", Token: g.Token, SeqAck: 1})

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/livecord/livecord/discordtest"
+	"github.com/livecord/livecord/live/livetest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRunAgainstEmulators drives `bot run` as configured from the
+// environment against the Discord and Live emulators: it answers an /ask,
+// logs with slog, and on cancellation (what SIGINT/SIGTERM do in main)
+// returns nil without leaving goroutines behind.
+func TestRunAgainstEmulators(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dc, err := discordtest.Start(discordtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	lv, err := livetest.New(livetest.Options{Speed: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lv.Close()
+	g := dc.AddGuild("run")
+	text := dc.AddChannel(g.ID, "general", discordtest.ChannelText)
+	alice := dc.AddUser("alice")
+	dc.AddMember(g.ID, alice)
+
+	for k, v := range map[string]string{
+		"DISCORD_TOKEN": dc.Token(), "DISCORD_API_URL": dc.URL(), "DISCORD_GUILD_ID": g.ID,
+		"GEMINI_API_KEY": lv.Key, "GEMINI_BASE_URL": lv.URL(), "LIVECORD_DATA_DIR": t.TempDir(),
+		"BOT_VOICE": "false", "LOG_FORMAT": "json", "LOG_LEVEL": "debug", "ADMIN_ADDR": "127.0.0.1:0",
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- runBot(ctx, nil, &logs, &logs) }()
+
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if err := dc.WaitCommand(wctx, g.ID, "ask"); err != nil {
+		t.Fatalf("no commands registered: %v\n%s", err, logs.String())
+	}
+	ia, err := dc.Invoke(wctx, discordtest.Invocation{GuildID: g.ID, ChannelID: text.ID, User: alice,
+		Command: "ask", Options: map[string]any{"prompt": "hello from run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := livetest.DefaultTranscript("hello from run")
+	if _, err := ia.WaitOriginal(wctx, func(m discordtest.Message) bool {
+		return strings.Contains(m.Content, want) && len(m.Attachments) == 1
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	// The admin listener serves health and the bot's metrics.
+	addr := ""
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "admin listening" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no admin address logged:\n%s", logs.String())
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "discord") {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `livecord_turns_total{outcome="ok"} 1`) {
+		t.Errorf("/metrics: %d, no ok turn in:\n%s", code, body)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop after cancellation")
+	}
+	out := logs.String()
+	for _, want := range []string{`"msg":"ask answered"`, `"msg":"bot stopped"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, dc.Token()) || strings.Contains(out, lv.Key) {
+		t.Errorf("a secret reached the logs:\n%s", out)
+	}
+}
