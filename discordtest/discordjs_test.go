@@ -16,14 +16,16 @@ import (
 // TestDiscordJSFidelity logs a discord.js bot (@discordjs/core, /ws, /rest
 // from npm) into the emulator: it must receive READY and GUILD_CREATE,
 // register commands by bulk overwrite, answer an interaction with a message
-// (type 4), another with a defer (type 5) and a multipart edit, an
-// autocomplete (type 8), and get VOICE_SERVER_UPDATE after op 4.
+// (type 4), another with a defer (type 5), a multipart edit and a burst of
+// edits paced by the rate-limit headers, an autocomplete (type 8), and get
+// VOICE_SERVER_UPDATE after op 4.
 func TestDiscordJSFidelity(t *testing.T) {
 	nodetest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
 	srv := discordtest.NewServer(t, discordtest.Options{
+		WebhookLimit: 2, WebhookWindow: 400 * time.Millisecond,
 		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
 			return "voice.test:4242", "vtok-" + channelID
 		},
@@ -135,11 +137,23 @@ func TestDiscordJSFidelity(t *testing.T) {
 	if cb.Type != discordtest.CallbackDeferred || cb.Message.Flags != discordtest.FlagEphemeral|discordtest.FlagLoading {
 		t.Fatalf("slow callback = %+v", cb)
 	}
-	m, err := ia.WaitOriginal(ctx, func(m discordtest.Message) bool { return m.Content != "" })
+	m, err := ia.WaitOriginal(ctx, func(m discordtest.Message) bool { return m.Content == "done 4" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Content != "done" || len(m.Attachments) != 1 || m.Attachments[0].Name != "hello.txt" ||
+	var versions []string
+	for _, v := range ia.History() {
+		versions = append(versions, v.Content)
+	}
+	if !slices.Equal(versions, []string{"", "done", "done 1", "done 2", "done 3", "done 4"}) {
+		t.Fatalf("versions of the original: %q", versions)
+	}
+	// @discordjs/rest paces a bucket from X-RateLimit-Remaining/Reset-After:
+	// a 429 here would mean the emulator's headers misled it.
+	if n := srv.RateLimited(); n != 0 {
+		t.Errorf("discord.js hit %d rate limits during the burst", n)
+	}
+	if m.Content != "done 4" || len(m.Attachments) != 1 || m.Attachments[0].Name != "hello.txt" ||
 		string(m.Attachments[0].Data) != "hello from discord.js" || m.Flags != discordtest.FlagEphemeral {
 		t.Fatalf("edited original = %+v", m)
 	}

@@ -501,6 +501,10 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 		writeError(w, errUnknown("Webhook", 10015))
 		return
 	}
+	if time.Since(ia.Dispatched) > s.opts.TokenLifetime {
+		writeError(w, &apiError{status: 401, Message: "Invalid Webhook Token", Code: 50027})
+		return
+	}
 	var p messagePayload
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		var e *apiError

@@ -42,6 +42,9 @@ type Options struct {
 	// CallbackWindow is how long after dispatch an interaction accepts its
 	// first response. Default 3 s, as on Discord.
 	CallbackWindow time.Duration
+	// TokenLifetime is how long an interaction token accepts edits and
+	// follow-ups. Default 15 min, as on Discord.
+	TokenLifetime time.Duration
 	// WebhookLimit and WebhookWindow bound requests per interaction token on
 	// the webhook message routes (edits, follow-ups). Default 5 per 2 s.
 	WebhookLimit  int
@@ -108,6 +111,9 @@ func Start(o Options) (*Server, error) {
 	}
 	if o.CallbackWindow <= 0 {
 		o.CallbackWindow = 3 * time.Second
+	}
+	if o.TokenLifetime <= 0 {
+		o.TokenLifetime = 15 * time.Minute
 	}
 	if o.WebhookLimit <= 0 {
 		o.WebhookLimit = 5

@@ -288,3 +288,21 @@ func TestPings(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenLifetime(t *testing.T) {
+	errs := make(chan error, 2)
+	w := newWorld(t, discordtest.Options{TokenLifetime: time.Nanosecond}, func(s *discordgo.Session, ia *discordgo.InteractionCreate) {
+		errs <- s.InteractionRespond(ia.Interaction, &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
+		c := "too late"
+		_, err := s.InteractionResponseEdit(ia.Interaction, &discordgo.WebhookEdit{Content: &c})
+		errs <- err
+	})
+	w.invoke(t, nil)
+	if err := <-errs; err != nil {
+		t.Fatalf("callback: %v", err)
+	}
+	if st, code := apiErr(t, <-errs); st != 401 || code != 50027 {
+		t.Fatalf("edit after the token expired: %d/%d, want 401/50027", st, code)
+	}
+}

@@ -174,27 +174,66 @@ func (s *Server) AddGuild(name string) Guild {
 	return g.Guild
 }
 
-// AddChannel creates a channel of type typ (ChannelText, ChannelVoice).
+// AddChannel creates a channel of type typ (ChannelText, ChannelVoice) and
+// dispatches CHANNEL_CREATE.
 func (s *Server) AddChannel(guildID, name string, typ int) Channel {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := &Channel{ID: s.st.id(), GuildID: guildID, Name: name, Type: typ}
 	s.st.channels[c.ID] = c
 	if g := s.st.guilds[guildID]; g != nil {
 		g.channels = append(g.channels, c.ID)
 	}
+	payload := s.channelJSONLocked(c)
+	s.mu.Unlock()
+	s.broadcast("CHANNEL_CREATE", guildID, payload, intentGuilds)
 	return *c
 }
 
-// AddRole creates a role in a guild.
+// AddRole creates a role in a guild and dispatches GUILD_ROLE_CREATE.
 func (s *Server) AddRole(guildID, name string, perms int64) Role {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := &Role{ID: s.st.id(), Name: name, Permissions: perms}
-	if g := s.st.guilds[guildID]; g != nil {
-		g.roles = append(g.roles, r)
+	g := s.st.guilds[guildID]
+	if g == nil {
+		s.mu.Unlock()
+		return *r
 	}
+	g.roles = append(g.roles, r)
+	payload := s.roleEventLocked(g, r)
+	s.mu.Unlock()
+	s.broadcast("GUILD_ROLE_CREATE", guildID, payload, intentGuilds)
 	return *r
+}
+
+func (s *Server) roleEventLocked(g *guildState, r *Role) map[string]any {
+	for _, rj := range s.rolesJSONLocked(g) {
+		if rj["id"] == r.ID {
+			return map[string]any{"guild_id": g.ID, "role": rj}
+		}
+	}
+	return nil
+}
+
+// SetRolePermissions changes a role's permissions (the @everyone role's ID
+// is the guild's) and dispatches GUILD_ROLE_UPDATE.
+func (s *Server) SetRolePermissions(guildID, roleID string, perms int64) {
+	s.mu.Lock()
+	g := s.st.guilds[guildID]
+	if g == nil {
+		s.mu.Unlock()
+		return
+	}
+	var payload map[string]any
+	for _, r := range g.roles {
+		if r.ID == roleID {
+			r.Permissions = perms
+			payload = s.roleEventLocked(g, r)
+		}
+	}
+	s.mu.Unlock()
+	if payload != nil {
+		s.broadcast("GUILD_ROLE_UPDATE", guildID, payload, intentGuilds)
+	}
 }
 
 // AddMember makes u a member of the guild with the given roles.
@@ -259,7 +298,7 @@ func (g *guildState) memberPermsLocked(userID string) int64 {
 		return allPermissions
 	}
 	var p int64
-	roles, _ := g.members[userID]
+	roles := g.members[userID]
 	for _, r := range g.roles {
 		if r.ID == g.ID || contains(roles, r.ID) {
 			p |= r.Permissions

@@ -103,7 +103,7 @@ func BenchmarkTransportSeal(b *testing.B) {
 //
 //	go test -run '^$' -bench ConcurrentStreams -benchtime 1x -cpu 1 ./voice/
 func BenchmarkConcurrentStreams(b *testing.B) {
-	for _, streams := range []int{10, 25, 50, 100, 150} {
+	for _, streams := range []int{10, 25, 50, 75, 90, 100, 150} {
 		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
 			for b.Loop() {
 				noiseCtx, stop := context.WithCancel(context.Background())

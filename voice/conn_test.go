@@ -103,7 +103,12 @@ func TestConnSendsAndRelays(t *testing.T) {
 				}
 			}
 			// Heartbeats at 200 ms keep the session alive past the 500 ms timeout.
-			time.Sleep(700 * time.Millisecond)
+			if _, err := srv.WaitMemberState(ctx, botID, func(s voicetest.MemberState) bool { return s.Heartbeats >= 5 }); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := srv.Member(botID); st.Resumes != 0 || st.SSRC != bot.SSRC() {
+				t.Fatalf("session changed: %+v", st)
+			}
 			if err := bot.WriteOpus(opusLike(99)); err != nil {
 				t.Fatal(err)
 			}

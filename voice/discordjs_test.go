@@ -31,10 +31,17 @@ type peerEvent struct {
 // TestDiscordJSPeerHearsTheBot: @discordjs/voice's Networking joins the
 // emulator beside our Conn; its VoiceReceiver gets the bot's frames relayed by
 // the SFU and opusscript decodes them. It then speaks, and our Conn receives
-// and decodes its audio.
+// and decodes its audio. Both transport modes (discord.js uses node:crypto
+// for AES-GCM and @noble/ciphers for XChaCha20-Poly1305).
 func TestDiscordJSPeerHearsTheBot(t *testing.T) {
+	for _, mode := range voice.SupportedModes {
+		t.Run(mode, func(t *testing.T) { testDiscordJSPeer(t, mode) })
+	}
+}
+
+func testDiscordJSPeer(t *testing.T, mode string) {
 	nodetest.Require(t)
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{Modes: []string{mode}})
 	ctx := testCtx(t, 60*time.Second)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, srv.CertPEM(), 0o600); err != nil {
@@ -95,7 +102,7 @@ func TestDiscordJSPeerHearsTheBot(t *testing.T) {
 		}
 	}
 	ready := next("ready")
-	if ready.Mode != voice.ModeAES256GCM {
+	if ready.Mode != mode || bot.Mode() != mode {
 		t.Fatalf("discord.js chose %q", ready.Mode)
 	}
 	if err := srv.WaitMember(ctx, peer); err != nil {

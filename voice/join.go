@@ -22,6 +22,8 @@ const DefaultJoinTimeout = 10 * time.Second
 // starts. cfg supplies the optional fields (TLS, E2EE, logger); the returned
 // Conn rejoins through the main gateway on 4006-type closes and follows
 // later VOICE_SERVER_UPDATEs. Closing it does not leave the channel: see Leave.
+// To move to another channel of the same guild, Close the previous Conn
+// first: while open it follows the guild's VOICE_SERVER_UPDATEs.
 func Join(ctx context.Context, s *discordgo.Session, guildID, channelID string, cfg Config) (*Conn, error) {
 	if s.State == nil || s.State.User == nil {
 		return nil, errors.New("voice: join: the session is not open (no READY yet)")

@@ -133,8 +133,12 @@ func NewPlayer(ctx context.Context, sink Sink, cfg PlayerConfig) (*Player, error
 }
 
 // Write queues one chunk of mono PCM at InputRate; whole 20 ms frames are
-// encoded and playable at once. It opens a turn if none is open.
+// encoded and playable at once. It opens a turn if none is open. After Close
+// it returns ErrClosed.
 func (p *Player) Write(pcm []int16) error {
+	if p.ctx.Err() != nil {
+		return ErrClosed
+	}
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	p.mu.Lock()
@@ -150,9 +154,16 @@ func (p *Player) Write(pcm []int16) error {
 
 // EndTurn ends the current turn: the resampler's tail and a last zero-padded
 // frame are queued, and after the queue plays out five silence frames follow.
+// Without an open turn it does nothing.
 func (p *Player) EndTurn() error {
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
+	p.mu.Lock()
+	open := p.open
+	p.mu.Unlock()
+	if !open {
+		return nil // no turn (or it was interrupted): nothing to flush
+	}
 	p.mono = p.rs.Flush(p.mono[:0])
 	err := p.encode(p.mono)
 	if n := len(p.pend); n > 0 && err == nil {
@@ -258,9 +269,11 @@ func (p *Player) poke() {
 	}
 }
 
+// setIdle records the sender's state; going idle always wakes Wait, whose
+// condition also depends on flags the sender may just have cleared.
 func (p *Player) setIdle(idle bool) {
 	p.mu.Lock()
-	if p.idle != idle {
+	if p.idle != idle || idle {
 		p.idle = idle
 		close(p.changed)
 		p.changed = make(chan struct{})

@@ -2,11 +2,13 @@ package voice_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -452,5 +454,56 @@ func TestPlayerBackToBackTurns(t *testing.T) {
 	}
 	if silences != 10 || !pattern[len(pattern)-1] || pattern[0] {
 		t.Fatalf("silence pattern %v", pattern)
+	}
+}
+
+// recordingSink counts what a Player sends, without a network.
+type recordingSink struct {
+	mu       sync.Mutex
+	frames   int
+	speaking []bool
+}
+
+func (r *recordingSink) SetSpeaking(_ context.Context, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.speaking = append(r.speaking, on)
+	return nil
+}
+
+func (r *recordingSink) WriteOpus([]byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frames++
+	return nil
+}
+
+func TestPlayerIdleCallsSendNothing(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	sink := &recordingSink{}
+	p, err := voice.NewPlayer(ctx, sink, voice.PlayerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No turn: EndTurn and Interrupt are no-ops; a sub-frame turn interrupted
+	// before any frame played sends nothing either.
+	if err := p.EndTurn(); err != nil {
+		t.Fatal(err)
+	}
+	p.Interrupt()
+	p.Write(make([]int16, 100))
+	p.Interrupt()
+	p.EndTurn()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if err := p.Write(make([]int16, 480)); !errors.Is(err, voice.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.frames != 0 || len(sink.speaking) != 0 {
+		t.Fatalf("idle player sent %d frames, speaking %v", sink.frames, sink.speaking)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -100,6 +101,44 @@ func TestVoiceSwitch(t *testing.T) {
 		on := ro.Voice
 		if err != nil || on != tt.want {
 			t.Errorf("BOT_VOICE=%q %v: voice %v (%v), want %v", tt.env, tt.args, on, err, tt.want)
+		}
+	}
+}
+
+// TestEnvExampleDocumentsEveryKey: each variable `bot run` reads is in
+// .env.example, under a comment.
+func TestEnvExampleDocumentsEveryKey(t *testing.T) {
+	var read []string
+	getenv := func(k string) string {
+		read = append(read, k)
+		return ""
+	}
+	if _, _, err := loadBotConfig(nil, getenv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	documented := map[string]bool{}
+	commented := false
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "#"):
+			commented = true
+		case strings.Contains(l, "="):
+			documented[strings.TrimSpace(strings.SplitN(l, "=", 2)[0])] = commented
+		default:
+			commented = false
+		}
+	}
+	for _, k := range read {
+		if k == "DISCORD_BOT_TOKEN" || k == "GUILD_ID" {
+			continue // fallbacks, named in DISCORD_TOKEN's and DISCORD_GUILD_ID's comments
+		}
+		if c, ok := documented[k]; !ok || !c {
+			t.Errorf("%s is read by `bot run` but not documented in .env.example", k)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // A tiny bot written with discord.js (@discordjs/core, /ws, /rest) that the
 // Go test discordtest.TestDiscordJSFidelity runs against the in-repo Discord
 // emulator: it logs in, registers commands, answers /ping with a message
-// (type 4), /slow with a defer (type 5) then an edit carrying an attachment,
+// (type 4), /slow with a defer (type 5) then an edit carrying an attachment
+// and a burst of edits past the rate limit,
 // /pick's autocomplete with choices, and asks to join a voice channel.
 // It prints one JSON line per event on stdout and exits when stdin closes.
 //
@@ -80,6 +81,11 @@ client.on(GatewayDispatchEvents.InteractionCreate, async ({ data: ia, api }) => 
           content: 'done',
           files: [{ name: 'hello.txt', data: Buffer.from('hello from discord.js') }],
         });
+        // A burst past the webhook bucket: @discordjs/rest must pace it
+        // from the emulator's X-RateLimit-* headers (or retry a 429).
+        for (let i = 1; i <= 4; i++) {
+          await api.interactions.editReply(appId, ia.token, { content: `done ${i}` });
+        }
         gateway.send(0, {
           op: GatewayOpcodes.VoiceStateUpdate,
           d: { guild_id: ia.guild_id, channel_id: ia.data.options?.[0]?.value ?? null, self_mute: false, self_deaf: true },

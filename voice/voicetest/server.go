@@ -131,6 +131,7 @@ type member struct {
 	relayNonce uint32
 	unspoken   bool // RTP arrived before any speaking; checked after a grace period
 	lastSeqAck int  // from the last heartbeat
+	heartbeats int
 	muteACKs   bool // test hook: heartbeats go unanswered
 	resumes    int
 	dave       int
@@ -377,6 +378,7 @@ type MemberState struct {
 	Speaking   bool
 	LastSeqAck int // seq_ack of the last heartbeat
 	LastSeq    int // last sequence number sent to it
+	Heartbeats int // heartbeats received (across resumes)
 	Resumes    int
 }
 
@@ -393,7 +395,7 @@ func (s *Server) Member(userID string) (MemberState, bool) {
 		s.mu.Unlock()
 		return MemberState{}, false
 	}
-	st := MemberState{SSRC: m.ssrc, Speaking: m.speaking, LastSeqAck: m.lastSeqAck, Resumes: m.resumes}
+	st := MemberState{SSRC: m.ssrc, Speaking: m.speaking, LastSeqAck: m.lastSeqAck, Heartbeats: m.heartbeats, Resumes: m.resumes}
 	if m.cipher != nil {
 		st.Mode = m.cipher.Mode()
 	}
@@ -767,6 +769,7 @@ func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg voice.Message) {
 		s.armHeartbeatLocked(m)
 	}
 	m.lastSeqAck = hb.SeqAck
+	m.heartbeats++
 	mute := m.muteACKs
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -907,15 +910,29 @@ func (s *Server) checkSpeakingSoon(m *member) {
 		defer s.wg.Done()
 		t := time.NewTimer(speakingGrace)
 		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-s.ctx.Done():
-		}
-		s.mu.Lock()
-		spoke := m.spokeOnce
-		s.mu.Unlock()
-		if !spoke {
-			s.violation("%s: RTP before speaking", m.userID)
+		for {
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				return
+			}
+			s.mu.Lock()
+			spoke, gone := m.spokeOnce, m.gone
+			s.mu.Unlock()
+			m.wmu.Lock()
+			connected := m.ws != nil
+			m.wmu.Unlock()
+			switch {
+			case spoke || gone:
+				// Spoke in time, or the session ended with op 5 possibly
+				// still unread in its socket: nothing to judge.
+				return
+			case !connected:
+				t.Reset(speakingGrace) // awaiting a resume, which re-sends op 5
+			default:
+				s.violation("%s: RTP before speaking (ssrc %d)", m.userID, m.ssrc)
+				return
+			}
 		}
 	}()
 }
