@@ -332,11 +332,22 @@ func (c *Conn) writeWS(ctx context.Context, ws *websocket.Conn, m Message) error
 func (c *Conn) ServerUpdate(s Server) {
 	c.mu.Lock()
 	c.newServer = &s
-	end := c.endSess
+	end, ws := c.endSess, c.ws
 	c.mu.Unlock()
-	if end != nil {
-		end()
+	if end == nil || ws == nil {
+		return // between sessions: the pending server is used next
 	}
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.wg.Add(1)
+	go func() { // leave the old server politely; the run loop then identifies anew
+		defer c.wg.Done()
+		ws.Close(websocket.StatusNormalClosure, "moving to another voice server")
+		end()
+	}()
 }
 
 // session is one WebSocket connection to the voice gateway.
@@ -354,6 +365,9 @@ type session struct {
 // where audio can flow.
 func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 	c.mu.Lock()
+	if c.newServer != nil { // a VOICE_SERVER_UPDATE came while reconnecting
+		c.server, c.newServer, resume = *c.newServer, nil, false
+	}
 	srv := c.server
 	c.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)

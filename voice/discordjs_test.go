@@ -184,4 +184,31 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 		t.Fatalf("decoded RMS %.0f, want the 440 Hz tone", rms)
 	}
 	next("sent")
+	if mode != voice.ModeAES256GCM {
+		return
+	}
+
+	// The voice server crashes under discord.js (4015): it resumes with op 7
+	// against the emulator and keeps receiving the bot.
+	before := len(sent)
+	if err := srv.ForceClose(peer, 4015); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitMemberState(ctx, peer, func(s voicetest.MemberState) bool { return s.Resumes == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chunks(pcm[:12000]) {
+		p.Write(c)
+	}
+	p.EndTurn()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sent = waitTail(ctx, t, srv, botID, before)
+	for i := before; i < len(sent); i++ {
+		if e := next("frame"); e.Opus != hex.EncodeToString(sent[i].Payload) {
+			t.Fatalf("after resume, frame %d: discord.js got %s, the bot sent %x", i, e.Opus, sent[i].Payload)
+		}
+	}
+	t.Logf("discord.js resumed after 4015 and received the next %d frames", len(sent)-before)
 }
