@@ -1,0 +1,223 @@
+package voice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/livecord/livecord/voice/dave"
+	"github.com/livecord/livecord/voice/mls"
+)
+
+// decryptFailureTolerance is how many frames in a row may fail to decrypt,
+// outside transitions, before the connection flags its last transition as
+// invalid (op 31) and rejoins the group: discord.js's default, so a member
+// that silently fell out of step with the group recovers the same way.
+const decryptFailureTolerance = 36
+
+// DAVE is the E2EE layer for DAVE protocol version 1 (package voice/dave):
+// it answers the voice server's DAVE ops, encrypts outgoing Opus frames with
+// the group's key once the first transition has executed, and decrypts
+// received frames per sender. One DAVE serves one Conn.
+type DAVE struct {
+	userID, channelID uint64
+	key               *mls.SigningKey // reused across sessions, as libdave does per process
+	log               *slog.Logger
+
+	sess atomic.Pointer[dave.Session] // replaced on each new voice session (op 4)
+
+	// sendMu orders what goes back to the gateway: the reader's replies and
+	// the receive path's recovery (op 31 + op 26) never interleave.
+	sendMu sync.Mutex
+	w      GatewayWriter   // the Conn, remembered for recovery from the receive path
+	wctx   context.Context // the gateway session that w belongs to
+
+	mu         sync.Mutex
+	lastTID    int              // last executed transition (DJS lastTransitionId), 0 when none
+	pendingTID map[int]struct{} // acknowledged (op 23), awaiting op 22
+	failures   int              // consecutive decrypt failures outside transitions
+}
+
+// NewDAVE returns the DAVE layer for a connection of the bot (userID) to the
+// voice channel channelID, whose ID is the MLS group ID. logger may be nil.
+func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	key, err := mls.GenerateSignatureKey()
+	if err != nil {
+		return nil, fmt.Errorf("voice: dave: %w", err)
+	}
+	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]struct{}{}}
+	if err := d.newSession(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DAVE) newSession() error {
+	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key})
+	if err != nil {
+		return fmt.Errorf("voice: dave: %w", err)
+	}
+	d.sess.Store(s)
+	d.mu.Lock()
+	d.lastTID, d.failures = 0, 0
+	clear(d.pendingTID)
+	d.mu.Unlock()
+	return nil
+}
+
+// MaxProtocolVersion implements E2EE: DAVE protocol version 1.
+func (d *DAVE) MaxProtocolVersion() int { return dave.MaxProtocolVersion }
+
+// HandleMessage implements E2EE. A Session Description (op 4) starts a new
+// voice session, so it also starts a fresh DAVE session: no group, key
+// package or recognised user carries over from the previous server session
+// (Discord sends op 11 after op 4, so the new set is complete).
+func (d *DAVE) HandleMessage(ctx context.Context, m Message, g GatewayWriter) error {
+	payload := []byte(m.Data)
+	if m.Binary {
+		payload = m.Payload
+	}
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	d.w, d.wctx = g, ctx
+	if m.Op == OpSessionDescription {
+		if err := d.newSession(); err != nil {
+			return err
+		}
+	}
+	d.observe(m.Op, payload)
+	out, err := d.sess.Load().HandleOp(int(m.Op), payload)
+	if err != nil {
+		err = fmt.Errorf("voice: %w", err)
+	}
+	return errors.Join(err, d.send(ctx, g, out))
+}
+
+// observe tracks transitions the way discord.js does for its failure counter.
+func (d *DAVE) observe(op Op, payload []byte) {
+	var t struct {
+		TransitionID int `json:"transition_id"`
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch op {
+	case OpDAVEExecuteTransition:
+		if json.Unmarshal(payload, &t) == nil {
+			if _, ok := d.pendingTID[t.TransitionID]; ok {
+				delete(d.pendingTID, t.TransitionID)
+				d.lastTID, d.failures = t.TransitionID, 0
+			}
+		}
+	case OpDAVEPrepareTransition:
+		if json.Unmarshal(payload, &t) == nil && t.TransitionID == 0 {
+			d.lastTID, d.failures = 0, 0
+		}
+	case OpDAVEMLSAnnounceCommitTransition, OpDAVEMLSWelcome:
+		if len(payload) >= 2 && payload[0] == 0 && payload[1] == 0 {
+			d.lastTID, d.failures = 0, 0 // transition 0 executes at once
+		}
+	}
+}
+
+// send writes the session's replies in order; called with sendMu held.
+func (d *DAVE) send(ctx context.Context, g GatewayWriter, out []dave.Outgoing) error {
+	for _, o := range out {
+		m := Message{Op: Op(o.Op), Seq: -1, Binary: o.Binary}
+		if o.Binary {
+			m.Payload = o.Payload
+		} else {
+			m.Data = o.Payload
+		}
+		if o.Op == int(OpDAVETransitionReady) {
+			var t DAVETransition
+			if json.Unmarshal(o.Payload, &t) == nil {
+				d.mu.Lock()
+				d.pendingTID[t.TransitionID] = struct{}{}
+				d.mu.Unlock()
+			}
+		}
+		if err := g.WriteMessage(ctx, m); err != nil {
+			return fmt.Errorf("voice: dave: send op %d: %w", o.Op, err)
+		}
+	}
+	return nil
+}
+
+// EncryptOpus implements E2EE. Before the first executed transition it fails
+// with dave.ErrNotReady and the frame is dropped: nothing goes out in clear.
+func (d *DAVE) EncryptOpus(dst, opus []byte) ([]byte, error) {
+	return d.sess.Load().Encrypt(dst, opus)
+}
+
+// DecryptOpus implements E2EE. userID is the sender's Discord user ID.
+func (d *DAVE) DecryptOpus(dst []byte, userID string, frame []byte) ([]byte, error) {
+	uid, err := strconv.ParseUint(userID, 10, 64)
+	if err != nil {
+		return dst, fmt.Errorf("voice: dave: sender %q: %w", userID, err)
+	}
+	s := d.sess.Load()
+	out, err := s.Decrypt(dst, uid, frame)
+	if err == nil {
+		d.mu.Lock()
+		d.failures = 0
+		d.mu.Unlock()
+		return out, nil
+	}
+	if _, ok := s.Epoch(); ok {
+		d.decryptFailed(s)
+	}
+	return out, err
+}
+
+// decryptFailed counts a failure in an established group and, past the
+// tolerance, flags the last transition (op 31) and rejoins with a new key
+// package, as discord.js does: the group we hold is not the others'.
+func (d *DAVE) decryptFailed(s *dave.Session) {
+	d.mu.Lock()
+	if len(d.pendingTID) > 0 {
+		d.mu.Unlock()
+		return // frames of the next epoch may overtake its commit
+	}
+	d.failures++
+	tid := d.lastTID
+	if d.failures <= decryptFailureTolerance || tid == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.failures = 0
+	d.mu.Unlock()
+
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	if d.sess.Load() != s || d.w == nil {
+		return // a new session started meanwhile
+	}
+	d.log.Warn("voice dave: frames keep failing to decrypt; flagging the transition and rejoining the group", "transition", tid)
+	flag, _ := json.Marshal(DAVETransition{TransitionID: tid})
+	reset, _ := json.Marshal(DAVEPrepareEpoch{ProtocolVersion: s.ProtocolVersion(), Epoch: 1})
+	out, err := s.HandleOp(int(OpDAVEPrepareEpoch), reset) // a fresh leaf and key package
+	out = append([]dave.Outgoing{{Op: int(OpDAVEMLSInvalidCommitWelcome), Payload: flag}}, out...)
+	if err = errors.Join(err, d.send(d.wctx, d.w, out)); err != nil {
+		d.log.Warn("voice dave: recovery", "err", err)
+	}
+}
+
+// Epoch returns the MLS epoch of the group the connection is in, and false
+// while it is in none.
+func (d *DAVE) Epoch() (uint64, bool) { return d.sess.Load().Epoch() }
+
+// Ready reports whether outgoing frames are sent: encrypted under the
+// current group key, or in clear under protocol version 0.
+func (d *DAVE) Ready() bool { return d.sess.Load().Ready() }
+
+// ProtocolVersion returns the DAVE protocol version in force (0: transport
+// encryption only, as in Stage channels).
+func (d *DAVE) ProtocolVersion() int { return d.sess.Load().ProtocolVersion() }
