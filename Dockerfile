@@ -22,5 +22,7 @@ ENV LIVECORD_DATA_DIR=/data
 VOLUME ["/data"]
 # SIGTERM lets the bot finish or cancel turns and leave voice channels.
 STOPSIGNAL SIGTERM
+# The binary asks its own /healthz (ADMIN_ADDR; the image has no curl).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["/usr/local/bin/livecord", "health"]
 ENTRYPOINT ["/usr/local/bin/livecord"]
 CMD ["run"]

@@ -330,7 +330,10 @@ func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMe
 		return nil // Discord ignores unknown guilds silently.
 	}
 	bot := s.st.bot.ID
-	channel := ""
+	channel, left := "", ""
+	if old := g.voice[bot]; old != nil {
+		left = old.channelID
+	}
 	if v.ChannelID != nil {
 		channel = *v.ChannelID
 		if ch := s.st.channels[channel]; ch == nil || ch.GuildID != g.ID || ch.Type != ChannelVoice {
@@ -343,9 +346,12 @@ func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMe
 	}
 	state := s.voiceStateLocked(g, bot)
 	state["session_id"] = c.sessionID
-	hook := s.opts.VoiceServer
+	hook, leftHook := s.opts.VoiceServer, s.opts.VoiceLeft
 	s.notifyLocked()
 	s.mu.Unlock()
+	if left != "" && left != channel && leftHook != nil {
+		leftHook(g.ID, left, bot)
+	}
 	if err := c.send(ctx, 0, "VOICE_STATE_UPDATE", state); err != nil {
 		return err
 	}

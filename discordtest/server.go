@@ -54,6 +54,10 @@ type Options struct {
 	// VoiceServer answers a bot's op 4 join with the VOICE_SERVER_UPDATE
 	// endpoint and token. Default: a fixed endpoint nobody listens on.
 	VoiceServer VoiceServerFunc
+	// VoiceLeft is told when a user's voice state leaves a channel (the bot's
+	// op 4 to another channel or to none, or SetVoiceState), so a voice
+	// emulator can end that user's voice connection with 4014 as Discord does.
+	VoiceLeft VoiceLeftFunc
 	// Logger receives the emulator's own diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -61,6 +65,9 @@ type Options struct {
 // VoiceServerFunc chooses the voice endpoint ("host:port") and token handed to
 // a bot that joins channelID; sessionID is the bot's gateway session.
 type VoiceServerFunc func(guildID, channelID, userID, sessionID string) (endpoint, token string)
+
+// VoiceLeftFunc is told that userID left channelID's voice call in guildID.
+type VoiceLeftFunc func(guildID, channelID, userID string)
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
@@ -187,6 +194,13 @@ func (s *Server) BotUser() User { return s.st.bot }
 func (s *Server) SetVoiceServer(f VoiceServerFunc) {
 	s.mu.Lock()
 	s.opts.VoiceServer = f
+	s.mu.Unlock()
+}
+
+// SetVoiceLeft replaces the VoiceLeft hook.
+func (s *Server) SetVoiceLeft(f VoiceLeftFunc) {
+	s.mu.Lock()
+	s.opts.VoiceLeft = f
 	s.mu.Unlock()
 }
 

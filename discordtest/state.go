@@ -254,14 +254,22 @@ func (s *Server) SetVoiceState(guildID, userID, channelID string) {
 		s.mu.Unlock()
 		return
 	}
+	left := ""
+	if old := g.voice[userID]; old != nil && old.channelID != channelID {
+		left = old.channelID
+	}
 	if channelID == "" {
 		delete(g.voice, userID)
 	} else {
 		g.voice[userID] = &voiceState{channelID: channelID, sessionID: randomHex(16)}
 	}
 	payload := s.voiceStateLocked(g, userID)
+	leftHook := s.opts.VoiceLeft
 	s.notifyLocked()
 	s.mu.Unlock()
+	if left != "" && leftHook != nil {
+		leftHook(guildID, left, userID)
+	}
 	s.broadcast("VOICE_STATE_UPDATE", guildID, payload, intentGuildVoiceStates)
 }
 

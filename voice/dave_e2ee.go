@@ -38,6 +38,7 @@ type DAVE struct {
 	wctx   context.Context // the gateway session that w belongs to
 
 	mu         sync.Mutex
+	changed    chan struct{}    // closed and replaced after every handled message
 	lastTID    int              // last executed transition (DJS lastTransitionId), 0 when none
 	pendingTID map[int]struct{} // acknowledged (op 23), awaiting op 22
 	failures   int              // consecutive decrypt failures outside transitions
@@ -53,24 +54,25 @@ func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
-	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]struct{}{}}
-	if err := d.newSession(); err != nil {
+	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]struct{}{}, changed: make(chan struct{})}
+	s, err := d.newSession()
+	if err != nil {
 		return nil, err
 	}
+	d.sess.Store(s)
 	return d, nil
 }
 
-func (d *DAVE) newSession() error {
+func (d *DAVE) newSession() (*dave.Session, error) {
 	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key})
 	if err != nil {
-		return fmt.Errorf("voice: dave: %w", err)
+		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
-	d.sess.Store(s)
 	d.mu.Lock()
 	d.lastTID, d.failures = 0, 0
 	clear(d.pendingTID)
 	d.mu.Unlock()
-	return nil
+	return s, nil
 }
 
 // MaxProtocolVersion implements E2EE: DAVE protocol version 1.
@@ -88,17 +90,45 @@ func (d *DAVE) HandleMessage(ctx context.Context, m Message, g GatewayWriter) er
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	d.w, d.wctx = g, ctx
+	s := d.sess.Load()
 	if m.Op == OpSessionDescription {
-		if err := d.newSession(); err != nil {
+		var err error
+		if s, err = d.newSession(); err != nil {
 			return err
 		}
 	}
 	d.observe(m.Op, payload)
-	out, err := d.sess.Load().HandleOp(int(m.Op), payload)
+	out, err := s.HandleOp(int(m.Op), payload)
+	d.sess.Store(s) // a new session goes live only once it knows its protocol version
 	if err != nil {
 		err = fmt.Errorf("voice: %w", err)
 	}
-	return errors.Join(err, d.send(ctx, g, out))
+	err = errors.Join(err, d.send(ctx, g, out))
+	d.mu.Lock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+	return err
+}
+
+// WaitReady waits until outgoing frames can be sent (the first transition
+// into a group has executed, or the call runs without DAVE), or ctx ends.
+// A speaker waits here, briefly, so the start of its first reply is not
+// dropped while the group forms.
+func (d *DAVE) WaitReady(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		ch := d.changed
+		d.mu.Unlock()
+		if d.Ready() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("voice: dave: waiting for the group: %w", ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // observe tracks transitions the way discord.js does for its failure counter.

@@ -40,7 +40,8 @@ type Options struct {
 	// RequireDAVE closes identifies with max_dave_protocol_version < 1 with 4017,
 	// as Discord does for non-Stage channels.
 	RequireDAVE bool
-	// DAVE plays Discord's DAVE role (issue 7); nil means protocol version 0.
+	// DAVE plays Discord's DAVE role: NewExternalSender for the faithful
+	// one; nil means protocol version 0 (as in Stage channels).
 	DAVE DAVE
 	// Logger gets debug logs; nil discards them.
 	Logger *slog.Logger
@@ -184,6 +185,9 @@ func New(opts Options) (*Server, error) {
 		changed:  make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if es, ok := opts.DAVE.(*ExternalSender); ok {
+		es.attach(s)
+	}
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveWS),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
@@ -236,6 +240,9 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	if es, ok := s.opts.DAVE.(*ExternalSender); ok {
+		es.close()
+	}
 	s.wg.Wait()
 	return nil
 }
@@ -970,6 +977,9 @@ func (s *Server) serveUDP() {
 		arrival := time.Now()
 		b := buf[:n]
 		switch {
+		case voice.IsOpusRTP(b):
+			// Checked first: an RTP packet may be 74 bytes long too.
+			out = s.relay(b, from, arrival, out)
 		case n == 74:
 			var d voice.Discovery
 			if d.Unmarshal(b) != nil || d.Response {
@@ -986,8 +996,6 @@ func (s *Server) serveUDP() {
 			s.udp.WriteToUDPAddrPort(resp, from)
 		case n == 8:
 			s.udp.WriteToUDPAddrPort(b, from) // keepalive echo
-		case voice.IsOpusRTP(b):
-			out = s.relay(b, from, arrival, out)
 		}
 	}
 }
