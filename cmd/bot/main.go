@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,7 +51,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		usage(stderr)
 		return 2
 	}
-	if err := cmd.run(ctx, args, stdout, stderr); err != nil {
+	err := cmd.run(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		// The flag set has printed the command's usage already.
+		return 0
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "bot %s: %v\n", name, err)
 		return 1
 	}

@@ -77,6 +77,7 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if adm != nil {
 		adm.AddCheck("discord", b.CheckGateway)
+		adm.AddCheck("live", b.CheckLive)
 	}
 	log.Info("starting", "guild", cfg.GuildID, "data_dir", cfg.DataDir, "model", cfg.Live.Model,
 		"voice_playback", cfg.Voice != nil)

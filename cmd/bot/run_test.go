@@ -105,7 +105,8 @@ func TestRunAgainstEmulators(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "discord") {
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, `"name":"discord","ok":true`) ||
+		!strings.Contains(body, `"name":"live","ok":true`) {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `livecord_turns_total{outcome="ok"} 1`) {

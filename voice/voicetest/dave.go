@@ -49,6 +49,7 @@ type daveCall struct {
 	timer   *time.Timer
 	members map[uint64]bool     // connected to the gateway
 	flagged map[uint64]bool     // sent op 31 and not welcomed back yet
+	kps     map[uint64][]byte   // each member's key package sent since its last op 31
 	stale   map[uint64]int      // Left calls still due for sessions a rejoin already replaced
 	tid     uint16              // transition in flight, 0 when none
 	acked   map[uint64]bool     // members whose op 23 the transition awaits (false) or got (true)
@@ -124,7 +125,7 @@ func (e *ExternalSender) call(id CallID) (*daveCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &daveCall{id: id, channel: ch, gw: gw, members: map[uint64]bool{}, flagged: map[uint64]bool{}, stale: map[uint64]int{}, acked: map[uint64]bool{}, corrupt: map[corruptKey]bool{}}
+	c := &daveCall{id: id, channel: ch, gw: gw, members: map[uint64]bool{}, flagged: map[uint64]bool{}, kps: map[uint64][]byte{}, stale: map[uint64]int{}, acked: map[uint64]bool{}, corrupt: map[corruptKey]bool{}}
 	e.calls[id] = c
 	return c, nil
 }
@@ -166,6 +167,7 @@ func (e *ExternalSender) Left(call CallID, userID string) {
 func (c *daveCall) leave(uid uint64) ([]davetest.Message, error) {
 	delete(c.members, uid)
 	delete(c.flagged, uid)
+	delete(c.kps, uid)
 	delete(c.acked, uid)
 	out, err := c.gw.Disconnect(uid)
 	if err != nil {
@@ -203,9 +205,11 @@ func (e *ExternalSender) ClientMessage(call CallID, userID string, m voice.Messa
 		switch m.Op {
 		case voice.OpDAVEMLSKeyPackage:
 			c.st.KeyPackages++
+			c.kps[uid] = payload
 		case voice.OpDAVEMLSInvalidCommitWelcome:
 			c.st.Invalid++
 			c.flagged[uid] = true
+			delete(c.kps, uid) // a fresh one follows
 			if _, ok := c.acked[uid]; ok {
 				c.acked[uid] = true
 			}
@@ -253,8 +257,9 @@ func (e *ExternalSender) step(call CallID, userID string, f func(*daveCall, uint
 
 // restartIfStuck starts the call's group over when every member in it has
 // reported an invalid commit or welcome: nobody is left to commit their
-// re-adds. Each member gets the new external sender (op 25) and op 24 with
-// epoch 1, answers with a fresh key package, and a new group forms.
+// re-adds. Having sent op 31, each member has already reset itself and sent
+// (or is sending) a fresh key package; it gets the new external sender
+// (op 25), and the new group forms from those key packages.
 func (c *daveCall) restartIfStuck() []davetest.Message {
 	if c.tid != 0 || c.gw.Epoch() == 0 || len(c.flagged) == 0 {
 		return nil
@@ -272,9 +277,15 @@ func (c *daveCall) restartIfStuck() []davetest.Message {
 	clear(c.flagged)
 	c.st.GroupResets++
 	var out []davetest.Message
-	for _, u := range slices.Sorted(maps.Keys(c.members)) {
+	members := slices.Sorted(maps.Keys(c.members))
+	for _, u := range members {
 		out = append(out, gw.Connect(u)...)
-		out = append(out, davetest.Message{To: u, Op: 24, Payload: []byte(`{"protocol_version":1,"epoch":1}`)})
+	}
+	for _, u := range members {
+		if kp := c.kps[u]; kp != nil {
+			more, _ := gw.Receive(u, 26, kp)
+			out = append(out, more...)
+		}
 	}
 	return out
 }
