@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/livecord/livecord/voice/dave"
 	"github.com/livecord/livecord/voice/mls"
@@ -19,6 +20,11 @@ import (
 // invalid (op 31) and rejoins the group: discord.js's default, so a member
 // that silently fell out of step with the group recovers the same way.
 const decryptFailureTolerance = 36
+
+// pendingTransitionLimit is how long an acknowledged transition suspends the
+// failure count while its op 22 is awaited (the session's own fallback
+// executes after 5 s; receivers keep old keys 10 s).
+const pendingTransitionLimit = 10 * time.Second
 
 // DAVE is the E2EE layer for DAVE protocol version 1 (package voice/dave):
 // it answers the voice server's DAVE ops, encrypts outgoing Opus frames with
@@ -38,10 +44,10 @@ type DAVE struct {
 	wctx   context.Context // the gateway session that w belongs to
 
 	mu         sync.Mutex
-	changed    chan struct{}    // closed and replaced after every handled message
-	lastTID    int              // last executed transition (DJS lastTransitionId), 0 when none
-	pendingTID map[int]struct{} // acknowledged (op 23), awaiting op 22
-	failures   int              // consecutive decrypt failures outside transitions
+	changed    chan struct{}     // closed and replaced after every handled message
+	lastTID    int               // last executed transition (DJS lastTransitionId), 0 when none
+	pendingTID map[int]time.Time // acknowledged (op 23) at, awaiting op 22
+	failures   int               // consecutive decrypt failures outside transitions
 }
 
 // NewDAVE returns the DAVE layer for a connection of the bot (userID) to the
@@ -54,7 +60,7 @@ func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
-	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]struct{}{}, changed: make(chan struct{})}
+	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]time.Time{}, changed: make(chan struct{})}
 	s, err := d.newSession()
 	if err != nil {
 		return nil, err
@@ -170,7 +176,7 @@ func (d *DAVE) send(ctx context.Context, g GatewayWriter, out []dave.Outgoing) e
 			var t DAVETransition
 			if json.Unmarshal(o.Payload, &t) == nil {
 				d.mu.Lock()
-				d.pendingTID[t.TransitionID] = struct{}{}
+				d.pendingTID[t.TransitionID] = time.Now()
 				d.mu.Unlock()
 			}
 		}
@@ -212,9 +218,12 @@ func (d *DAVE) DecryptOpus(dst []byte, userID string, frame []byte) ([]byte, err
 // package, as discord.js does: the group we hold is not the others'.
 func (d *DAVE) decryptFailed(s *dave.Session) {
 	d.mu.Lock()
-	if len(d.pendingTID) > 0 {
-		d.mu.Unlock()
-		return // frames of the next epoch may overtake its commit
+	for tid, at := range d.pendingTID {
+		if time.Since(at) < pendingTransitionLimit {
+			d.mu.Unlock()
+			return // frames of the next epoch may overtake its commit
+		}
+		delete(d.pendingTID, tid) // op 22 never came; the session has moved on
 	}
 	d.failures++
 	tid := d.lastTID

@@ -253,8 +253,8 @@ func TestDAVEBotAloneThenGroupEncryptsEveryFrame(t *testing.T) {
 		}
 	}
 	memberPCM, bad := decodeOpus(t, dec)
-	snr, lag := alignedSNR(want, memberPCM, 2000)
-	wireSNR := snrAt(want, wirePCM, lag)
+	lag := alignLag(want, memberPCM, 2000)
+	snr, wireSNR := snrAt(want, memberPCM, lag), snrAt(want, wirePCM, lag)
 	t.Logf("%d DAVE frames: a group member decrypts all and decodes the reply at SNR %.1f dB (lag %d); "+
 		"the server's copy decoded as Opus: SNR %.1f dB, %d of %d frames rejected by the decoder", n, snr, lag, wireSNR, undecodable, n)
 	if bad != 0 || snr < 20 {
@@ -656,6 +656,23 @@ func (i ignoreFrom) DecryptOpus(dst []byte, user string, frame []byte) ([]byte, 
 	return i.DAVE.DecryptOpus(dst, user, frame)
 }
 
+// alignLag is the lag of got behind want (0..maxLag) with the highest
+// correlation over the first second (enough to align, and cheap under -race).
+func alignLag(want, got []float64, maxLag int) (lag int) {
+	best := math.Inf(-1)
+	n := min(len(want), 48000)
+	for l := 0; l <= maxLag && l < len(got); l++ {
+		var c float64
+		for i := 0; i < n && i+l < len(got); i++ {
+			c += want[i] * got[i+l]
+		}
+		if c > best {
+			best, lag = c, l
+		}
+	}
+	return lag
+}
+
 // snrAt is the SNR of got against want with got lagging by lag samples.
 func snrAt(want, got []float64, lag int) float64 {
 	var sig, noise float64
@@ -665,4 +682,48 @@ func snrAt(want, got []float64, lag int) float64 {
 		noise += d * d
 	}
 	return 10 * math.Log10(sig/noise)
+}
+
+// TestDAVENewSessionRejoinsGroup: after 4006 the bot identifies afresh; its
+// DAVE layer starts a new session (no old group, key package or recognised
+// user), the gateway removes its old leaf and the group forms again.
+func TestDAVENewSessionRejoinsGroup(t *testing.T) {
+	es := voicetest.NewExternalSender()
+	srv := voicetest.NewServer(t, voicetest.Options{DAVE: es})
+	ctx := testCtx(t, 20*time.Second)
+	d, err := voice.NewDAVE(snowflake(t, botID), snowflake(t, channelID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := dial(t, srv, botID, func(c *voice.Config) {
+		c.E2EE = d
+		c.Rejoin = func(ctx context.Context) (voice.Server, error) {
+			return srv.Grant(guildID, channelID, botID, "sess-"+botID+"-2"), nil
+		}
+	})
+	u, ud := daveDial(t, srv, userID)
+	first := inGroup(ctx, t, es, []string{botID, userID}, d, ud)
+	old := bot.SSRC()
+	if err := srv.ForceClose(botID, 4006); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.WaitState(ctx, call, func(s voicetest.DAVEState) bool { return s.SoleResets == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	st := inGroup(ctx, t, es, []string{botID, userID}, d, ud)
+	if st.Commits <= first.Commits || st.KeyPackages < first.KeyPackages+2 {
+		t.Fatalf("no new group after the new session: %+v → %+v", first, st)
+	}
+	waitUntil(ctx, t, "the new SSRC", func() bool { return bot.SSRC() != old && bot.SSRC() != 0 })
+	bot.SetSpeaking(ctx, true)
+	for i := range 5 {
+		if err := bot.WriteOpus(opusLike(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, f := range readFrom(ctx, t, u, botID, 5) {
+		if !bytes.Equal(f.Opus, opusLike(i)) {
+			t.Fatalf("frame %d decrypted to %q", i, f.Opus)
+		}
+	}
 }

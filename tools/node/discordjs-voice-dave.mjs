@@ -10,6 +10,8 @@
 //   {"event":"transitioned","id":N,"epoch":E}              a DAVE transition executed
 //   {"event":"frame","seq":S,"opus":"<hex>","samples":N,"rms":R,"t":MS}
 //                                                          per frame from LISTEN_TO (RTP seq; t: unix ms)
+//   {"event":"raw","seq":S,"t":MS}                         a frame discord.js passed through undecrypted
+//                                                          (its DAVE session not ready yet)
 //   {"event":"invalid","id":N}                             this client flagged a transition (op 31)
 //   {"event":"close","code":C}
 //   {"event":"sent","frames":N}                            after "speak N"
@@ -43,13 +45,25 @@ const receiver = new VoiceReceiver({
   },
 });
 networking.state.ws?.on('packet', receiver.onWsPacket);
-// The RTP sequence number of the packet being processed: the stream's data
-// event for it fires before the next UDP message is handled.
-let curSeq = -1;
-const onUdp = (msg) => {
-  if (msg.length >= 12) curSeq = msg.readUInt16BE(2);
-  receiver.onUdpMessage(msg);
+// Each Opus packet the receiver yields, mapped to the RTP sequence number of
+// the datagram it came from (the stream is in object mode: the same Buffer
+// reaches the data event).
+// discord.js hands packets through undecrypted while its DAVE session is not
+// ready yet (a joiner before its Welcome): those are reported as "raw".
+const seqOf = new WeakMap();
+const raw = new WeakSet();
+const parsePacket = receiver.parsePacket.bind(receiver);
+receiver.parsePacket = (buffer, ...rest) => {
+  const dave = networking.state.dave;
+  const undecrypted = !!dave && dave.protocolVersion > 0 && !dave.session?.ready;
+  const packet = parsePacket(buffer, ...rest);
+  if (packet) {
+    seqOf.set(packet, buffer.readUInt16BE(2));
+    if (undecrypted) raw.add(packet);
+  }
+  return packet;
 };
+const onUdp = (msg) => receiver.onUdpMessage(msg);
 let readyOnce = false;
 networking.on('stateChange', (oldState, newState) => {
   if (oldState.ws !== newState.ws) {
@@ -80,7 +94,11 @@ function subscribe() {
   const stream = receiver.subscribe(listenTo);
   stream.on('data', (opus) => {
     const t = now();
-    const seq = curSeq;
+    const seq = seqOf.get(opus) ?? -1;
+    if (raw.has(opus)) {
+      out({ event: 'raw', seq, t });
+      return;
+    }
     let samples = 0;
     let rms = 0;
     try {

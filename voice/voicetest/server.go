@@ -3,8 +3,9 @@
 // member's RTP, records frames per SSRC with arrival times, relays them to the
 // other members of the call re-encrypted with their keys, and records protocol
 // violations (RTP before speaking, select protocol before ready, …). Hooks force
-// close codes and drop packets. The DAVE external-sender role plugs in through
-// Options.DAVE.
+// close codes and drop packets. Discord's DAVE role (external sender,
+// proposals, commit selection, transitions) is ExternalSender, plugged in
+// through Options.DAVE; DAVE frames cross the SFU untouched.
 package voicetest
 
 import (
