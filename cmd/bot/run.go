@@ -55,9 +55,6 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if cfg.Live.APIKey == "" {
 		return errors.New("GEMINI_API_KEY (or GOOGLE_API_KEY) is not set (in the environment or .env)")
 	}
-	if ro.Voice {
-		cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{E2EE: voiceE2EE, Logger: log.With("component", "voice")})
-	}
 	var adm *admin.Server
 	if ro.AdminAddr != "" {
 		cfg.Metrics = admin.NewMetrics()
@@ -70,6 +67,9 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 			_ = adm.Close(cctx)
 		}()
 		log.Info("admin listening", "addr", adm.Addr())
+	}
+	if ro.Voice {
+		cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{E2EE: voiceE2EE, Logger: log.With("component", "voice"), Metrics: cfg.Metrics})
 	}
 	b, err := bot.New(cfg)
 	if err != nil {
