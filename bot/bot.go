@@ -1,0 +1,444 @@
+// Package bot is livecord's Discord side: slash commands and their
+// registration, interaction replies, one Gemini Live conversation per guild
+// (per user in DMs), limits and access control, and a small persistent store.
+//
+// A /ask is deferred at once (type 5), queued on its conversation, sent to
+// Live as one turn; the deferred reply is edited as the transcript grows
+// (throttled) and ends holding the quoted prompt, the transcript, the
+// duration and reply.wav (Ogg/Opus past the upload limit). When the asker
+// sits in a voice channel and a [VoiceDialer] is configured, the reply's PCM
+// also goes to a [Speaker] as it streams.
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/live"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultCooldown        = 5 * time.Second
+	DefaultQueueCap        = 5
+	DefaultIdleTimeout     = 5 * time.Minute
+	DefaultTurnTimeout     = 3 * time.Minute
+	DefaultEditInterval    = 1200 * time.Millisecond
+	DefaultMaxPromptLength = 1000
+)
+
+// Config configures a Bot. Token is required.
+type Config struct {
+	// Token is the Discord bot token (with or without the "Bot " prefix).
+	Token string
+	// GuildID registers the commands in that guild only (instant updates,
+	// for development); empty registers them globally.
+	GuildID string
+	// ShardID and ShardCount run this process as one gateway shard of
+	// ShardCount (0 or 1: unsharded). Shard 0 gets the DMs and registers
+	// the commands.
+	ShardID, ShardCount int
+	// DataDir holds the persistent state (voices, resumption handles,
+	// registered-commands hash). Empty keeps it in memory.
+	DataDir string
+	// Live is the base Live configuration; its Voice is the default voice,
+	// which /voice overrides per guild.
+	Live live.Config
+	// AllowedGuilds and AllowedRoles, when not empty, restrict who may use
+	// the bot: the guild must be listed, and the member must have one of the
+	// roles. DMs are refused while either list is set.
+	AllowedGuilds []string
+	AllowedRoles  []string
+	// Cooldown is the minimum time between two /ask of one user (default
+	// DefaultCooldown; negative disables it).
+	Cooldown time.Duration
+	// QueueCap is how many /ask may wait behind the running one per
+	// conversation (default DefaultQueueCap).
+	QueueCap int
+	// IdleTimeout closes a conversation's Live session after this long
+	// without a turn; the next turn resumes it by handle.
+	IdleTimeout time.Duration
+	// TurnTimeout bounds one turn (default DefaultTurnTimeout).
+	TurnTimeout time.Duration
+	// EditInterval is the minimum time between two edits of a streaming
+	// reply (default DefaultEditInterval, inside Discord's 5 per 2 s).
+	EditInterval time.Duration
+	// MaxPromptLength is /ask prompt's max_length (default
+	// DefaultMaxPromptLength, at most 6000).
+	MaxPromptLength int
+	// Voice plays replies in voice channels; nil means text and WAV only.
+	Voice VoiceDialer
+	// HTTPClient carries REST requests and the gateway lookup (the Discord
+	// emulator's client in tests). Default: a client of its own.
+	HTTPClient *http.Client
+	// APIURL, when set (e.g. "http://127.0.0.1:8080"), sends every REST
+	// request and the gateway lookup to that host instead of discord.com:
+	// a REST proxy, or the Discord emulator. Ignored with HTTPClient.
+	APIURL string
+	// Logger receives the bot's logs; tokens never reach it.
+	Logger *slog.Logger
+	// Metrics, when set, receives turns, latencies, errors by class and the
+	// open Live sessions, voice connections and queued turns.
+	Metrics *admin.Metrics
+}
+
+// Bot is a running Discord bot. Create it with New and start it with Run.
+type Bot struct {
+	cfg   Config
+	log   *slog.Logger
+	met   metrics
+	st    *store
+	http  *http.Client
+	dg    *discordgo.Session
+	appID string
+
+	ctx    context.Context // cancelled when Run starts shutting down
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // handlers and conversation workers
+
+	mu      sync.Mutex
+	closing bool
+	convs   map[string]*conversation
+	lastAsk map[string]time.Time // user → last accepted /ask
+
+	voice      voiceState
+	liveHealth liveHealth    // latest Live connection outcome, for /healthz
+	ready      chan struct{} // closed once connected and commands are registered
+}
+
+// New checks cfg and opens the data directory.
+func New(cfg Config) (*Bot, error) {
+	cfg.Token = strings.TrimSpace(strings.TrimPrefix(cfg.Token, "Bot "))
+	if cfg.Token == "" {
+		return nil, errors.New("bot: a Discord token is required (DISCORD_TOKEN)")
+	}
+	if cfg.Cooldown == 0 {
+		cfg.Cooldown = DefaultCooldown
+	}
+	if cfg.QueueCap <= 0 {
+		cfg.QueueCap = DefaultQueueCap
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.TurnTimeout <= 0 {
+		cfg.TurnTimeout = DefaultTurnTimeout
+	}
+	if cfg.EditInterval <= 0 {
+		cfg.EditInterval = DefaultEditInterval
+	}
+	if cfg.MaxPromptLength <= 0 {
+		cfg.MaxPromptLength = DefaultMaxPromptLength
+	}
+	if cfg.ShardCount > 1 && (cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount) {
+		return nil, fmt.Errorf("bot: shard %d is not within 0..%d", cfg.ShardID, cfg.ShardCount-1)
+	}
+	if cfg.MaxPromptLength > 6000 {
+		return nil, fmt.Errorf("bot: max prompt length %d is over Discord's 6000", cfg.MaxPromptLength)
+	}
+	if cfg.Live.Voice != "" && canonicalVoice(cfg.Live.Voice) == "" {
+		return nil, fmt.Errorf("bot: unknown default voice %q", cfg.Live.Voice)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("bot: %w", err)
+	}
+	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
+		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+	if b.http == nil {
+		var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+		if cfg.APIURL != "" {
+			u, err := url.Parse(cfg.APIURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", cfg.APIURL)
+			}
+			rt = hostRewriter{scheme: u.Scheme, host: u.Host, next: rt.(*http.Transport)}
+		}
+		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
+	}
+	b.voice.init()
+	return b, nil
+}
+
+// Run connects to Discord, registers the commands and serves interactions
+// until ctx is cancelled; then it finishes or closes every turn (telling
+// the askers), leaves voice, and disconnects. It returns nil after a clean
+// shutdown.
+func (b *Bot) Run(ctx context.Context) error {
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	defer b.cancel()
+	dg, err := discordgo.New("Bot " + b.cfg.Token)
+	if err != nil {
+		return fmt.Errorf("bot: %w", err)
+	}
+	dg.Client = b.http
+	dg.UserAgent = "DiscordBot (https://github.com/livecord/livecord, 1.0) livecord"
+	dg.Identify.Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildVoiceStates
+	if b.cfg.ShardCount > 1 {
+		dg.ShardID, dg.ShardCount = b.cfg.ShardID, b.cfg.ShardCount
+	}
+	dg.AddHandler(b.onEvent)
+	b.dg = dg
+	if err := dg.Open(); err != nil {
+		b.http.CloseIdleConnections()
+		return fmt.Errorf("bot: connect to Discord: %w", err)
+	}
+	b.appID = dg.State.Application.ID
+	if b.appID == "" {
+		b.appID = dg.State.User.ID
+	}
+	b.log.Info("connected to Discord", "user", dg.State.User.Username, "app", b.appID)
+	if b.cfg.ShardCount <= 1 || b.cfg.ShardID == 0 {
+		err = b.registerCommands(ctx)
+	}
+	if err == nil {
+		close(b.ready)
+		<-ctx.Done()
+	}
+	b.shutdown()
+	if err != nil {
+		return err
+	}
+	b.log.Info("bot stopped")
+	return nil
+}
+
+// Ready is closed once Run has connected and registered the commands.
+func (b *Bot) Ready() <-chan struct{} { return b.ready }
+
+// CheckGateway reports whether the main gateway connection is up, for a
+// health check.
+func (b *Bot) CheckGateway(context.Context) error {
+	select {
+	case <-b.ready:
+	default:
+		return errors.New("not connected to Discord yet")
+	}
+	b.dg.RLock()
+	up := b.dg.DataReady
+	b.dg.RUnlock()
+	if !up {
+		return errors.New("the Discord gateway connection is down (reconnecting)")
+	}
+	return nil
+}
+
+// shutdown stops new work, lets workers tell their askers, leaves voice and
+// closes the gateway.
+func (b *Bot) shutdown() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.cancel()
+	b.wg.Wait()
+	b.leaveAllVoice()
+	if err := b.dg.Close(); err != nil {
+		b.log.Warn("close gateway", "err", err)
+	}
+	b.http.CloseIdleConnections()
+}
+
+// track counts a handler as running unless the bot is shutting down.
+func (b *Bot) track() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+// onEvent receives every gateway dispatch raw, which keeps fields discordgo
+// lacks (attachment_size_limit) and keeps discordgo's own voice code idle.
+func (b *Bot) onEvent(_ *discordgo.Session, e *discordgo.Event) {
+	switch e.Type {
+	case "INTERACTION_CREATE", "VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE":
+	default:
+		return
+	}
+	if !b.track() {
+		return
+	}
+	defer b.wg.Done()
+	switch e.Type {
+	case "INTERACTION_CREATE":
+		b.onInteraction(e.RawData)
+	case "VOICE_STATE_UPDATE":
+		b.voice.onState(b.botUserID(), e.RawData)
+		b.leaveIfAlone(e.RawData)
+	case "VOICE_SERVER_UPDATE":
+		b.voice.onServer(e.RawData)
+	}
+}
+
+func (b *Bot) botUserID() string {
+	if b.dg != nil && b.dg.State != nil && b.dg.State.User != nil {
+		return b.dg.State.User.ID
+	}
+	return ""
+}
+
+// interaction is an interaction with the raw fields discordgo drops.
+type interaction struct {
+	*discordgo.Interaction
+	// attachLimit is attachment_size_limit (bytes per file).
+	attachLimit int
+	received    time.Time
+}
+
+// decodeInteraction parses an INTERACTION_CREATE payload, keeping
+// attachment_size_limit.
+func decodeInteraction(raw json.RawMessage) (*interaction, error) {
+	ia := &interaction{Interaction: &discordgo.Interaction{}, received: time.Now()}
+	if err := json.Unmarshal(raw, ia.Interaction); err != nil {
+		return nil, fmt.Errorf("decode interaction: %w", err)
+	}
+	var extra struct {
+		AttachmentSizeLimit int `json:"attachment_size_limit"`
+	}
+	_ = json.Unmarshal(raw, &extra)
+	ia.attachLimit = extra.AttachmentSizeLimit
+	if ia.attachLimit <= 0 {
+		ia.attachLimit = 10 << 20 // Discord's default
+	}
+	return ia, nil
+}
+
+func (b *Bot) onInteraction(raw json.RawMessage) {
+	ia, err := decodeInteraction(raw)
+	if err != nil {
+		b.log.Warn("undecodable interaction", "err", err)
+		return
+	}
+	switch ia.Type {
+	case discordgo.InteractionApplicationCommand:
+		b.onCommand(ia)
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		b.onAutocomplete(ia)
+	}
+}
+
+// userOf returns the invoking user (member in guilds, user in DMs).
+func userOf(ia *discordgo.Interaction) *discordgo.User {
+	if ia.Member != nil && ia.Member.User != nil {
+		return ia.Member.User
+	}
+	if ia.User != nil {
+		return ia.User
+	}
+	return &discordgo.User{}
+}
+
+// convKey names the conversation an interaction belongs to.
+func convKey(ia *discordgo.Interaction) string {
+	if ia.GuildID != "" {
+		return "guild:" + ia.GuildID
+	}
+	return "dm:" + userOf(ia).ID
+}
+
+// noMentions is allowed_mentions with nothing allowed: echoed prompts and
+// model text must never ping anyone.
+var noMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+
+// restCtx bounds one REST call. It is detached from the bot's context so
+// that goodbyes can still be posted while shutting down, but shorter then,
+// so that a slow Discord cannot hold the shutdown for long.
+func (b *Bot) restCtx() (context.Context, context.CancelFunc) {
+	d := 15 * time.Second
+	if b.ctx != nil && b.ctx.Err() != nil {
+		d = 3 * time.Second
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+func (b *Bot) respond(ia *interaction, content string, ephemeral bool) {
+	ctx, cancel := b.restCtx()
+	defer cancel()
+	data := &discordgo.InteractionResponseData{Content: clip(content), AllowedMentions: noMentions}
+	if ephemeral {
+		data.Flags = discordgo.MessageFlagsEphemeral
+	}
+	err := b.dg.InteractionRespond(ia.Interaction, &discordgo.InteractionResponse{
+		Type: discordgo.InteractionResponseChannelMessageWithSource, Data: data}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Warn("interaction reply failed", "err", scrub(err, ia.Token), "command", ia.ApplicationCommandData().Name)
+	}
+}
+
+func (b *Bot) deferReply(ia *interaction, ephemeral bool) error {
+	ctx, cancel := b.restCtx()
+	defer cancel()
+	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
+	if ephemeral {
+		resp.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
+	}
+	if err := b.dg.InteractionRespond(ia.Interaction, resp, discordgo.WithContext(ctx)); err != nil {
+		return fmt.Errorf("defer reply: %w", scrub(err, ia.Token))
+	}
+	return nil
+}
+
+// edit replaces the original response's content (and adds files).
+func (b *Bot) edit(ia *interaction, content string, files ...*discordgo.File) error {
+	ctx, cancel := b.restCtx()
+	defer cancel()
+	c := clip(content)
+	_, err := b.dg.InteractionResponseEdit(ia.Interaction, &discordgo.WebhookEdit{
+		Content: &c, AllowedMentions: noMentions, Files: files}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("edit reply: %w", scrub(err, ia.Token))
+	}
+	return nil
+}
+
+func (b *Bot) followup(ia *interaction, content string) error {
+	ctx, cancel := b.restCtx()
+	defer cancel()
+	_, err := b.dg.FollowupMessageCreate(ia.Interaction, true, &discordgo.WebhookParams{
+		Content: clip(content), AllowedMentions: noMentions}, discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("follow-up: %w", scrub(err, ia.Token))
+	}
+	return nil
+}
+
+// scrub removes an interaction token from an error's text: transport
+// errors quote the webhook URL, which carries it.
+func scrub(err error, token string) error {
+	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), token, "[token]"))
+}
+
+// hostRewriter sends every request to one host (Config.APIURL).
+type hostRewriter struct {
+	scheme, host string
+	next         *http.Transport
+}
+
+func (h hostRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host, req.Host = h.scheme, h.host, h.host
+	return h.next.RoundTrip(req)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport at shutdown.
+func (h hostRewriter) CloseIdleConnections() { h.next.CloseIdleConnections() }

@@ -1,0 +1,340 @@
+package bot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// Voices are the 30 prebuilt Gemini Live voices /voice offers.
+var Voices = []string{
+	"Achernar", "Achird", "Algenib", "Algieba", "Alnilam", "Aoede", "Autonoe", "Callirrhoe",
+	"Charon", "Despina", "Enceladus", "Erinome", "Fenrir", "Gacrux", "Iapetus", "Kore",
+	"Laomedeia", "Leda", "Orus", "Pulcherrima", "Puck", "Rasalgethi", "Sadachbia",
+	"Sadaltager", "Schedar", "Sulafat", "Umbriel", "Vindemiatrix", "Zephyr", "Zubenelgenubi",
+}
+
+// canonicalVoice returns the voice's proper spelling, or "" if unknown.
+func canonicalVoice(name string) string {
+	for _, v := range Voices {
+		if strings.EqualFold(v, strings.TrimSpace(name)) {
+			return v
+		}
+	}
+	return ""
+}
+
+// commandDefs returns the slash commands. /ask, /reset, /voice and /help
+// also work in DMs with the bot (text and WAV only); /join and /leave need a
+// guild. All require the bot to be installed in a guild.
+func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
+	guildOnly := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
+	anywhere := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
+	install := &[]discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
+	maxLen := b.cfg.MaxPromptLength
+	return []*discordgo.ApplicationCommand{
+		{Name: "ask", Description: "Ask Gemini; the answer is spoken in your voice channel and posted here",
+			Contexts: anywhere, IntegrationTypes: install,
+			Options: []*discordgo.ApplicationCommandOption{{
+				Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Description: "What to ask",
+				Required: true, MinLength: new(1), MaxLength: maxLen,
+			}}},
+		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
+		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
+		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install},
+		{Name: "voice", Description: "Choose the voice Gemini speaks with here", Contexts: anywhere, IntegrationTypes: install,
+			Options: []*discordgo.ApplicationCommandOption{{
+				Type: discordgo.ApplicationCommandOptionString, Name: "name", Description: "One of the 30 prebuilt voices",
+				Required: true, Autocomplete: true,
+			}}},
+		{Name: "help", Description: "How to use this bot", Contexts: anywhere, IntegrationTypes: install},
+	}
+}
+
+// registerCommands bulk-overwrites the commands (in cfg.GuildID, or
+// globally) unless the same definitions were registered there before and
+// are still present: each overwrite counts against Discord's 200 creates a
+// day per guild.
+func (b *Bot) registerCommands(ctx context.Context) error {
+	defs := b.commandDefs()
+	raw, err := json.Marshal(defs)
+	if err != nil {
+		return fmt.Errorf("bot: encode commands: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	hash := hex.EncodeToString(sum[:])
+	scope := "global"
+	if b.cfg.GuildID != "" {
+		scope = "guild:" + b.cfg.GuildID
+	}
+	scope += "@" + b.appID
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if b.st.get(commands, scope) == hash {
+		have, err := b.dg.ApplicationCommands(b.appID, b.cfg.GuildID, discordgo.WithContext(rctx))
+		if err == nil && sameNames(have, defs) {
+			b.log.Info("commands unchanged, not re-registered", "scope", scope)
+			return nil
+		}
+	}
+	if _, err := b.dg.ApplicationCommandBulkOverwrite(b.appID, b.cfg.GuildID, defs, discordgo.WithContext(rctx)); err != nil {
+		return fmt.Errorf("bot: register commands: %w", err)
+	}
+	b.log.Info("commands registered", "scope", scope, "count", len(defs))
+	if err := b.st.set(commandsP, scope, hash); err != nil {
+		b.log.Warn("could not remember the registered commands", "err", err)
+	}
+	return nil
+}
+
+func sameNames(have, want []*discordgo.ApplicationCommand) bool {
+	names := func(l []*discordgo.ApplicationCommand) []string {
+		var out []string
+		for _, c := range l {
+			out = append(out, c.Name)
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(names(have), names(want))
+}
+
+func (b *Bot) onCommand(ia *interaction) {
+	data := ia.ApplicationCommandData()
+	user := userOf(ia.Interaction)
+	log := b.log.With("command", data.Name, "guild", ia.GuildID, "user", user.ID)
+	if msg := b.denied(ia); msg != "" {
+		log.Info("access denied")
+		b.respond(ia, msg+promptEcho(ia), true)
+		return
+	}
+	switch data.Name {
+	case "ask":
+		b.onAsk(ia, log)
+	case "join":
+		b.onJoin(ia, log)
+	case "leave":
+		b.onLeave(ia, log)
+	case "reset":
+		b.conv(ia).reset()
+		b.respond(ia, "🧹 Started a fresh conversation: Gemini has forgotten what was said before.", false)
+	case "voice":
+		b.onVoice(ia, log)
+	case "help":
+		b.respond(ia, b.helpText(), true)
+	default:
+		b.respond(ia, "I don't know that command any more; it may be a leftover from an older version.", true)
+	}
+}
+
+// denied returns why the invoker may not use the bot ("" when allowed).
+func (b *Bot) denied(ia *interaction) string {
+	if len(b.cfg.AllowedGuilds) == 0 && len(b.cfg.AllowedRoles) == 0 {
+		return ""
+	}
+	if ia.GuildID == "" {
+		return "🚫 This bot only answers in its servers, not in DMs."
+	}
+	if len(b.cfg.AllowedGuilds) > 0 && !slices.Contains(b.cfg.AllowedGuilds, ia.GuildID) {
+		return "🚫 This bot isn't enabled in this server."
+	}
+	if len(b.cfg.AllowedRoles) > 0 {
+		if ia.Member == nil || !slices.ContainsFunc(ia.Member.Roles, func(r string) bool {
+			return slices.Contains(b.cfg.AllowedRoles, r)
+		}) {
+			return "🚫 You need one of the roles allowed to use this bot."
+		}
+	}
+	return ""
+}
+
+// promptEcho repeats an /ask prompt under an error so it can be retried.
+func promptEcho(ia *interaction) string {
+	if ia.ApplicationCommandData().Name != "ask" {
+		return ""
+	}
+	p := optionString(ia, "prompt")
+	if p == "" {
+		return ""
+	}
+	return "\nYour prompt, to try again:\n" + quote(p)
+}
+
+func optionString(ia *interaction, name string) string {
+	for _, o := range ia.ApplicationCommandData().Options {
+		if o.Name == name {
+			if s, ok := o.Value.(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
+	prompt := strings.TrimSpace(optionString(ia, "prompt"))
+	user := userOf(ia.Interaction)
+	if prompt == "" {
+		b.respond(ia, "✏️ The prompt is empty: tell me what to ask Gemini.", true)
+		return
+	}
+	if wait := b.cooldownLeft(user.ID); wait > 0 {
+		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
+		return
+	}
+	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
+	c := b.conv(ia)
+	pos, err := c.enqueue(j)
+	if err != nil {
+		b.respond(ia, fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.%s",
+			b.cfg.QueueCap, promptEcho(ia)), true)
+		return
+	}
+	b.touchCooldown(user.ID)
+	if err := b.deferReply(ia, false); err != nil {
+		log.Warn("could not acknowledge /ask", "err", err)
+		b.met.failed("discord")
+		c.cancel(j)
+		return
+	}
+	b.met.deferred(time.Since(ia.received))
+	log.Info("ask queued", "position", pos, "defer_ms", time.Since(ia.received).Milliseconds())
+	// Looked up after the defer: it may take a REST call. The worker reads
+	// it only after j.ready is closed.
+	if ia.GuildID != "" && b.cfg.Voice != nil {
+		j.voiceChannel = b.userVoiceChannel(ia.GuildID, user.ID)
+	}
+	if pos > 0 {
+		j.shownPos = pos
+		if err := b.edit(ia, queuedText(prompt, user.ID, pos)); err != nil {
+			log.Warn("could not show queue position", "err", err)
+		}
+	}
+	close(j.ready)
+}
+
+func roundUp(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s == 1 {
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", s)
+}
+
+func (b *Bot) cooldownLeft(userID string) time.Duration {
+	if b.cfg.Cooldown < 0 {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	last, ok := b.lastAsk[userID]
+	if !ok {
+		return 0
+	}
+	return b.cfg.Cooldown - time.Since(last)
+}
+
+func (b *Bot) touchCooldown(userID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.lastAsk[userID] = now
+	for u, t := range b.lastAsk { // keep the map small
+		if now.Sub(t) > b.cfg.Cooldown {
+			delete(b.lastAsk, u)
+		}
+	}
+}
+
+func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
+	name := canonicalVoice(optionString(ia, "name"))
+	if name == "" {
+		b.respond(ia, fmt.Sprintf("🎙️ %q isn't one of the voices. Pick one from the list: %s.",
+			optionString(ia, "name"), strings.Join(Voices, ", ")), true)
+		return
+	}
+	key := convKey(ia.Interaction)
+	if err := b.st.set(voicesP, key, name); err != nil {
+		log.Warn("could not save the voice", "err", err)
+		b.respond(ia, "⚠️ I couldn't save that setting. Please try again.", true)
+		return
+	}
+	b.conv(ia).reset()
+	b.respond(ia, fmt.Sprintf("🎙️ Voice set to **%s**. The next /ask starts a fresh conversation with it.", name), false)
+}
+
+func (b *Bot) voiceFor(key string) string {
+	if v := b.st.get(voices, key); v != "" {
+		return v
+	}
+	return b.cfg.Live.Voice
+}
+
+func (b *Bot) onAutocomplete(ia *interaction) {
+	data := ia.ApplicationCommandData()
+	typed := ""
+	for _, o := range data.Options {
+		if o.Focused {
+			typed, _ = o.Value.(string)
+		}
+	}
+	var choices []*discordgo.ApplicationCommandOptionChoice
+	if data.Name == "voice" {
+		for _, v := range matchVoices(typed) {
+			choices = append(choices, &discordgo.ApplicationCommandOptionChoice{Name: v, Value: v})
+		}
+	}
+	ctx, cancel := b.restCtx()
+	defer cancel()
+	err := b.dg.InteractionRespond(ia.Interaction, &discordgo.InteractionResponse{
+		Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+		Data: &discordgo.InteractionResponseData{Choices: choices}}, discordgo.WithContext(ctx))
+	if err != nil {
+		b.log.Warn("autocomplete reply failed", "err", scrub(err, ia.Token))
+	}
+}
+
+// matchVoices returns up to 25 voices: prefix matches first, then the rest
+// that contain what was typed.
+func matchVoices(typed string) []string {
+	t := strings.ToLower(strings.TrimSpace(typed))
+	var pre, mid []string
+	for _, v := range Voices {
+		l := strings.ToLower(v)
+		switch {
+		case strings.HasPrefix(l, t):
+			pre = append(pre, v)
+		case strings.Contains(l, t):
+			mid = append(mid, v)
+		}
+	}
+	out := append(pre, mid...)
+	if len(out) > 25 {
+		out = out[:25]
+	}
+	return out
+}
+
+func (b *Bot) helpText() string {
+	v := "enabled"
+	if b.cfg.Voice == nil {
+		v = "not set up on this bot: replies come as text and a WAV file"
+	}
+	return strings.Join([]string{
+		"**livecord** answers with Google's Gemini Live.",
+		"• `/ask prompt:…` asks a question. If you're in a voice channel, the answer is spoken there; " +
+			"the text appears here as it is spoken, with the whole answer attached as `reply.wav`.",
+		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
+		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
+		fmt.Sprintf("• Questions run one at a time; up to %d can wait in line. Voice playback: %s.", b.cfg.QueueCap, v),
+	}, "\n")
+}

@@ -1,0 +1,520 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/livecord/livecord/live"
+)
+
+var errQueueFull = errors.New("queue full")
+
+// dialRetryDelay is the pause before retrying a transient Live dial failure.
+const dialRetryDelay = 300 * time.Millisecond
+
+// conversation is one guild's (or one DM user's) dialogue with Live: a Live
+// session kept open across turns and a bounded queue of turns run one at a
+// time by a worker goroutine. The worker exists only while there is work or
+// an open session; after IdleTimeout it closes the session (keeping the
+// resumption handle) and exits.
+type conversation struct {
+	b       *Bot
+	key     string
+	guildID string
+
+	mu      sync.Mutex
+	queue   []*job
+	running *job
+	working bool          // a worker goroutine owns the conversation
+	wake    chan struct{} // cap 1: new work
+	fresh   bool          // drop the session and handle before the next turn
+
+	// Owned by the worker goroutine.
+	sess      *live.Session
+	sessVoice string
+}
+
+// job is one /ask waiting for or in its turn.
+type job struct {
+	ia           *interaction
+	prompt       string
+	userID       string
+	voiceChannel string // the asker's voice channel when they asked
+	ready        chan struct{}
+	cancelled    bool // guarded by conversation.mu
+	shownPos     int  // last queue position shown to the asker
+}
+
+func (b *Bot) conv(ia *interaction) *conversation {
+	key := convKey(ia.Interaction)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.convs[key]
+	if c == nil {
+		c = &conversation{b: b, key: key, guildID: ia.GuildID, wake: make(chan struct{}, 1)}
+		b.convs[key] = c
+	}
+	return c
+}
+
+// enqueue adds j and returns how many turns are ahead of it, or
+// errQueueFull. It starts the worker if none is running.
+func (c *conversation) enqueue(j *job) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) >= c.b.cfg.QueueCap {
+		return 0, errQueueFull
+	}
+	c.queue = append(c.queue, j)
+	c.b.met.queued(1)
+	pos := len(c.queue) - 1
+	if c.running != nil {
+		pos++
+	}
+	if !c.working {
+		if !c.b.track() {
+			c.queue = c.queue[:len(c.queue)-1]
+			return 0, errors.New("bot is shutting down")
+		}
+		c.working = true
+		go c.work()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return pos, nil
+}
+
+// cancel withdraws a job whose acknowledgement failed.
+func (c *conversation) cancel(j *job) {
+	c.mu.Lock()
+	j.cancelled = true
+	c.mu.Unlock()
+	close(j.ready)
+}
+
+// reset makes the next turn start a new Live session without history.
+func (c *conversation) reset() {
+	c.mu.Lock()
+	c.fresh = true
+	c.mu.Unlock()
+	if err := c.b.st.set(handlesP, c.key, ""); err != nil {
+		c.b.log.Warn("could not forget the resumption handle", "err", err)
+	}
+}
+
+func (c *conversation) work() {
+	defer c.b.wg.Done()
+	idle := time.NewTimer(c.b.cfg.IdleTimeout)
+	defer idle.Stop()
+	// Every exit closes the session before clearing working: a new worker
+	// may start as soon as working is false, and c.sess is the worker's.
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.mu.Unlock()
+			select {
+			case <-c.wake:
+				continue
+			case <-idle.C:
+				if c.sess != nil {
+					c.b.log.Info("conversation idle: live session closed", "conversation", c.key)
+				}
+				c.closeSession()
+				c.mu.Lock()
+				if len(c.queue) == 0 {
+					c.working = false
+					c.mu.Unlock()
+					return
+				}
+				c.mu.Unlock()
+				continue
+			case <-c.b.ctx.Done():
+				c.drain()
+				return
+			}
+		}
+		j := c.queue[0]
+		c.queue = c.queue[1:]
+		c.b.met.queued(-1)
+		c.running = j
+		fresh := c.fresh
+		c.fresh = false
+		waiting := append([]*job(nil), c.queue...)
+		c.mu.Unlock()
+
+		if c.b.ctx.Err() != nil {
+			c.mu.Lock()
+			c.b.met.queued(1)
+			c.queue = append([]*job{j}, c.queue...)
+			c.running = nil
+			c.mu.Unlock()
+			c.drain()
+			return
+		}
+		// Queue positions are edited alongside the turn (each reply has its
+		// own rate-limit bucket), and done before the queue moves again.
+		positions := make(chan struct{})
+		go func() {
+			defer close(positions)
+			c.showPositions(waiting)
+		}()
+		<-j.ready
+		c.mu.Lock()
+		skip := j.cancelled
+		c.mu.Unlock()
+		if !skip {
+			if fresh {
+				c.dropSession()
+			}
+			c.runTurn(j, fresh)
+		}
+		<-positions
+		c.mu.Lock()
+		c.running = nil
+		c.mu.Unlock()
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(c.b.cfg.IdleTimeout)
+	}
+}
+
+// drain tells everyone still waiting that the bot is going away.
+func (c *conversation) drain() {
+	c.closeSession()
+	c.mu.Lock()
+	left := c.queue
+	c.queue = nil
+	c.b.met.queued(-float64(len(left)))
+	c.working = false
+	c.mu.Unlock()
+	for _, j := range left {
+		<-j.ready
+		if !j.cancelled {
+			_ = c.b.edit(j.ia, errorText("The bot is restarting, so this question wasn't answered. Please ask again in a minute.", j.prompt))
+		}
+	}
+}
+
+// showPositions edits each waiting job's reply when its place changed.
+func (c *conversation) showPositions(waiting []*job) {
+	for i, j := range waiting {
+		pos := i + 1
+		select {
+		case <-j.ready:
+		default:
+			continue // not yet acknowledged; onAsk shows its own position
+		}
+		if j.cancelled || j.shownPos == pos {
+			continue
+		}
+		j.shownPos = pos
+		if err := c.b.edit(j.ia, queuedText(j.prompt, j.userID, pos)); err != nil {
+			c.b.log.Warn("could not update queue position", "err", err)
+		}
+	}
+}
+
+// dropSession closes the Live session and forgets its handle (/reset,
+// /voice).
+func (c *conversation) dropSession() {
+	if c.sess != nil {
+		if err := c.sess.Close(); err != nil {
+			c.b.log.Debug("close live session", "err", err)
+		}
+		c.sess = nil
+		c.b.met.liveSessions(-1)
+	}
+	if err := c.b.st.set(handlesP, c.key, ""); err != nil {
+		c.b.log.Warn("could not forget the resumption handle", "err", err)
+	}
+}
+
+// closeSession closes the Live session, keeping its handle so the next turn
+// resumes the conversation.
+func (c *conversation) closeSession() {
+	if c.sess == nil {
+		return
+	}
+	if h := c.sess.Handle(); h != "" {
+		if err := c.b.st.set(handlesP, c.key, h); err != nil {
+			c.b.log.Warn("could not save the resumption handle", "err", err)
+		}
+	}
+	if err := c.sess.Close(); err != nil {
+		c.b.log.Debug("close live session", "err", err)
+	}
+	c.sess = nil
+	c.b.met.liveSessions(-1)
+}
+
+// session returns the open Live session, dialling (and resuming by handle
+// when one is kept) if needed.
+func (c *conversation) session(ctx context.Context) (*live.Session, error) {
+	voice := c.b.voiceFor(c.key)
+	if c.sess != nil && c.sessVoice == voice {
+		return c.sess, nil
+	}
+	c.closeSession()
+	cfg := c.b.cfg.Live
+	cfg.Voice = voice
+	cfg.Handle = c.b.st.get(handles, c.key)
+	s, err := live.Dial(ctx, cfg)
+	var le *live.Error
+	if err != nil && cfg.Handle != "" && errors.As(err, &le) && le.Class == live.ClassSessionExpired {
+		// The handle outlived the server's memory: start afresh.
+		_ = c.b.st.set(handlesP, c.key, "")
+		cfg.Handle = ""
+		s, err = live.Dial(ctx, cfg)
+	}
+	if err != nil && errors.As(err, &le) && le.Class == live.ClassTransient {
+		// One quick retry hides a blip (1011 unavailable, a dropped dial)
+		// from the asker; a second failure is reported.
+		c.b.log.Info("live dial failed, retrying once", "err", err)
+		select {
+		case <-time.After(dialRetryDelay):
+			s, err = live.Dial(ctx, cfg)
+		case <-ctx.Done():
+		}
+	}
+	c.b.liveHealth.record(err)
+	if err != nil {
+		return nil, err
+	}
+	c.sess, c.sessVoice = s, voice
+	c.b.met.liveSessions(1)
+	return s, nil
+}
+
+// runTurn runs one /ask: Live turn, streaming edits, speaker feed, final
+// message.
+func (c *conversation) runTurn(j *job, fresh bool) {
+	b := c.b
+	log := b.log.With("conversation", c.key, "user", j.userID)
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.TurnTimeout)
+	defer cancel()
+	start := time.Now()
+
+	r := &reply{prompt: j.prompt, userID: j.userID, limit: j.ia.attachLimit, start: start}
+	ed := newEditor(b, j.ia, b.cfg.EditInterval)
+	defer ed.stop()
+	ed.set(r.streaming())
+
+	sess, err := c.session(ctx)
+	if err != nil {
+		log.Warn("live dial failed", "err", err)
+		b.met.liveFailed(err)
+		ed.stop()
+		r.failure = liveMessage(err, ctx)
+		c.finish(j, r, log)
+		return
+	}
+	var sp Speaker
+	if j.voiceChannel != "" && b.cfg.Voice != nil {
+		if sp, err = b.speaker(ctx, c.guildID, j.voiceChannel); err != nil {
+			log.Warn("voice unavailable for this reply", "err", err)
+			b.met.failed("voice")
+			note := "I couldn't join your voice channel, so this answer is text only."
+			if errors.Is(err, errNoVoicePermission) {
+				note = "I'm not allowed to connect and speak in your voice channel, so this answer is text only."
+			}
+			r.notes = append(r.notes, note)
+			sp = nil
+		}
+	}
+	sent := time.Now()
+	turn, err := sess.Send(ctx, j.prompt)
+	if err != nil {
+		log.Warn("live send failed", "err", err)
+		b.met.liveFailed(err)
+		c.closeSession()
+		ed.stop()
+		r.failure = liveMessage(err, ctx)
+		c.finish(j, r, log)
+		return
+	}
+	for {
+		ev, err := turn.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Warn("live turn failed", "err", err, "audio_bytes", len(r.pcm))
+			b.met.liveFailed(err)
+			c.closeSession()
+			r.failure = liveMessage(err, ctx)
+			r.partial = true
+			break
+		}
+		switch ev.Kind {
+		case live.EventAudio:
+			if len(r.pcm) == 0 {
+				b.met.firstAudio(time.Since(sent))
+			}
+			r.pcm = append(r.pcm, ev.Audio...)
+			if sp != nil {
+				if err := sp.Audio(ev.Audio); err != nil {
+					log.Warn("speaker failed; continuing in text", "err", err)
+					b.met.failed("voice")
+					sp = nil
+				}
+			}
+		case live.EventOutputTranscript, live.EventText:
+			r.transcript.WriteString(ev.Text)
+			ed.set(r.streaming())
+		case live.EventInterrupted:
+			r.interrupted = true
+			if sp != nil {
+				sp.Interrupt()
+			}
+		case live.EventResumption:
+			if ev.Handle != "" {
+				if err := b.st.set(handlesP, c.key, ev.Handle); err != nil {
+					log.Warn("could not save the resumption handle", "err", err)
+				}
+			}
+		}
+	}
+	ed.stop()
+	r.elapsed = time.Since(start)
+	c.finish(j, r, log)
+	if sp != nil {
+		// The answer is posted; the next turn waits until this one has
+		// been heard (or the turn's deadline).
+		if err := sp.EndOfTurn(ctx); err != nil {
+			log.Debug("speaker end of turn", "err", err)
+		}
+	}
+	log.Info("ask answered", "audio", live.AudioDuration(len(r.pcm)), "chars", r.transcript.Len(),
+		"elapsed", r.elapsed.Round(time.Millisecond), "partial", r.partial, "fresh", fresh)
+}
+
+// finish posts the final message: edit of the original (with the audio
+// attachment) plus follow-ups for text past 2000 characters.
+func (c *conversation) finish(j *job, r *reply, log *slog.Logger) {
+	outcome := "ok"
+	switch {
+	case r.failure != "" && c.b.ctx.Err() != nil:
+		outcome = "cancelled"
+	case r.failure != "":
+		outcome = "error"
+	case r.interrupted:
+		outcome = "interrupted"
+	}
+	c.b.met.turn(outcome, time.Since(r.start), live.AudioDuration(len(r.pcm)))
+	parts, file, err := r.final()
+	if err != nil {
+		log.Warn("could not encode the reply audio", "err", err)
+	}
+	if err := c.b.edit(j.ia, parts[0], file...); err != nil {
+		log.Warn("could not post the answer", "err", err)
+		c.b.met.failed("discord")
+		return
+	}
+	for _, p := range parts[1:] {
+		if err := c.b.followup(j.ia, p); err != nil {
+			log.Warn("could not post the rest of the answer", "err", err)
+			c.b.met.failed("discord")
+			return
+		}
+	}
+}
+
+// liveMessage turns a Live failure into words for the asker.
+func liveMessage(err error, ctx context.Context) string {
+	var le *live.Error
+	switch {
+	case errors.As(err, &le) && le.Class == live.ClassClosed && ctx.Err() != nil,
+		errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "Gemini took too long to answer. Please try again."
+	case errors.As(err, &le):
+		return le.UserMessage()
+	}
+	return "Something went wrong talking to Gemini. Please try again."
+}
+
+// editor applies the latest wanted content to a reply, at most once per
+// interval, from its own goroutine, so slow REST calls never hold up the
+// audio.
+type editor struct {
+	b        *Bot
+	ia       *interaction
+	interval time.Duration
+
+	mu      sync.Mutex
+	want    string
+	applied string
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func newEditor(b *Bot, ia *interaction, interval time.Duration) *editor {
+	e := &editor{b: b, ia: ia, interval: interval, kick: make(chan struct{}, 1),
+		quit: make(chan struct{}), done: make(chan struct{})}
+	go e.loop()
+	return e
+}
+
+func (e *editor) set(content string) {
+	e.mu.Lock()
+	e.want = content
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the loop and waits for an edit in flight.
+func (e *editor) stop() {
+	e.once.Do(func() { close(e.quit) })
+	<-e.done
+}
+
+func (e *editor) loop() {
+	defer close(e.done)
+	var last time.Time
+	for {
+		select {
+		case <-e.kick:
+		case <-e.quit:
+			return
+		}
+		if wait := e.interval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-e.quit:
+				t.Stop()
+				return
+			}
+		}
+		e.mu.Lock()
+		want := e.want
+		same := want == e.applied
+		e.mu.Unlock()
+		if same {
+			continue
+		}
+		last = time.Now()
+		if err := e.b.edit(e.ia, want); err != nil {
+			e.b.log.Debug("streaming edit failed", "err", err)
+		}
+		e.mu.Lock()
+		e.applied = want
+		e.mu.Unlock()
+	}
+}

@@ -1,0 +1,33 @@
+package bot_test
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	"github.com/livecord/livecord/bot"
+	"github.com/livecord/livecord/live"
+)
+
+// Example runs the bot as `bot run` does: Discord token and Live key from
+// the environment, voice through the voice package, until SIGINT.
+func Example() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	b, err := bot.New(bot.Config{
+		Token:   os.Getenv("DISCORD_TOKEN"),
+		DataDir: "data",
+		Live:    live.ConfigFromEnv(), // GEMINI_API_KEY, GEMINI_VOICE (the default voice), …
+		Voice:   bot.NewVoiceDialer(bot.VoiceOptions{Logger: logger}),
+		Logger:  logger,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Run(ctx); err != nil { // returns after a graceful shutdown
+		log.Fatal(err)
+	}
+}

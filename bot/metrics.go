@@ -1,0 +1,73 @@
+package bot
+
+import (
+	"errors"
+	"time"
+
+	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/live"
+)
+
+// metrics updates the optional admin.Metrics; every method is a no-op
+// without them.
+type metrics struct{ m *admin.Metrics }
+
+func (m metrics) deferred(d time.Duration) {
+	if m.m != nil {
+		m.m.DeferLatency.Observe(d.Seconds())
+	}
+}
+
+func (m metrics) firstAudio(d time.Duration) {
+	if m.m != nil {
+		m.m.FirstAudioLatency.Observe(d.Seconds())
+	}
+}
+
+// turn records a finished turn: outcome is "ok", "error", "interrupted" or
+// "cancelled".
+func (m metrics) turn(outcome string, took, audio time.Duration) {
+	if m.m == nil {
+		return
+	}
+	m.m.Turns.WithLabelValues(outcome).Inc()
+	m.m.TurnDuration.Observe(took.Seconds())
+	if audio > 0 {
+		m.m.ReplyAudio.Observe(audio.Seconds())
+	}
+}
+
+// failed counts an error by class: a Live error class, "discord" or "voice".
+func (m metrics) failed(class string) {
+	if m.m != nil {
+		m.m.Errors.WithLabelValues(class).Inc()
+	}
+}
+
+// liveFailed counts a Live failure by its class.
+func (m metrics) liveFailed(err error) {
+	var le *live.Error
+	if errors.As(err, &le) {
+		m.failed(le.Class.String())
+		return
+	}
+	m.failed("live")
+}
+
+func (m metrics) liveSessions(delta float64) {
+	if m.m != nil {
+		m.m.LiveSessions.Add(delta)
+	}
+}
+
+func (m metrics) voiceConnections(delta float64) {
+	if m.m != nil {
+		m.m.VoiceConnections.Add(delta)
+	}
+}
+
+func (m metrics) queued(delta float64) {
+	if m.m != nil {
+		m.m.QueuedTurns.Add(delta)
+	}
+}

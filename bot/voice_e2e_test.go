@@ -1,0 +1,103 @@
+package bot_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"layeh.com/gopus"
+
+	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/bot"
+	"github.com/livecord/livecord/discordtest"
+	"github.com/livecord/livecord/live/livetest"
+	"github.com/livecord/livecord/resample"
+	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/voicetest"
+)
+
+// TestAskSpeaksInVoiceChannel: the Discord emulator hands out the voice
+// emulator's endpoint; an /ask from someone in a voice channel is spoken
+// there through the voice package (48 kHz Opus frames, then the five-frame
+// silence tail) while the text and WAV are posted.
+func TestAskSpeaksInVoiceChannel(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 10})
+	met := admin.NewMetrics()
+	h.cfg.Metrics = met
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), Metrics: met})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+
+	pcm, _ := livetest.Speak("hi")
+	m := answered(t, h.ask(h.alice, "hi"))
+	if len(m.Attachments) != 1 {
+		t.Fatalf("no WAV with the spoken answer: %+v", m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	silence := func(fs []voicetest.Frame) (n int) {
+		for _, f := range fs {
+			if f.IsSilence() {
+				n++
+			}
+		}
+		return n
+	}
+	frames, err := vt.WaitFrames(ctx, h.dc.AppID(), func(fs []voicetest.Frame) bool { return silence(fs) >= 5 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio := len(frames) - silence(frames)
+	want := (len(pcm) + 479) / 480 // 20 ms frames of the 24 kHz reply
+	if audio < want || audio > want+2 {
+		t.Fatalf("%d audio frames reached the voice server, want %d (+2 for the resampler's tail)", audio, want)
+	}
+	// The frames decode to the reply: Opus back to 48 kHz, against the
+	// emulator's PCM through the same resampler, aligned.
+	dec, err := gopus.NewDecoder(48000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heard []float64
+	for _, f := range frames[:audio] {
+		out, err := dec.Decode(f.Payload, voice.FrameSamples, false)
+		if err != nil {
+			t.Fatalf("frame %d is not Opus: %v", f.Sequence, err)
+		}
+		for i := 0; i < len(out); i += 2 {
+			heard = append(heard, float64(out[i]))
+		}
+	}
+	rs, err := resample.New(24000, 48000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref []float64
+	for _, v := range rs.Flush(rs.Process(nil, pcm)) {
+		ref = append(ref, float64(v))
+	}
+	snr, lag := alignedSNR(ref, heard, 2000)
+	t.Logf("/ask spoken: %d Opus frames + %d silence; decoded SNR %.1f dB against the resampled reply (lag %d samples)",
+		audio, silence(frames), snr, lag)
+	if snr < 20 {
+		t.Fatalf("decoded reply SNR %.1f dB < 20 dB", snr)
+	}
+	if err := h.dc.WaitVoiceChannel(ctx, h.guild.ID, h.dc.AppID(), h.vc.ID); err != nil {
+		t.Fatalf("bot not in the voice channel: %v", err)
+	}
+	// One turn, one first-packet latency: Live chunk in → first RTP packet out.
+	var hm dto.Metric
+	if err := met.FirstPacketLatency.Write(&hm); err != nil {
+		t.Fatal(err)
+	}
+	if n, sum := hm.GetHistogram().GetSampleCount(), hm.GetHistogram().GetSampleSum(); n != 1 || sum <= 0 || sum > 1 {
+		t.Fatalf("first-packet latency: %d samples summing to %.3f s, want 1 sample under 1 s", n, sum)
+	} else {
+		t.Logf("first-packet latency %.2f ms", sum*1000)
+	}
+}

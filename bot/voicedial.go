@@ -1,0 +1,170 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/voice"
+)
+
+// VoiceOptions configures NewVoiceDialer.
+type VoiceOptions struct {
+	// TLSConfig dials the voice gateway (nil: system roots; tests trust the
+	// voice emulator's CA).
+	TLSConfig *tls.Config
+	// E2EE, when set, returns the DAVE layer for one connection; nil joins
+	// without end-to-end encryption (max_dave_protocol_version 0).
+	E2EE func(vs VoiceServer) (voice.E2EE, error)
+	// Bitrate of the Opus encoder (default: the voice package's 64 kbit/s).
+	Bitrate int
+	// Logger receives the voice package's logs.
+	Logger *slog.Logger
+	// Metrics, when set, receives the first-packet latency of each turn
+	// (first Live chunk handed to the player → first audio packet sent).
+	Metrics *admin.Metrics
+}
+
+// daveReadyTimeout bounds the wait for the DAVE group after a voice dial.
+const daveReadyTimeout = 2 * time.Second
+
+// NewVoiceDialer returns a VoiceDialer that speaks through the voice
+// package: a voice.Conn per guild and a voice.Player fed with Live's PCM.
+func NewVoiceDialer(o VoiceOptions) VoiceDialer { return &voiceDialer{o: o} }
+
+type voiceDialer struct{ o VoiceOptions }
+
+func (d *voiceDialer) DialVoice(ctx context.Context, vs VoiceServer, rejoin func(context.Context) (VoiceServer, error)) (Speaker, error) {
+	cfg := voice.Config{
+		Server:    voice.Server{Endpoint: vs.Endpoint, Token: vs.Token, SessionID: vs.SessionID},
+		UserID:    vs.UserID,
+		GuildID:   vs.GuildID,
+		ChannelID: vs.ChannelID,
+		TLSConfig: d.o.TLSConfig,
+		Logger:    d.o.Logger,
+	}
+	if rejoin != nil {
+		cfg.Rejoin = func(ctx context.Context) (voice.Server, error) {
+			n, err := rejoin(ctx)
+			return voice.Server{Endpoint: n.Endpoint, Token: n.Token, SessionID: n.SessionID}, err
+		}
+	}
+	if d.o.E2EE != nil {
+		e, err := d.o.E2EE(vs)
+		if err != nil {
+			return nil, fmt.Errorf("voice: e2ee: %w", err)
+		}
+		cfg.E2EE = e
+	}
+	conn, err := voice.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if w, ok := cfg.E2EE.(interface{ WaitReady(context.Context) error }); ok {
+		// DAVE drops frames until the group has formed (a few gateway
+		// round trips after the dial); wait for it, briefly, so the start
+		// of the first reply is heard. Without other members it never
+		// forms, and nobody is listening anyway.
+		wctx, cancel := context.WithTimeout(ctx, daveReadyTimeout)
+		_ = w.WaitReady(wctx)
+		cancel()
+	}
+	// The player lives until Close, not until the dial's context ends.
+	sink := &firstPacketSink{Sink: conn}
+	if d.o.Metrics != nil {
+		h := d.o.Metrics.FirstPacketLatency
+		sink.observe = func(took time.Duration) { h.Observe(took.Seconds()) }
+	}
+	player, err := voice.NewPlayer(context.Background(), sink, voice.PlayerConfig{Bitrate: d.o.Bitrate, Logger: d.o.Logger})
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("voice: player: %w", err)
+	}
+	return &voiceSpeaker{conn: conn, sink: sink, player: player}, nil
+}
+
+// firstPacketSink notes when the first audio packet of a turn leaves, so the
+// time from Live's first chunk to the listener's first packet can be measured
+// where it happens (the player encodes and queues in between).
+type firstPacketSink struct {
+	voice.Sink
+	observe func(time.Duration) // nil: nothing to report to
+
+	mu      sync.Mutex
+	chunkAt time.Time // first chunk of the current turn; zero once measured
+}
+
+// chunk marks the arrival of a turn's first chunk.
+func (s *firstPacketSink) chunk(at time.Time) {
+	s.mu.Lock()
+	s.chunkAt = at
+	s.mu.Unlock()
+}
+
+func (s *firstPacketSink) WriteOpus(frame []byte) error {
+	err := s.Sink.WriteOpus(frame)
+	if err != nil || s.observe == nil || bytes.Equal(frame, voice.SilenceFrame) {
+		return err
+	}
+	s.mu.Lock()
+	at := s.chunkAt
+	s.chunkAt = time.Time{}
+	s.mu.Unlock()
+	if !at.IsZero() {
+		s.observe(time.Since(at))
+	}
+	return nil
+}
+
+// voiceSpeaker adapts a voice.Conn and its Player to Speaker.
+type voiceSpeaker struct {
+	conn    *voice.Conn
+	sink    *firstPacketSink
+	player  *voice.Player
+	samples []int16
+	talking atomic.Bool // a turn's first chunk has been written
+}
+
+// Audio converts Live's PCM16LE bytes to samples; only the conversation's
+// goroutine calls it, so the buffer is reused.
+func (s *voiceSpeaker) Audio(pcm []byte) error {
+	if !s.talking.Swap(true) {
+		s.sink.chunk(time.Now())
+	}
+	s.samples = s.samples[:0]
+	for i := 0; i+1 < len(pcm); i += 2 {
+		s.samples = append(s.samples, int16(binary.LittleEndian.Uint16(pcm[i:])))
+	}
+	return s.player.Write(s.samples)
+}
+
+func (s *voiceSpeaker) Interrupt() {
+	s.talking.Store(false)
+	s.player.Interrupt()
+}
+
+func (s *voiceSpeaker) EndOfTurn(ctx context.Context) error {
+	s.talking.Store(false)
+	if err := s.player.EndTurn(); err != nil {
+		return err
+	}
+	return s.player.Wait(ctx)
+}
+
+// ServerUpdate follows a voice server failover (a later
+// VOICE_SERVER_UPDATE while connected).
+func (s *voiceSpeaker) ServerUpdate(vs VoiceServer) {
+	s.conn.ServerUpdate(voice.Server{Endpoint: vs.Endpoint, Token: vs.Token, SessionID: vs.SessionID})
+}
+
+func (s *voiceSpeaker) Close() error {
+	return errors.Join(s.player.Close(), s.conn.Close())
+}
