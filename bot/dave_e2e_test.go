@@ -3,6 +3,7 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"math"
 	"strconv"
 	"testing"
@@ -18,9 +19,9 @@ import (
 )
 
 // newDAVE is cmd/bot's wiring: one DAVE layer per voice connection.
-func newDAVE(t testing.TB) func(vs bot.VoiceServer) (voice.E2EE, error) {
-	return func(vs bot.VoiceServer) (voice.E2EE, error) {
-		return voice.NewDAVE(mustSnowflake(t, vs.UserID), mustSnowflake(t, vs.ChannelID), nil)
+func newDAVE(t testing.TB) func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error) {
+	return func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error) {
+		return voice.NewDAVE(mustSnowflake(t, vs.UserID), mustSnowflake(t, vs.ChannelID), log)
 	}
 }
 

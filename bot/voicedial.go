@@ -21,9 +21,10 @@ type VoiceOptions struct {
 	// TLSConfig dials the voice gateway (nil: system roots; tests trust the
 	// voice emulator's CA).
 	TLSConfig *tls.Config
-	// E2EE, when set, returns the DAVE layer for one connection; nil joins
-	// without end-to-end encryption (max_dave_protocol_version 0).
-	E2EE func(vs VoiceServer) (voice.E2EE, error)
+	// E2EE, when set, returns the DAVE layer for one connection (log is
+	// Logger); nil joins without end-to-end encryption
+	// (max_dave_protocol_version 0).
+	E2EE func(vs VoiceServer, log *slog.Logger) (voice.E2EE, error)
 	// Bitrate of the Opus encoder (default: the voice package's 64 kbit/s).
 	Bitrate int
 	// Logger receives the voice package's logs.
@@ -58,7 +59,7 @@ func (d *voiceDialer) DialVoice(ctx context.Context, vs VoiceServer, rejoin func
 		}
 	}
 	if d.o.E2EE != nil {
-		e, err := d.o.E2EE(vs)
+		e, err := d.o.E2EE(vs, d.o.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("voice: e2ee: %w", err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/livecord/livecord/bot"
@@ -13,7 +14,7 @@ import (
 func init() { voiceE2EE = newVoiceDAVE }
 
 // newVoiceDAVE returns the DAVE layer for one voice connection of the bot.
-func newVoiceDAVE(vs bot.VoiceServer) (voice.E2EE, error) {
+func newVoiceDAVE(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error) {
 	uid, err := strconv.ParseUint(vs.UserID, 10, 64)
 	if err != nil {
 		return nil, fmt.Errorf("dave: bot user id %q: %w", vs.UserID, err)
@@ -22,5 +23,8 @@ func newVoiceDAVE(vs bot.VoiceServer) (voice.E2EE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dave: channel id %q: %w", vs.ChannelID, err)
 	}
-	return voice.NewDAVE(uid, cid, nil)
+	if log != nil {
+		log = log.With("component", "dave")
+	}
+	return voice.NewDAVE(uid, cid, log)
 }

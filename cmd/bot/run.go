@@ -20,7 +20,7 @@ import (
 // voiceE2EE, when set (by the DAVE wiring in this command, from another
 // file's init), supplies each voice connection's end-to-end encryption;
 // nil joins voice without DAVE.
-var voiceE2EE func(vs bot.VoiceServer) (voice.E2EE, error)
+var voiceE2EE func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error)
 
 func init() {
 	commands["run"] = command{summary: "the Discord bot (default)", run: runBot}
