@@ -206,6 +206,12 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 	b.voice.mu.Lock()
 	gv := b.voice.speakers[guildID]
 	b.voice.mu.Unlock()
+	if gv != nil && ended(gv.sp) {
+		// Discord closed the connection for good (4014 kicked, 4022 call
+		// terminated…): forget it and join afresh rather than speak into it.
+		b.dropSpeaker(guildID, gv.sp)
+		gv = nil
+	}
 	if gv != nil && gv.channelID == channelID {
 		return gv.sp, nil
 	}
@@ -240,7 +246,51 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 	b.voice.mu.Unlock()
 	b.met.voiceConnections(1)
 	b.log.Info("joined voice", "guild", guildID, "channel", channelID, "endpoint", vs.Endpoint)
+	if d, ok := sp.(interface{ Done() <-chan struct{} }); ok {
+		// Forget the connection as soon as it ends on its own, so the
+		// voice-connections gauge and /join see the truth.
+		b.wg.Go(func() {
+			select {
+			case <-d.Done():
+				unlock := b.voice.lock(guildID)
+				b.dropSpeaker(guildID, sp)
+				unlock()
+			case <-b.ctx.Done():
+			}
+		})
+	}
 	return sp, nil
+}
+
+// ended reports whether a Speaker's connection has closed for good.
+func ended(sp Speaker) bool {
+	d, ok := sp.(interface{ Done() <-chan struct{} })
+	if !ok {
+		return false
+	}
+	select {
+	case <-d.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// dropSpeaker forgets sp if it is still the guild's speaker; the caller holds
+// the guild's voice lock.
+func (b *Bot) dropSpeaker(guildID string, sp Speaker) {
+	b.voice.mu.Lock()
+	gv := b.voice.speakers[guildID]
+	mine := gv != nil && gv.sp == sp
+	if mine {
+		delete(b.voice.speakers, guildID)
+	}
+	b.voice.mu.Unlock()
+	if mine {
+		_ = sp.Close()
+		b.met.voiceConnections(-1)
+		b.log.Info("voice connection ended", "guild", guildID)
+	}
 }
 
 // leave disconnects from the guild's voice channel; it reports whether the

@@ -101,3 +101,68 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 		t.Logf("first-packet latency %.2f ms", sum*1000)
 	}
 }
+
+// TestVoiceRejoinsAfterKick: Discord ends the bot's voice connection for
+// good (4014, kicked from the channel); the bot forgets it at once and the
+// next /ask joins again and is heard, rather than speaking into a dead one.
+func TestVoiceRejoinsAfterKick(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 20})
+	met := admin.NewMetrics()
+	h.cfg.Metrics = met
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	botID := h.dc.AppID()
+	silences := func(n int) func([]voicetest.Frame) bool {
+		return func(fs []voicetest.Frame) bool {
+			c := 0
+			for _, f := range fs {
+				if f.IsSilence() {
+					c++
+				}
+			}
+			return c >= n
+		}
+	}
+	gauge := func() float64 {
+		var m dto.Metric
+		if err := met.VoiceConnections.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+
+	answered(t, h.ask(h.alice, "one"))
+	if _, err := vt.WaitFrames(ctx, botID, silences(5)); err != nil {
+		t.Fatal(err)
+	}
+	if g := gauge(); g != 1 {
+		t.Fatalf("voice connections gauge %v after joining, want 1", g)
+	}
+	if err := vt.ForceClose(botID, 4014); err != nil {
+		t.Fatal(err)
+	}
+	// The bot notices the end by itself (no further /ask needed).
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for gauge() != 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the ended voice connection is still counted")
+		}
+	}
+	answered(t, h.ask(h.alice, "two"))
+	if _, err := vt.WaitFrames(ctx, botID, silences(10)); err != nil {
+		t.Fatalf("the second reply was not heard after the kick: %v", err)
+	}
+	if g := gauge(); g != 1 {
+		t.Fatalf("voice connections gauge %v after rejoining, want 1", g)
+	}
+}

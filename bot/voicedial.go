@@ -166,6 +166,10 @@ func (s *voiceSpeaker) ServerUpdate(vs VoiceServer) {
 	s.conn.ServerUpdate(voice.Server{Endpoint: vs.Endpoint, Token: vs.Token, SessionID: vs.SessionID})
 }
 
+// Done is closed when the connection has ended for good (Close, or Discord
+// closing it with a stop code such as 4014).
+func (s *voiceSpeaker) Done() <-chan struct{} { return s.conn.Done() }
+
 func (s *voiceSpeaker) Close() error {
 	return errors.Join(s.player.Close(), s.conn.Close())
 }
