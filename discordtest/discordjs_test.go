@@ -1,11 +1,9 @@
 package discordtest_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,56 +35,23 @@ func TestDiscordJSFidelity(t *testing.T) {
 	srv.AddMember(g.ID, alice)
 	srv.SetVoiceState(g.ID, alice.ID, vc.ID)
 
-	cmd := nodetest.Command(ctx, t, "discordjs-bot.mjs", srv.URL()+"/api", srv.Token(), srv.AppID())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	events := make(chan map[string]any, 32)
-	go func() {
-		defer close(events)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var ev map[string]any
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				events <- ev
-			}
-		}
-	}()
-	defer func() {
-		stdin.Close()
-		for range events {
-		}
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("node stderr:\n%s", stderr.String())
-		}
-	}()
+	node := nodetest.Start(ctx, t, "discordjs-bot.mjs", nil, srv.URL()+"/api", srv.Token(), srv.AppID())
 	next := func(want string) map[string]any {
 		t.Helper()
 		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					t.Fatalf("discord.js exited while waiting for %q", want)
-				}
-				if ev["event"] == "error" {
-					t.Fatalf("discord.js error: %v", ev)
-				}
-				if ev["event"] == want {
-					return ev
-				}
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for discord.js event %q", want)
+			line, err := node.Next(ctx)
+			if err != nil {
+				t.Fatalf("waiting for discord.js event %q: %v", want, err)
+			}
+			var ev map[string]any
+			if json.Unmarshal(line, &ev) != nil {
+				continue
+			}
+			if ev["event"] == "error" {
+				t.Fatalf("discord.js error: %v", ev)
+			}
+			if ev["event"] == want {
+				return ev
 			}
 		}
 	}

@@ -1,13 +1,10 @@
 package voice_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,7 +35,7 @@ type djsEvent struct {
 type djsPeer struct {
 	t      *testing.T
 	user   string
-	stdin  io.WriteCloser
+	node   *nodetest.Process
 	events chan djsEvent
 	done   chan struct{}
 	once   sync.Once
@@ -51,47 +48,29 @@ func startDJS(ctx context.Context, t *testing.T, srv *voicetest.Server, user, li
 		t.Fatal(err)
 	}
 	g := srv.Grant(guildID, channelID, user, "sess-"+user)
-	cmd := nodetest.Command(ctx, t, "discordjs-voice-dave.mjs", g.Endpoint, guildID, user, g.SessionID, g.Token, channelID, listenTo)
-	cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+ca)
+	env := []string{"NODE_EXTRA_CA_CERTS=" + ca}
 	if testing.Verbose() && os.Getenv("DAVE_DEBUG") != "" {
-		cmd.Env = append(cmd.Env, "DEBUG=1")
-		cmd.Stderr = os.Stderr
+		env = append(env, "DEBUG=1")
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &djsPeer{t: t, user: user, stdin: stdin, events: make(chan djsEvent, 8192), done: make(chan struct{})}
-	go func() {
+	node := nodetest.Start(ctx, t, "discordjs-voice-dave.mjs", env, g.Endpoint, guildID, user, g.SessionID, g.Token, channelID, listenTo)
+	p := &djsPeer{t: t, user: user, node: node, events: make(chan djsEvent, 8192), done: make(chan struct{})}
+	go func() { // ends when the peer's stdout does (nodetest's cleanup sees to that)
 		defer close(p.events)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
+		for line := range node.Lines() {
 			var e djsEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
+			if json.Unmarshal(line, &e) == nil {
 				p.events <- e
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		p.exit()
-		cmd.Wait()
-	})
+	t.Cleanup(p.exit)
 	return p
 }
 
 // exit makes the peer leave the call (close 1000) and quit.
 func (p *djsPeer) exit() {
 	p.once.Do(func() {
-		fmt.Fprintln(p.stdin, "exit")
-		p.stdin.Close()
+		_ = p.node.WriteLine("exit")
 	})
 }
 
@@ -259,7 +238,9 @@ func TestDiscordJSDAVEPeers(t *testing.T) {
 
 	// The other way: B speaks (davey encrypts), the bot's DAVE layer decrypts
 	// per sender and the tone decodes.
-	fmt.Fprintln(b.stdin, "speak 25")
+	if err := b.node.WriteLine("speak 25"); err != nil {
+		t.Fatal(err)
+	}
 	fs := readFrom(ctx, t, bot, peerB, 25)
 	var opus [][]byte
 	for _, f := range fs {

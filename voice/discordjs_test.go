@@ -1,10 +1,8 @@
 package voice_test
 
 import (
-	"bufio"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -51,37 +49,19 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 
 	const peer = "200000000000000001"
 	g := srv.Grant(guildID, channelID, peer, "sess-peer")
-	cmd := nodetest.Command(ctx, t, "discordjs-voice-peer.mjs", g.Endpoint, guildID, peer, g.SessionID, g.Token, channelID, botID)
-	cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+ca)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	node := nodetest.Start(ctx, t, "discordjs-voice-peer.mjs", []string{"NODE_EXTRA_CA_CERTS=" + ca},
+		g.Endpoint, guildID, peer, g.SessionID, g.Token, channelID, botID)
 	events := make(chan peerEvent, 4096)
-	go func() {
+	go func() { // ends when the peer's stdout does (nodetest's cleanup sees to that)
 		defer close(events)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
+		for line := range node.Lines() {
 			var e peerEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil {
+			if json.Unmarshal(line, &e) == nil {
 				events <- e
 			}
 		}
 	}()
-	defer func() {
-		fmt.Fprintln(stdin, "exit")
-		stdin.Close()
-		cmd.Wait()
-	}()
+	defer node.WriteLine("exit")
 	next := func(kind string) peerEvent {
 		t.Helper()
 		for {
@@ -157,7 +137,9 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 	}
 
 	// The other way: discord.js speaks, our Conn receives its 440 Hz tone.
-	fmt.Fprintln(stdin, "speak 25")
+	if err := node.WriteLine("speak 25"); err != nil {
+		t.Fatal(err)
+	}
 	dec, _ := gopus.NewDecoder(48000, 2)
 	var energy float64
 	n := 0

@@ -1,12 +1,10 @@
 package dave
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"strconv"
 	"testing"
 	"time"
@@ -18,8 +16,7 @@ import (
 // davey runs tools/node/davey-peer.mjs: real @snazzah/davey sessions.
 type davey struct {
 	t      testing.TB
-	in     io.WriteCloser
-	lines  chan []byte // stdout lines; closed when Node's stdout ends
+	node   *nodetest.Process
 	nextID int
 }
 
@@ -29,55 +26,9 @@ const replyTimeout = 30 * time.Second
 func startDavey(t testing.TB) *davey {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := nodetest.Command(ctx, t, "davey-peer.mjs")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testWriter{t}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	lines := make(chan []byte)
-	readerDone := make(chan struct{})
-	go func() { // owned by this test: ends when Node's stdout closes
-		defer close(readerDone)
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			select {
-			case lines <- bytes.Clone(sc.Bytes()):
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		defer cancel()
-		in.Close() // Node exits when its stdin ends
-		select {
-		case <-readerDone:
-		case <-time.After(10 * time.Second):
-			t.Error("davey-peer.mjs did not exit")
-			cancel() // kills Node, which closes its stdout
-			<-readerDone
-		}
-		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
-			t.Errorf("davey-peer.mjs: %v", err)
-		}
-	})
-	return &davey{t: t, in: in, lines: lines}
+	t.Cleanup(cancel)
+	return &davey{t: t, node: nodetest.Start(ctx, t, "davey-peer.mjs", nil)}
 }
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(b []byte) (int, error) { w.t.Logf("node: %s", b); return len(b), nil }
 
 type daveyReply struct {
 	ID    int    `json:"id"`
@@ -101,22 +52,14 @@ func (d *davey) call(req map[string]any) daveyReply {
 	d.t.Helper()
 	d.nextID++
 	req["id"] = d.nextID
-	b, err := json.Marshal(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	if _, err := d.in.Write(append(b, '\n')); err != nil {
+	if err := d.node.Send(req); err != nil {
 		d.t.Fatalf("davey-peer.mjs: write: %v", err)
 	}
-	var line []byte
-	select {
-	case l, ok := <-d.lines:
-		if !ok {
-			d.t.Fatal("davey-peer.mjs exited")
-		}
-		line = l
-	case <-time.After(replyTimeout):
-		d.t.Fatalf("davey-peer.mjs did not answer %s within %v", req["cmd"], replyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), replyTimeout)
+	defer cancel()
+	line, err := d.node.Next(ctx)
+	if err != nil {
+		d.t.Fatalf("davey-peer.mjs did not answer %s: %v", req["cmd"], err)
 	}
 	var r daveyReply
 	if err := json.Unmarshal(line, &r); err != nil {

@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -15,50 +14,28 @@ import (
 
 // davey drives @snazzah/davey (OpenMLS) through tools/node/mls-davey.mjs.
 type davey struct {
-	t   *testing.T
-	in  *json.Encoder
-	out *bufio.Scanner
+	t    *testing.T
+	ctx  context.Context
+	node *nodetest.Process
 }
 
 func startDavey(t *testing.T) *davey {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := nodetest.Command(ctx, t, "mls-davey.mjs")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-		cancel()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node stderr: %s", stderr.String())
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	return &davey{t: t, in: json.NewEncoder(stdin), out: sc}
+	t.Cleanup(cancel)
+	return &davey{t: t, ctx: ctx, node: nodetest.Start(ctx, t, "mls-davey.mjs", nil)}
 }
 
 func (d *davey) call(req map[string]any) map[string]any {
 	d.t.Helper()
-	if err := d.in.Encode(req); err != nil {
+	if err := d.node.Send(req); err != nil {
 		d.t.Fatal(err)
 	}
-	if !d.out.Scan() {
-		d.t.Fatalf("davey exited: %v", d.out.Err())
+	line, err := d.node.Next(d.ctx)
+	if err != nil {
+		d.t.Fatalf("davey %v: %v", req["cmd"], err)
 	}
 	var reply map[string]any
-	if err := json.Unmarshal(d.out.Bytes(), &reply); err != nil {
+	if err := json.Unmarshal(line, &reply); err != nil {
 		d.t.Fatal(err)
 	}
 	if e, ok := reply["error"]; ok {
