@@ -77,6 +77,9 @@ type DAVEState struct {
 	Committer   string   // the most recent winning committer
 	// InTransition is set between a winning commit (ops 29/30) and its op 22.
 	InTransition bool
+	// Rejoining counts members that reported op 31 and have not been
+	// welcomed back yet: the group is settled only when it is 0.
+	Rejoining int
 }
 
 // NewExternalSender returns the DAVE role for a Server's Options.DAVE.
@@ -458,6 +461,7 @@ func (e *ExternalSender) State(call CallID) DAVEState {
 	st := c.st
 	st.Roster = slices.Clone(c.st.Roster)
 	st.InTransition = c.tid != 0
+	st.Rejoining = len(c.flagged)
 	return st
 }
 
