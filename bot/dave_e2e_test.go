@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -151,8 +150,8 @@ func TestAskSpeaksDAVEEncrypted(t *testing.T) {
 	for i, s := range ref48 {
 		ref[i] = float64(s)
 	}
-	snr, lag := alignedSNR(ref, heard, 2000)
-	wireSNR := snrAt(ref, wire, lag)
+	snr, lag := voicetest.AlignedSNR(ref, heard, 2000)
+	wireSNR := voicetest.SNR(ref, wire, lag)
 	t.Logf("/ask in a DAVE channel: %d DAVE frames (epoch %d); Alice decrypts and decodes them at SNR %.1f dB (lag %d); the server's copy as Opus: SNR %.1f dB",
 		n, st.Epoch, snr, lag, wireSNR)
 	if snr < 20 {
@@ -177,33 +176,4 @@ func TestAskSpeaksDAVEEncrypted(t *testing.T) {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-}
-
-// alignedSNR finds the lag of got behind want (0..maxLag) with the highest
-// correlation over the first second (enough to align, and cheap under
-// -race) and returns the SNR of got against want at that lag.
-func alignedSNR(want, got []float64, maxLag int) (snr float64, lag int) {
-	best := math.Inf(-1)
-	n := min(len(want), 48000)
-	for l := 0; l <= maxLag && l < len(got); l++ {
-		var c float64
-		for i := 0; i < n && i+l < len(got); i++ {
-			c += want[i] * got[i+l]
-		}
-		if c > best {
-			best, lag = c, l
-		}
-	}
-	return snrAt(want, got, lag), lag
-}
-
-// snrAt is the SNR of got against want with got lagging by lag samples.
-func snrAt(want, got []float64, lag int) float64 {
-	var sig, noise float64
-	for i := 0; i < len(want) && i+lag < len(got); i++ {
-		d := want[i] - got[i+lag]
-		sig += want[i] * want[i]
-		noise += d * d
-	}
-	return 10 * math.Log10(sig/noise)
 }

@@ -6,14 +6,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"layeh.com/gopus"
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/resample"
-	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
@@ -59,19 +57,13 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 	}
 	// The frames decode to the reply: Opus back to 48 kHz, against the
 	// emulator's PCM through the same resampler, aligned.
-	dec, err := gopus.NewDecoder(48000, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var heard []float64
+	var opus [][]byte
 	for _, f := range frames[:audio] {
-		out, err := dec.Decode(f.Payload, voice.FrameSamples, false)
-		if err != nil {
-			t.Fatalf("frame %d is not Opus: %v", f.Sequence, err)
-		}
-		for i := 0; i < len(out); i += 2 {
-			heard = append(heard, float64(out[i]))
-		}
+		opus = append(opus, f.Payload)
+	}
+	heard, bad, err := voicetest.DecodeOpus(opus)
+	if err != nil || bad != 0 {
+		t.Fatalf("%d of %d frames are not Opus (%v)", bad, audio, err)
 	}
 	rs, err := resample.New(24000, 48000, 1)
 	if err != nil {
@@ -81,7 +73,7 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 	for _, v := range rs.Flush(rs.Process(nil, pcm)) {
 		ref = append(ref, float64(v))
 	}
-	snr, lag := alignedSNR(ref, heard, 2000)
+	snr, lag := voicetest.AlignedSNR(ref, heard, 2000)
 	t.Logf("/ask spoken: %d Opus frames + %d silence; decoded SNR %.1f dB against the resampled reply (lag %d samples)",
 		audio, silence(frames), snr, lag)
 	if snr < 20 {

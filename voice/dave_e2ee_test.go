@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/dave"
 	"github.com/livecord/livecord/voice/voicetest"
-	"layeh.com/gopus"
 )
 
 var call = voicetest.CallID{GuildID: guildID, ChannelID: channelID}
@@ -139,19 +137,9 @@ func readFrom(ctx context.Context, t *testing.T, c *voice.Conn, user string, n i
 
 func decodeOpus(t *testing.T, frames [][]byte) (pcm []float64, bad int) {
 	t.Helper()
-	dec, err := gopus.NewDecoder(48000, 2)
+	pcm, bad, err := voicetest.DecodeOpus(frames)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range frames {
-		out, err := dec.Decode(f, voice.FrameSamples, false)
-		if err != nil {
-			bad++
-			out = make([]int16, 2*voice.FrameSamples)
-		}
-		for i := 0; i < len(out); i += 2 {
-			pcm = append(pcm, float64(out[i]))
-		}
 	}
 	return pcm, bad
 }
@@ -253,8 +241,8 @@ func TestDAVEBotAloneThenGroupEncryptsEveryFrame(t *testing.T) {
 		}
 	}
 	memberPCM, bad := decodeOpus(t, dec)
-	lag := alignLag(want, memberPCM, 2000)
-	snr, wireSNR := snrAt(want, memberPCM, lag), snrAt(want, wirePCM, lag)
+	lag := voicetest.AlignLag(want, memberPCM, 2000)
+	snr, wireSNR := voicetest.SNR(want, memberPCM, lag), voicetest.SNR(want, wirePCM, lag)
 	t.Logf("%d DAVE frames: a group member decrypts all and decodes the reply at SNR %.1f dB (lag %d); "+
 		"the server's copy decoded as Opus: SNR %.1f dB, %d of %d frames rejected by the decoder", n, snr, lag, wireSNR, undecodable, n)
 	if bad != 0 || snr < 20 {
@@ -675,34 +663,6 @@ func (i ignoreFrom) DecryptOpus(dst []byte, user string, frame []byte) ([]byte, 
 		return dst, errors.New("ignored sender")
 	}
 	return i.DAVE.DecryptOpus(dst, user, frame)
-}
-
-// alignLag is the lag of got behind want (0..maxLag) with the highest
-// correlation over the first second (enough to align, and cheap under -race).
-func alignLag(want, got []float64, maxLag int) (lag int) {
-	best := math.Inf(-1)
-	n := min(len(want), 48000)
-	for l := 0; l <= maxLag && l < len(got); l++ {
-		var c float64
-		for i := 0; i < n && i+l < len(got); i++ {
-			c += want[i] * got[i+l]
-		}
-		if c > best {
-			best, lag = c, l
-		}
-	}
-	return lag
-}
-
-// snrAt is the SNR of got against want with got lagging by lag samples.
-func snrAt(want, got []float64, lag int) float64 {
-	var sig, noise float64
-	for i := 0; i < len(want) && i+lag < len(got); i++ {
-		d := want[i] - got[i+lag]
-		sig += want[i] * want[i]
-		noise += d * d
-	}
-	return 10 * math.Log10(sig/noise)
 }
 
 // TestDAVENewSessionRejoinsGroup: after 4006 the bot identifies afresh; its

@@ -3,7 +3,6 @@ package voice_test
 import (
 	"context"
 	"errors"
-	"math"
 	"os"
 	"slices"
 	"sort"
@@ -78,28 +77,6 @@ func decode(t *testing.T, fs []voicetest.Frame) []float64 {
 	return out
 }
 
-// alignedSNR finds the lag of got behind want (0..maxLag) with the highest
-// correlation and returns the SNR of got against want at that lag.
-func alignedSNR(want, got []float64, maxLag int) (snr float64, lag int) {
-	best := math.Inf(-1)
-	for l := 0; l <= maxLag && l < len(got); l++ {
-		var c float64
-		for i := 0; i < len(want) && i+l < len(got); i++ {
-			c += want[i] * got[i+l]
-		}
-		if c > best {
-			best, lag = c, l
-		}
-	}
-	var sig, noise float64
-	for i := 0; i < len(want) && i+lag < len(got); i++ {
-		d := want[i] - got[i+lag]
-		sig += want[i] * want[i]
-		noise += d * d
-	}
-	return 10 * math.Log10(sig/noise), lag
-}
-
 func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
@@ -145,7 +122,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 	for i, s := range ref {
 		want[i] = float64(s)
 	}
-	snr, lag := alignedSNR(want, decode(t, fs[:n]), 2000)
+	snr, lag := voicetest.AlignedSNR(want, decode(t, fs[:n]), 2000)
 	t.Logf("decoded Opus vs resampled input: SNR %.1f dB at lag %d samples (%d frames, 64 kb/s)", snr, lag, n)
 	if snr < 20 {
 		t.Fatalf("SNR %.1f dB < 20 dB", snr)
