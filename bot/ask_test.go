@@ -36,15 +36,7 @@ func waitContent(t *testing.T, ia *discordtest.Interaction, want string) discord
 func TestQueuePositionsAndCap(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.QueueCap = 2
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	h.lv.Respond(func(r livetest.Request) livetest.Reply {
-		if r.Prompt == "first" {
-			<-release
-		}
-		return livetest.Reply{}
-	})
+	release := h.hold("first")
 	h.start()
 
 	first := h.ask(h.alice, "first")
@@ -60,7 +52,7 @@ func TestQueuePositionsAndCap(t *testing.T) {
 		t.Fatalf("queue-full answer = %q", msg)
 	}
 
-	once.Do(func() { close(release) })
+	release()
 	for _, ia := range []*discordtest.Interaction{first, second, third} {
 		m := answered(t, ia)
 		if len(m.Attachments) != 1 {

@@ -120,6 +120,22 @@ func newHarness(t testing.TB, dopts discordtest.Options, lopts livetest.Options)
 
 // start runs the bot until the test ends (or stop) and waits for its
 // commands.
+// hold makes the Live emulator withhold its reply to prompt until the
+// returned release is called (or the test ends); release may be called twice.
+func (h *harness) hold(prompt string) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	h.t.Cleanup(release)
+	h.lv.Respond(func(r livetest.Request) livetest.Reply {
+		if r.Prompt == prompt {
+			<-ch
+		}
+		return livetest.Reply{}
+	})
+	return release
+}
+
 func (h *harness) start() {
 	h.t.Helper()
 	b, err := bot.New(h.cfg)

@@ -139,15 +139,7 @@ func TestVoiceSeam(t *testing.T) {
 // with the prompts, to the asker of the running turn and to those queued.
 func TestShutdownTellsAskers(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	release := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	h.lv.Respond(func(r livetest.Request) livetest.Reply {
-		if r.Prompt == "slow" {
-			<-release
-		}
-		return livetest.Reply{}
-	})
+	release := h.hold("slow")
 	h.start()
 	slow := h.ask(h.alice, "slow")
 	waitContent(t, slow, "Thinking…")
@@ -163,7 +155,7 @@ func TestShutdownTellsAskers(t *testing.T) {
 			t.Errorf("shutdown message lacks the prompt:\n%s", m.Content)
 		}
 	}
-	once.Do(func() { close(release) })
+	release()
 }
 
 // TestJoinNeedsVoicePermissions: without Speak in the channel, /join says so

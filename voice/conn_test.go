@@ -48,6 +48,18 @@ func dial(t *testing.T, srv *voicetest.Server, user string, mut func(*voice.Conf
 	return c
 }
 
+// newPlayer starts a default Player sending to sink and closes it when the
+// test ends (before the connections dialled earlier: cleanups run last-first).
+func newPlayer(ctx context.Context, t *testing.T, sink voice.Sink) *voice.Player {
+	t.Helper()
+	p, err := voice.NewPlayer(ctx, sink, voice.PlayerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

@@ -266,11 +266,7 @@ func TestDAVEMembershipChanges(t *testing.T) {
 	u1, ud1 := daveDial(t, srv, userID)
 	inGroup(ctx, t, es, []string{botID, userID}, bd, ud1)
 
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	streamFor(ctx, t, p, 4*time.Second)
 	readFrom(ctx, t, u1, botID, 25)
 
@@ -347,11 +343,7 @@ func TestDAVEResumeKeepsGroup(t *testing.T) {
 	bot, bd := daveDial(t, srv, botID)
 	u, ud := daveDial(t, srv, userID)
 	st := inGroup(ctx, t, es, []string{botID, userID}, bd, ud)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	streamFor(ctx, t, p, 2*time.Second)
 	readFrom(ctx, t, u, botID, 25)
 	if err := srv.ForceClose(botID, 4015); err != nil {
@@ -479,11 +471,7 @@ func TestDAVEPacingAndLatency(t *testing.T) {
 	bot, bd := daveDial(t, srv, botID)
 	_, ud := daveDial(t, srv, userID)
 	inGroup(ctx, t, es, []string{botID, userID}, bd, ud)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	pcm := speech()
 	var lat []time.Duration
 	have := 0

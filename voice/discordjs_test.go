@@ -90,11 +90,7 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 	}
 
 	// The bot speaks a reply through the Player.
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	pcm := speech()[:24000] // one second
 	for _, c := range chunks(pcm) {
 		p.Write(c)

@@ -82,11 +82,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	listener := dial(t, srv, userID, func(c *voice.Config) { c.ReceiveBuffer = 1024 })
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	pcm := speech()
 	for _, c := range chunks(pcm) {
 		if err := p.Write(c); err != nil {
@@ -145,11 +141,7 @@ func TestPlayerLatencyAndInterrupt(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	pcm := speech()
 	var lat, flush []time.Duration
 	have := 0
@@ -297,11 +289,7 @@ func TestPlayerPacing(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, d+30*time.Second)
 	bot := dial(t, srv, botID, nil)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	noiseCtx, stopNoise := context.WithCancel(ctx)
 	noise := timerNoise(noiseCtx)
 	streamFor(ctx, t, p, d)
@@ -335,11 +323,7 @@ func TestPlayerSurvivesResume(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	streamFor(ctx, t, p, 2*time.Second)
 	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 25 }); err != nil {
 		t.Fatal(err)
@@ -370,11 +354,7 @@ func TestPlayerStopsCleanlyOn4014(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	streamFor(ctx, t, p, time.Second)
 	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 5 }); err != nil {
 		t.Fatal(err)
@@ -396,11 +376,7 @@ func TestPlayerBackToBackTurns(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
-	p, err := voice.NewPlayer(ctx, bot, voice.PlayerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newPlayer(ctx, t, bot)
 	pcm := speech()
 	p.Write(pcm[:4800]) // 200 ms
 	p.EndTurn()
