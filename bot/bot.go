@@ -160,13 +160,9 @@ func New(cfg Config) (*Bot, error) {
 	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
 		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
 	if b.http == nil {
-		var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
-		if cfg.APIURL != "" {
-			u, err := url.Parse(cfg.APIURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", cfg.APIURL)
-			}
-			rt = hostRewriter{scheme: u.Scheme, host: u.Host, next: rt.(*http.Transport)}
+		rt, _, err := APITransport(cfg.APIURL)
+		if err != nil {
+			return nil, err
 		}
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
@@ -425,6 +421,22 @@ func scrub(err error, token string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), token, "[token]"))
+}
+
+// APITransport returns the transport for Discord REST: one that sends every
+// request to apiURL's scheme and host (Config.APIURL), or a plain one when
+// apiURL is empty. base is the underlying transport, whose idle connections
+// a caller may close.
+func APITransport(apiURL string) (rt http.RoundTripper, base *http.Transport, err error) {
+	base = http.DefaultTransport.(*http.Transport).Clone()
+	if apiURL == "" {
+		return base, base, nil
+	}
+	u, err := url.Parse(apiURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", apiURL)
+	}
+	return hostRewriter{scheme: u.Scheme, host: u.Host, next: base}, base, nil
 }
 
 // hostRewriter sends every request to one host (Config.APIURL).

@@ -437,14 +437,12 @@ func permissionNames(bits int64) string {
 // replaced, so discordgo's endpoint variables stay untouched). closeIdle
 // releases its connections.
 func checkSession(cfg bot.Config) (dg *discordgo.Session, closeIdle func(), err error) {
-	u, err := apiBase(cfg.APIURL)
-	if err != nil {
+	if _, err := apiBase(cfg.APIURL); err != nil {
 		return nil, nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	var rt http.RoundTripper = tr
-	if u != nil {
-		rt = checkRewriter{scheme: u.Scheme, host: u.Host, next: tr}
+	rt, tr, err := bot.APITransport(cfg.APIURL)
+	if err != nil {
+		return nil, nil, err
 	}
 	dg, err = discordgo.New("Bot " + cfg.Token)
 	if err != nil {
@@ -456,18 +454,6 @@ func checkSession(cfg bot.Config) (dg *discordgo.Session, closeIdle func(), err 
 	// can be an hour.
 	dg.ShouldRetryOnRateLimit = false
 	return dg, tr.CloseIdleConnections, nil
-}
-
-// checkRewriter sends every request to one scheme and host.
-type checkRewriter struct {
-	scheme, host string
-	next         http.RoundTripper
-}
-
-func (c checkRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host, req.Host = c.scheme, c.host, c.host
-	return c.next.RoundTrip(req)
 }
 
 // restStatus is the HTTP status of a Discord REST error (0 if none).
