@@ -24,6 +24,7 @@ type peerEvent struct {
 	RMS     float64 `json:"rms"`
 	Frames  int     `json:"frames"`
 	Code    int     `json:"code"`
+	Message string  `json:"message"`
 }
 
 // TestDiscordJSPeerHearsTheBot: @discordjs/voice's Networking joins the
@@ -75,6 +76,9 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 				}
 				if e.Event == "close" {
 					t.Fatalf("node peer's gateway closed with %d", e.Code)
+				}
+				if e.Event == "receive_error" {
+					t.Fatalf("discord.js's receive stream failed while waiting for %q: %s", kind, e.Message)
 				}
 			case <-ctx.Done():
 				t.Fatalf("waiting for %q from the node peer: %v", kind, ctx.Err())

@@ -17,14 +17,16 @@
 //   {"event":"sent","frames":N}                            after "speak N"
 // stdin lines: "speak N" sends N frames of a 440 Hz tone every 20 ms (DAVE-encrypted
 //              by discord.js); "exit" leaves the call (close 1000) and quits.
-import { Networking, NetworkingStatusCode, VoiceReceiver } from '@discordjs/voice';
+import { Networking, VoiceReceiver } from '@discordjs/voice';
 import OpusScript from 'opusscript';
 import readline from 'node:readline';
+import { bindReceiver, cipherReady, decodeFrame, speakTone } from './djs-voice.mjs';
 
 const [endpoint, serverId, userId, sessionId, token, channelId, listenTo] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const now = () => performance.timeOrigin + performance.now();
 
+await cipherReady();
 const networking = new Networking(
   { endpoint, serverId, userId, sessionId, token, channelId },
   { debug: !!process.env.DEBUG, daveEncryption: true },
@@ -44,7 +46,6 @@ const receiver = new VoiceReceiver({
     return { status: 'ready', networking };
   },
 });
-networking.state.ws?.on('packet', receiver.onWsPacket);
 // Each Opus packet the receiver yields, mapped to the RTP sequence number of
 // the datagram it came from (the stream is in object mode: the same Buffer
 // reaches the data event).
@@ -64,28 +65,17 @@ receiver.parsePacket = (buffer, ...rest) => {
   return packet;
 };
 const onUdp = (msg) => receiver.onUdpMessage(msg);
-let readyOnce = false;
+bindReceiver(networking, receiver, onUdp, (state) =>
+  out({
+    event: 'ready',
+    ssrc: state.connectionData.ssrc,
+    mode: state.connectionData.encryptionMode,
+    dave: state.dave?.protocolVersion ?? 0,
+  }),
+);
 networking.on('stateChange', (oldState, newState) => {
-  if (oldState.ws !== newState.ws) {
-    oldState.ws?.off('packet', receiver.onWsPacket);
-    newState.ws?.on('packet', receiver.onWsPacket);
-  }
-  if (oldState.udp !== newState.udp) {
-    oldState.udp?.off('message', onUdp);
-    newState.udp?.on('message', onUdp);
-  }
-  receiver.connectionData = newState.connectionData ?? {};
   if (oldState.dave !== newState.dave && newState.dave) {
     newState.dave.on('invalidateTransition', (id) => out({ event: 'invalid', id }));
-  }
-  if (newState.code === NetworkingStatusCode.Ready && !readyOnce) {
-    readyOnce = true;
-    out({
-      event: 'ready',
-      ssrc: newState.connectionData.ssrc,
-      mode: newState.connectionData.encryptionMode,
-      dave: newState.dave?.protocolVersion ?? 0,
-    });
   }
 });
 
@@ -99,18 +89,7 @@ function subscribe() {
       out({ event: 'raw', seq, t });
       return;
     }
-    let samples = 0;
-    let rms = 0;
-    try {
-      const pcm = decoder.decode(opus);
-      const s16 = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.byteLength / 2);
-      samples = s16.length / 2;
-      let acc = 0;
-      for (const v of s16) acc += v * v;
-      rms = s16.length ? Math.sqrt(acc / s16.length) : 0;
-    } catch {
-      samples = -1;
-    }
+    const { samples, rms } = decodeFrame(decoder, opus);
     out({ event: 'frame', seq, opus: Buffer.from(opus).toString('hex'), samples, rms, t });
   });
   // A decryption error destroys the stream (discord.js gives up on it):
@@ -123,29 +102,9 @@ function subscribe() {
 }
 subscribe();
 
-// speak sends n frames of a 440 Hz tone: discord.js encrypts each with
-// davey (DAVE) before the transport AEAD.
+// "speak N": discord.js encrypts each frame with davey (DAVE) before the
+// transport AEAD.
 const encoder = new OpusScript(48000, 2, OpusScript.Application.AUDIO);
-function speak(n) {
-  let i = 0;
-  const pcm = Buffer.alloc(960 * 2 * 2);
-  const timer = setInterval(() => {
-    if (i >= n) {
-      clearInterval(timer);
-      out({ event: 'sent', frames: n });
-      return;
-    }
-    for (let k = 0; k < 960; k++) {
-      const v = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (i * 960 + k)) / 48000));
-      pcm.writeInt16LE(v, 4 * k);
-      pcm.writeInt16LE(v, 4 * k + 2);
-    }
-    networking.prepareAudioPacket(encoder.encode(pcm, 960));
-    networking.dispatchAudio();
-    i++;
-  }, 20);
-}
-
 const quit = () => {
   networking.destroy();
   setTimeout(() => process.exit(0), 50);
@@ -153,7 +112,7 @@ const quit = () => {
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
-  if (cmd === 'speak') speak(Number(arg));
+  if (cmd === 'speak') speakTone(networking, encoder, Number(arg), (frames) => out({ event: 'sent', frames }));
   if (cmd === 'exit') quit();
 });
 rl.on('close', quit);

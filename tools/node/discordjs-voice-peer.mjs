@@ -6,15 +6,18 @@
 // stdout (JSON lines): {"event":"ready","ssrc":…,"mode":…}
 //                      {"event":"frame","opus":"<hex>","samples":N,"rms":R}  per frame from LISTEN_TO
 //                      {"event":"sent","frames":N}                           after "speak N"
+//                      {"event":"receive_error","message":"…"}              the receive stream failed
 // stdin lines: "speak N" sends N frames of a 440 Hz tone (opusscript) through
 //              prepareAudioPacket/dispatchAudio every 20 ms; "exit" quits.
-import { Networking, NetworkingStatusCode, VoiceReceiver } from '@discordjs/voice';
+import { Networking, VoiceReceiver } from '@discordjs/voice';
 import OpusScript from 'opusscript';
 import readline from 'node:readline';
+import { bindReceiver, cipherReady, decodeFrame, speakTone } from './djs-voice.mjs';
 
 const [endpoint, serverId, userId, sessionId, token, channelId, listenTo] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
+await cipherReady();
 const networking = new Networking(
   { endpoint, serverId, userId, sessionId, token, channelId },
   { debug: !!process.env.DEBUG, daveEncryption: false },
@@ -25,71 +28,29 @@ networking.on('close', (code) => {
   out({ event: 'close', code });
 });
 
-// VoiceReceiver wired the way VoiceConnection.updateReceiveBindings does it;
-// the stand-in connection is never "ready" with DAVE, so no E2EE is applied.
+// The stand-in connection is never "ready" with DAVE, so no E2EE is applied.
 const receiver = new VoiceReceiver({ state: { status: 'signalling' } });
-networking.state.ws?.on('packet', receiver.onWsPacket); // created in the constructor
-let readyOnce = false;
-networking.on('stateChange', (oldState, newState) => {
-  if (oldState.ws !== newState.ws) {
-    oldState.ws?.off('packet', receiver.onWsPacket);
-    newState.ws?.on('packet', receiver.onWsPacket);
-  }
-  if (oldState.udp !== newState.udp) {
-    oldState.udp?.off('message', receiver.onUdpMessage);
-    newState.udp?.on('message', receiver.onUdpMessage);
-  }
-  receiver.connectionData = newState.connectionData ?? {};
-  if (newState.code === NetworkingStatusCode.Ready && !readyOnce) {
-    readyOnce = true;
-    out({ event: 'ready', ssrc: newState.connectionData.ssrc, mode: newState.connectionData.encryptionMode });
-  }
-});
+bindReceiver(networking, receiver, receiver.onUdpMessage, (state) =>
+  out({ event: 'ready', ssrc: state.connectionData.ssrc, mode: state.connectionData.encryptionMode }),
+);
 
 const decoder = new OpusScript(48000, 2, OpusScript.Application.AUDIO);
 const stream = receiver.subscribe(listenTo);
 stream.on('data', (opus) => {
-  let samples = 0;
-  let rms = 0;
-  try {
-    const pcm = decoder.decode(opus);
-    const s16 = new Int16Array(pcm.buffer, pcm.byteOffset, pcm.byteLength / 2);
-    samples = s16.length / 2;
-    let acc = 0;
-    for (const v of s16) acc += v * v;
-    rms = s16.length ? Math.sqrt(acc / s16.length) : 0;
-  } catch (e) {
-    samples = -1;
-  }
+  const { samples, rms } = decodeFrame(decoder, opus);
   out({ event: 'frame', opus: Buffer.from(opus).toString('hex'), samples, rms });
 });
-stream.on('error', (e) => process.stderr.write(`[djs receive error] ${e?.stack ?? e}\n`));
+// A decryption error destroys the stream: say so, so the test fails at once.
+stream.on('error', (e) => {
+  process.stderr.write(`[djs receive error] ${e?.stack ?? e}\n`);
+  out({ event: 'receive_error', message: String(e?.message ?? e) });
+});
 
 const encoder = new OpusScript(48000, 2, OpusScript.Application.AUDIO);
-function speak(n) {
-  let i = 0;
-  const pcm = Buffer.alloc(960 * 2 * 2);
-  const timer = setInterval(() => {
-    if (i >= n) {
-      clearInterval(timer);
-      out({ event: 'sent', frames: n });
-      return;
-    }
-    for (let k = 0; k < 960; k++) {
-      const v = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (i * 960 + k)) / 48000));
-      pcm.writeInt16LE(v, 4 * k);
-      pcm.writeInt16LE(v, 4 * k + 2);
-    }
-    networking.prepareAudioPacket(encoder.encode(pcm, 960));
-    networking.dispatchAudio();
-    i++;
-  }, 20);
-}
-
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
-  if (cmd === 'speak') speak(Number(arg));
+  if (cmd === 'speak') speakTone(networking, encoder, Number(arg), (frames) => out({ event: 'sent', frames }));
   if (cmd === 'exit') {
     networking.destroy();
     process.exit(0);
