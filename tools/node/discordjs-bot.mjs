@@ -28,6 +28,13 @@ const gateway = new WebSocketManager({
   rest,
 });
 const client = new Client({ rest, gateway });
+// Diagnostics on stderr, which the Go test prints only when it fails.
+const diag = (tag) => (...args) => process.stderr.write(`[${tag}] ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`);
+rest.on('restDebug', diag('rest'));
+rest.on('rateLimited', diag('rest rate limited'));
+rest.on('response', (req, res) => diag('rest')(`${req.method} ${req.path} -> ${res.status}`));
+gateway.on('debug', diag('ws'));
+gateway.on('error', diag('ws error'));
 
 client.on(GatewayDispatchEvents.Ready, async ({ data }) => {
   try {
