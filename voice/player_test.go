@@ -3,6 +3,7 @@ package voice_test
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -274,6 +275,18 @@ func timerNoise(ctx context.Context) func() time.Duration {
 	return func() time.Duration { return <-res }
 }
 
+// gapBound starts a timerNoise reference and returns a func that stops it
+// and gives base plus four times the bare timer's p99 lateness: a wall-clock
+// gap over that is the code's, not the machine's.
+func gapBound(ctx context.Context, base time.Duration) func() time.Duration {
+	ctx, cancel := context.WithCancel(ctx)
+	noise := timerNoise(ctx)
+	return func() time.Duration {
+		cancel()
+		return base + 4*noise()
+	}
+}
+
 // TestPlayerPacing streams a reply (10 s; VOICE_PACING_SECONDS overrides,
 // 60 for the acceptance figure) and measures intervals at the emulator.
 // Median and drift are asserted outright; the p99 bound of 3 ms is asserted
@@ -318,12 +331,14 @@ func TestPlayerPacing(t *testing.T) {
 }
 
 // TestPlayerSurvivesResume forces 4015 mid-reply: packets keep flowing over
-// UDP while the gateway resumes, with no gap over 200 ms.
+// UDP while the gateway resumes, with no gap over 200 ms (plus the scheduling
+// noise a bare timer sees in the same run: CI shares two cores).
 func TestPlayerSurvivesResume(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
+	noise := gapBound(ctx, 200*time.Millisecond)
 	streamFor(ctx, t, p, 2*time.Second)
 	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 25 }); err != nil {
 		t.Fatal(err)
@@ -342,8 +357,9 @@ func TestPlayerSurvivesResume(t *testing.T) {
 			t.Fatalf("sequence gap at %d", i)
 		}
 	}
-	t.Logf("resume after 4015 mid-reply: %d frames, longest gap %v", len(fs), gap)
-	if gap > 200*time.Millisecond || bot.Err() != nil || p.Stats().SendErrors != 0 {
+	limit := noise()
+	t.Logf("resume after 4015 mid-reply: %d frames, longest gap %v (bound %v)", len(fs), gap, limit)
+	if gap > limit || bot.Err() != nil || p.Stats().SendErrors != 0 {
 		t.Fatalf("gap %v, conn err %v, send errors %d", gap, bot.Err(), p.Stats().SendErrors)
 	}
 }
@@ -390,14 +406,18 @@ func TestPlayerBackToBackTurns(t *testing.T) {
 	}
 	fs := waitTail(ctx, t, srv, botID, 20)
 	var pattern []bool
+	// Each frame's arrival less its slot on the 20 ms grid: a late delivery
+	// (a loaded machine) only raises it, while a frame sent in an earlier
+	// slot's turn would lower it by 20 ms below every frame before it.
+	earliest := time.Duration(math.MaxInt64)
 	for i, f := range fs {
 		pattern = append(pattern, f.IsSilence())
+		off := f.Arrival.Sub(fs[0].Arrival) - time.Duration(i)*20*time.Millisecond
 		// At the boundary the second turn takes the slot after the tail.
-		if i > 0 && pattern[i-1] && !pattern[i] {
-			if d := f.Arrival.Sub(fs[i-1].Arrival); d < 10*time.Millisecond {
-				t.Errorf("second turn's first frame only %v after the tail", d)
-			}
+		if i > 0 && pattern[i-1] && !pattern[i] && off < earliest-10*time.Millisecond {
+			t.Errorf("second turn's first frame came %v ahead of its 20 ms slot", earliest-off)
 		}
+		earliest = min(earliest, off)
 	}
 	silences := 0
 	for _, s := range pattern {
