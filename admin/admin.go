@@ -51,6 +51,9 @@ type Metrics struct {
 	LiveSessions prometheus.Gauge
 	// QueuedTurns is the number of turns waiting in conversation queues.
 	QueuedTurns prometheus.Gauge
+	// Conversations is the number of conversations held in memory (busy or
+	// not yet idle; an idle one is dropped and resumed from its stored handle).
+	Conversations prometheus.Gauge
 }
 
 // NewMetrics registers livecord's series, plus Go runtime and process
@@ -93,9 +96,12 @@ func NewMetrics() *Metrics {
 		QueuedTurns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "livecord_queued_turns", Help: "Turns waiting in conversation queues.",
 		}),
+		Conversations: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "livecord_conversations", Help: "Conversations held in memory (dropped after the idle timeout).",
+		}),
 	}
 	r.MustRegister(m.Turns, m.Errors, m.DeferLatency, m.FirstAudioLatency, m.FirstPacketLatency,
-		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns)
+		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns, m.Conversations)
 	// Pre-create the common label values so a scrape shows the series at zero
 	// before the first event: dashboards and alerts then see a flat line, not "no data".
 	for _, o := range []string{"ok", "error", "interrupted", "cancelled"} {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -381,25 +382,41 @@ func TestDMGetsTextAndWAV(t *testing.T) {
 	}
 }
 
-// TestIdleCloseAndResume: after IdleTimeout the Live session is closed; the
-// next turn resumes it by handle, so Live still has the earlier context.
+// TestIdleCloseAndResume: after IdleTimeout the Live session is closed and
+// the conversation dropped from memory; the next turn resumes it by handle,
+// so Live still has the earlier context.
 func TestIdleCloseAndResume(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.IdleTimeout = 200 * time.Millisecond
+	met := admin.NewMetrics()
+	h.cfg.Metrics = met
+	held := func() float64 { return metric(t, met.Conversations).GetGauge().GetValue() }
 	var mu sync.Mutex
 	var seen []livetest.Request
+	var heldDuring []float64
 	h.lv.Respond(func(r livetest.Request) livetest.Reply {
 		mu.Lock()
 		seen = append(seen, r)
+		heldDuring = append(heldDuring, held())
 		mu.Unlock()
 		return livetest.Reply{}
 	})
 	h.start()
 	answered(t, h.ask(h.alice, "remember the number seven"))
 	h.logs.wait(t, "conversation idle: live session closed")
+	for held() != 0 {
+		select {
+		case <-h.ctx().Done():
+			t.Fatalf("the idle conversation is still held (%v)", held())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	answered(t, h.ask(h.bob, "what was the number?"))
 	mu.Lock()
 	defer mu.Unlock()
+	if !slices.Equal(heldDuring, []float64{1, 1}) {
+		t.Fatalf("conversations held during the two turns: %v, want [1 1]", heldDuring)
+	}
 	if len(seen) != 2 || !seen[1].Resumed || len(seen[1].History) != 1 {
 		t.Fatalf("second turn: resumed=%v history=%d; want a resumed session holding the first turn",
 			len(seen) == 2 && seen[1].Resumed, len(seen[len(seen)-1].History))

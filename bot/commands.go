@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -192,8 +193,11 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		return
 	}
 	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
-	c := b.conv(ia)
-	pos, err := c.enqueue(j)
+	c, pos, err := b.enqueue(ia, j)
+	if errors.Is(err, errShuttingDown) {
+		b.respond(ia, "🔌 I'm restarting right now, so I can't take this one. Please ask again in a minute."+promptEcho(ia), true)
+		return
+	}
 	if err != nil {
 		b.respond(ia, fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.%s",
 			b.cfg.QueueCap, promptEcho(ia)), true)

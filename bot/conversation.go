@@ -11,7 +11,10 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-var errQueueFull = errors.New("queue full")
+var (
+	errQueueFull    = errors.New("queue full")
+	errShuttingDown = errors.New("bot is shutting down")
+)
 
 // dialRetryDelay is the pause before retrying a transient Live dial failure.
 const dialRetryDelay = 300 * time.Millisecond
@@ -20,7 +23,10 @@ const dialRetryDelay = 300 * time.Millisecond
 // session kept open across turns and a bounded queue of turns run one at a
 // time by a worker goroutine. The worker exists only while there is work or
 // an open session; after IdleTimeout it closes the session (keeping the
-// resumption handle) and exits.
+// resumption handle in the store), drops the conversation from Bot.convs and
+// exits: a bot in thousands of guilds and DMs holds only the busy ones.
+//
+// Lock order: Bot.mu before conversation.mu.
 type conversation struct {
 	b       *Bot
 	key     string
@@ -32,6 +38,7 @@ type conversation struct {
 	working bool          // a worker goroutine owns the conversation
 	wake    chan struct{} // cap 1: new work
 	fresh   bool          // drop the session and handle before the next turn
+	retired bool          // dropped from Bot.convs; a new /ask makes a new one
 
 	// Owned by the worker goroutine.
 	sess      *live.Session
@@ -49,37 +56,49 @@ type job struct {
 	shownPos     int  // last queue position shown to the asker
 }
 
+// conv returns the conversation for ia, creating it if none is held.
+// Callers that only flag it (/reset, /voice) may get one that retires at
+// once; what they change is also in the store, so nothing is lost.
 func (b *Bot) conv(ia *interaction) *conversation {
-	key := convKey(ia.Interaction)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.convLocked(convKey(ia.Interaction), ia.GuildID)
+}
+
+func (b *Bot) convLocked(key, guildID string) *conversation {
 	c := b.convs[key]
 	if c == nil {
-		c = &conversation{b: b, key: key, guildID: ia.GuildID, wake: make(chan struct{}, 1)}
+		c = &conversation{b: b, key: key, guildID: guildID, wake: make(chan struct{}, 1)}
 		b.convs[key] = c
+		b.met.conversations(1)
 	}
 	return c
 }
 
-// enqueue adds j and returns how many turns are ahead of it, or
-// errQueueFull. It starts the worker if none is running.
-func (c *conversation) enqueue(j *job) (int, error) {
+// enqueue adds j to its conversation and returns the conversation and how
+// many turns are ahead of j, or errQueueFull or errShuttingDown. It starts
+// the worker if none is running. Holding Bot.mu throughout means a worker
+// retiring the conversation never races a new job into it.
+func (b *Bot) enqueue(ia *interaction, j *job) (*conversation, int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return nil, 0, errShuttingDown
+	}
+	c := b.convLocked(convKey(ia.Interaction), ia.GuildID)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.queue) >= c.b.cfg.QueueCap {
-		return 0, errQueueFull
+	if len(c.queue) >= b.cfg.QueueCap {
+		return c, 0, errQueueFull
 	}
 	c.queue = append(c.queue, j)
-	c.b.met.queued(1)
+	b.met.queued(1)
 	pos := len(c.queue) - 1
 	if c.running != nil {
 		pos++
 	}
 	if !c.working {
-		if !c.b.track() {
-			c.queue = c.queue[:len(c.queue)-1]
-			return 0, errors.New("bot is shutting down")
-		}
+		b.wg.Add(1) // as track(), whose check of closing is above
 		c.working = true
 		go c.work()
 	}
@@ -87,7 +106,35 @@ func (c *conversation) enqueue(j *job) (int, error) {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return pos, nil
+	return c, pos, nil
+}
+
+// retire drops an idle conversation from Bot.convs unless work arrived; it
+// reports whether the worker should exit. A /reset that came in after the
+// session's handle was saved still wins: the handle is forgotten.
+func (c *conversation) retire() bool {
+	c.b.mu.Lock()
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		c.mu.Unlock()
+		c.b.mu.Unlock()
+		return false
+	}
+	c.working = false
+	c.retired = true
+	fresh := c.fresh
+	if c.b.convs[c.key] == c {
+		delete(c.b.convs, c.key)
+		c.b.met.conversations(-1)
+	}
+	c.mu.Unlock()
+	c.b.mu.Unlock()
+	if fresh {
+		if err := c.b.st.set(handlesP, c.key, ""); err != nil {
+			c.b.log.Warn("could not forget the resumption handle", "err", err)
+		}
+	}
+	return true
 }
 
 // cancel withdraws a job whose acknowledgement failed.
@@ -126,13 +173,9 @@ func (c *conversation) work() {
 					c.b.log.Info("conversation idle: live session closed", "conversation", c.key)
 				}
 				c.closeSession()
-				c.mu.Lock()
-				if len(c.queue) == 0 {
-					c.working = false
-					c.mu.Unlock()
+				if c.retire() {
 					return
 				}
-				c.mu.Unlock()
 				continue
 			case <-c.b.ctx.Done():
 				c.drain()

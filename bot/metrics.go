@@ -66,6 +66,12 @@ func (m metrics) voiceConnections(delta float64) {
 	}
 }
 
+func (m metrics) conversations(delta float64) {
+	if m.m != nil {
+		m.m.Conversations.Add(delta)
+	}
+}
+
 func (m metrics) queued(delta float64) {
 	if m.m != nil {
 		m.m.QueuedTurns.Add(delta)
