@@ -429,17 +429,25 @@ func TestIdleCloseAndResume(t *testing.T) {
 	}
 }
 
-// TestGatewayDropResumes: after the gateway connection drops, discordgo
-// resumes the session and the bot keeps answering.
+// TestGatewayDropResumes: after the gateway connection drops, or Discord
+// asks for a reconnect (op 7), discordgo resumes the session and the bot
+// keeps answering.
 func TestGatewayDropResumes(t *testing.T) {
-	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	h.start()
-	answered(t, h.ask(h.alice, "before the drop"))
-	h.dc.DropGateway()
-	if err := h.dc.WaitResumed(h.ctx(), 1); err != nil {
-		t.Fatal(err)
+	for name, cut := range map[string]func(*discordtest.Server){
+		"drop": (*discordtest.Server).DropGateway,
+		"op 7": func(s *discordtest.Server) { s.RequestReconnect() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
+			h.start()
+			answered(t, h.ask(h.alice, "before the "+name))
+			cut(h.dc)
+			if err := h.dc.WaitResumed(h.ctx(), 1); err != nil {
+				t.Fatal(err)
+			}
+			answered(t, h.ask(h.bob, "after the "+name))
+		})
 	}
-	answered(t, h.ask(h.bob, "after the drop"))
 }
 
 // TestSharding: two processes as shards 0 and 1 of 2 each answer their own

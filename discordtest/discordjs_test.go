@@ -139,6 +139,15 @@ func TestDiscordJSFidelity(t *testing.T) {
 		t.Fatalf("bot voice channel = %q, want %q", got, vc.ID)
 	}
 
+	// Op 7: discord.js closes and resumes (op 6) on a new connection, which
+	// then carries the next interaction.
+	if n := srv.RequestReconnect(); n != 1 {
+		t.Fatalf("op 7 sent on %d connections", n)
+	}
+	if err := srv.WaitResumed(ctx, 1); err != nil {
+		t.Fatalf("discord.js did not resume after op 7: %v", err)
+	}
+
 	// Autocomplete (type 8).
 	ia, err = srv.Invoke(ctx, discordtest.Invocation{GuildID: g.ID, ChannelID: text.ID, User: alice, Command: "pick",
 		Options: map[string]any{"what": "ap"}, Focused: "what"})

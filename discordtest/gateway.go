@@ -381,6 +381,32 @@ func (s *Server) DropGateway() {
 	}
 }
 
+// RequestReconnect sends op 7 (Reconnect) on every bot connection, as Discord
+// does before it moves a session to another node, and stops dispatching on
+// them: clients close the connection and resume (op 6) on a new one. It
+// returns how many connections were asked.
+func (s *Server) RequestReconnect() int {
+	s.mu.Lock()
+	conns := make([]*gwConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		c.mu.Lock() // no dispatch slips in after the op 7
+		if err := c.sendLocked(s.ctx, 7, "", nil); err == nil {
+			n++
+		}
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.notifyLocked()
+		s.mu.Unlock()
+		c.mu.Unlock()
+	}
+	return n
+}
+
 // WaitResumed waits until at least n sessions have been resumed (op 6
 // answered with RESUMED) since the server started.
 func (s *Server) WaitResumed(ctx context.Context, n int) error {
