@@ -12,6 +12,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# The pinned clients need Node.js 20.19 or newer (@noble/ciphers's engines;
+# Debian 12's own nodejs is 18): say so plainly rather than fail in a test.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "scripts/test.sh: the real-client tests need Node.js >= 20.19; found $(node --version). Install a newer Node.js and re-run." >&2
+  exit 1
+fi
+
 # Real clients (discord.js, @discordjs/voice, @snazzah/davey, @google/genai)
 # that check the emulators; pinned by the committed lockfile.
 npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
