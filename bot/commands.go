@@ -126,7 +126,7 @@ func (b *Bot) onCommand(ia *interaction) {
 	case "leave":
 		b.onLeave(ia, log)
 	case "reset":
-		b.conv(ia).reset()
+		b.resetConversation(ia)
 		b.respond(ia, "🧹 Started a fresh conversation: Gemini has forgotten what was said before.", false)
 	case "voice":
 		b.onVoice(ia, log)
@@ -272,7 +272,7 @@ func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 		b.respond(ia, "⚠️ I couldn't save that setting. Please try again.", true)
 		return
 	}
-	b.conv(ia).reset()
+	b.resetConversation(ia)
 	b.respond(ia, fmt.Sprintf("🎙️ Voice set to **%s**. The next /ask starts a fresh conversation with it.", name), false)
 }
 

@@ -38,7 +38,6 @@ type conversation struct {
 	working bool          // a worker goroutine owns the conversation
 	wake    chan struct{} // cap 1: new work
 	fresh   bool          // drop the session and handle before the next turn
-	retired bool          // dropped from Bot.convs; a new /ask makes a new one
 
 	// Owned by the worker goroutine.
 	sess      *live.Session
@@ -56,15 +55,7 @@ type job struct {
 	shownPos     int  // last queue position shown to the asker
 }
 
-// conv returns the conversation for ia, creating it if none is held.
-// Callers that only flag it (/reset, /voice) may get one that retires at
-// once; what they change is also in the store, so nothing is lost.
-func (b *Bot) conv(ia *interaction) *conversation {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.convLocked(convKey(ia.Interaction), ia.GuildID)
-}
-
+// convLocked returns the conversation for key, creating it if none is held.
 func (b *Bot) convLocked(key, guildID string) *conversation {
 	c := b.convs[key]
 	if c == nil {
@@ -121,7 +112,6 @@ func (c *conversation) retire() bool {
 		return false
 	}
 	c.working = false
-	c.retired = true
 	fresh := c.fresh
 	if c.b.convs[c.key] == c {
 		delete(c.b.convs, c.key)
@@ -145,13 +135,22 @@ func (c *conversation) cancel(j *job) {
 	close(j.ready)
 }
 
-// reset makes the next turn start a new Live session without history.
-func (c *conversation) reset() {
-	c.mu.Lock()
-	c.fresh = true
-	c.mu.Unlock()
-	if err := c.b.st.set(handlesP, c.key, ""); err != nil {
-		c.b.log.Warn("could not forget the resumption handle", "err", err)
+// resetConversation makes ia's next turn start a new Live session without
+// history (/reset, /voice). Only a held conversation has a session to drop;
+// for any other, forgetting the stored handle is all it takes, and no
+// conversation is created for it. Bot.mu is held throughout so a turn
+// starting at the same moment cannot dial with the handle being forgotten.
+func (b *Bot) resetConversation(ia *interaction) {
+	key := convKey(ia.Interaction)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c := b.convs[key]; c != nil {
+		c.mu.Lock()
+		c.fresh = true
+		c.mu.Unlock()
+	}
+	if err := b.st.set(handlesP, key, ""); err != nil {
+		b.log.Warn("could not forget the resumption handle", "err", err)
 	}
 }
 
