@@ -158,16 +158,31 @@ func TestShutdownTellsAskers(t *testing.T) {
 	release()
 }
 
-// TestJoinNeedsVoicePermissions: without Speak in the channel, /join says so
-// and never asks the gateway; /ask answers in text with a note.
+// TestJoinNeedsVoicePermissions: without Speak (taken from the @everyone
+// role) or Connect (denied to the bot by the voice channel's overwrite) in
+// the channel, /join says so and never asks the gateway; /ask answers in
+// text with a note. Both are taken away while the bot runs: it must follow
+// GUILD_ROLE_UPDATE and CHANNEL_UPDATE.
 func TestJoinNeedsVoicePermissions(t *testing.T) {
+	for name, take := range map[string]func(h *harness){
+		"role": func(h *harness) {
+			h.dc.SetRolePermissions(h.guild.ID, h.guild.ID, discordtest.DefaultPermissions&^discordtest.PermSpeak)
+		},
+		"channel overwrite": func(h *harness) {
+			h.dc.SetOverwrites(h.vc.ID, discordtest.Overwrite{ID: h.dc.AppID(), Type: discordtest.OverwriteMember, Deny: discordtest.PermConnect})
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testJoinNeedsVoicePermissions(t, take) })
+	}
+}
+
+func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness)) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	fv := &fakeVoice{}
 	h.cfg.Voice = fv
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
-	// Taken away while the bot runs: it must follow GUILD_ROLE_UPDATE.
-	h.dc.SetRolePermissions(h.guild.ID, h.guild.ID, discordtest.DefaultPermissions&^discordtest.PermSpeak)
+	take(h)
 	m := waitContent(t, h.run(h.alice, "join", nil), "permission")
 	if !strings.Contains(m.Content, "<#"+h.vc.ID+">") {
 		t.Fatalf("/join answer: %q", m.Content)

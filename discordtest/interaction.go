@@ -232,8 +232,10 @@ func (s *Server) buildInteractionLocked(inv Invocation) (map[string]any, *Intera
 		if cmd.GuildID != "" {
 			data["guild_id"] = cmd.GuildID
 		}
+		// Both are the permissions in the channel of the interaction, overwrites applied.
 		member := s.memberJSONLocked(g, inv.User.ID)
-		member["permissions"] = strconv.FormatInt(g.memberPermsLocked(inv.User.ID), 10)
+		member["permissions"] = strconv.FormatInt(s.channelPermsLocked(g, ch.ID, inv.User.ID), 10)
+		p["app_permissions"] = strconv.FormatInt(s.channelPermsLocked(g, ch.ID, s.st.bot.ID), 10)
 		p["guild_id"], p["guild_locale"] = g.ID, "en-US"
 		p["guild"] = map[string]any{"id": g.ID, "locale": "en-US", "features": []string{}}
 		p["member"] = member

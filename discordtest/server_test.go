@@ -30,13 +30,18 @@ type world struct {
 	alice discordtest.User
 }
 
-func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Session, ia *discordgo.InteractionCreate)) *world {
+// setup, if given, runs before discordgo connects (members added later never
+// reach discordgo's state: the emulator sends no member events).
+func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Session, ia *discordgo.InteractionCreate), setup ...func(*world)) *world {
 	t.Helper()
 	w := &world{srv: discordtest.NewServer(t, o)}
 	w.guild = w.srv.AddGuild("g")
 	w.text = w.srv.AddChannel(w.guild.ID, "general", discordtest.ChannelText)
 	w.alice = w.srv.AddUser("alice")
 	w.srv.AddMember(w.guild.ID, w.alice)
+	for _, f := range setup {
+		f(w)
+	}
 	dg, err := discordgo.New("Bot " + w.srv.Token())
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +56,15 @@ func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Sess
 			answer(s, ia)
 		})
 	}
+	// Tests read discordgo's state: wait until it holds the guild (discordgo
+	// updates its state before it calls handlers).
+	guildSeen := make(chan struct{})
+	var seenOnce sync.Once
+	dg.AddHandler(func(_ *discordgo.Session, g *discordgo.GuildCreate) {
+		if g.ID == w.guild.ID {
+			seenOnce.Do(func() { close(guildSeen) })
+		}
+	})
 	if err := dg.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +74,11 @@ func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Sess
 		dg.Client.CloseIdleConnections()
 	})
 	w.dg = dg
+	select {
+	case <-guildSeen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("discordgo never received GUILD_CREATE")
+	}
 	_, err = dg.ApplicationCommandBulkOverwrite(w.srv.AppID(), w.guild.ID, []*discordgo.ApplicationCommand{
 		{Name: "ping", Description: "ping", Options: []*discordgo.ApplicationCommandOption{
 			{Type: discordgo.ApplicationCommandOptionString, Name: "text", Description: "t", MaxLength: 5}}},
@@ -304,5 +323,90 @@ func TestTokenLifetime(t *testing.T) {
 	}
 	if st, code := apiErr(t, <-errs); st != 401 || code != 50027 {
 		t.Fatalf("edit after the token expired: %d/%d, want 401/50027", st, code)
+	}
+}
+
+// TestChannelOverwrites: overwrites reach discordgo in GUILD_CREATE and
+// CHANNEL_UPDATE, discordgo's own permission arithmetic agrees with the
+// emulator's, and an interaction carries the channel-level member
+// permissions and app_permissions.
+func TestChannelOverwrites(t *testing.T) {
+	const view, connect, speak = discordtest.PermViewChannel, discordtest.PermConnect, discordtest.PermSpeak
+	var vc discordtest.Channel
+	var mods discordtest.Role
+	var bob discordtest.User
+	got := make(chan *discordgo.InteractionCreate, 1)
+	w := newWorld(t, discordtest.Options{}, func(s *discordgo.Session, ia *discordgo.InteractionCreate) {
+		got <- ia
+		_ = s.InteractionRespond(ia.Interaction, &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseChannelMessageWithSource, Data: &discordgo.InteractionResponseData{Content: "ok"}})
+	}, func(w *world) {
+		vc = w.srv.AddChannel(w.guild.ID, "Voice", discordtest.ChannelVoice)
+		mods = w.srv.AddRole(w.guild.ID, "mods", discordtest.DefaultPermissions)
+		bob = w.srv.AddUser("bob")
+		w.srv.AddMember(w.guild.ID, bob, mods.ID)
+		// In GUILD_CREATE: nobody may speak in the voice channel.
+		w.srv.SetOverwrites(vc.ID, discordtest.Overwrite{ID: w.guild.ID, Type: discordtest.OverwriteRole, Deny: speak})
+	})
+	bot := w.srv.AppID()
+	everyone := discordtest.DefaultPermissions
+	check := func(stage string, want map[string]int64) {
+		t.Helper()
+		for _, u := range []string{w.alice.ID, bob.ID, bot} {
+			if p := w.srv.ChannelPermissions(vc.ID, u); p != want[u] {
+				t.Errorf("%s: emulator gives %s %#x, want %#x", stage, u, p, want[u])
+			}
+			p, err := w.dg.State.UserChannelPermissions(u, vc.ID)
+			if err != nil || p&everyone != want[u] {
+				t.Errorf("%s: discordgo computes %#x for %s (%v), want %#x", stage, p&everyone, u, err, want[u])
+			}
+		}
+	}
+	check("GUILD_CREATE", map[string]int64{w.alice.ID: everyone &^ speak, bob.ID: everyone &^ speak, bot: everyone &^ speak})
+	// discordgo updates its state before it calls handlers.
+	updated := make(chan struct{}, 1)
+	w.dg.AddHandler(func(_ *discordgo.Session, e *discordgo.ChannelUpdate) {
+		if e.ID == vc.ID {
+			select {
+			case updated <- struct{}{}:
+			default:
+			}
+		}
+	})
+
+	// CHANNEL_UPDATE: @everyone may not even connect; mods may connect (not
+	// speak); the bot, by a member overwrite, may do both; Alice's own
+	// overwrite hides the channel from her.
+	w.srv.SetOverwrites(vc.ID,
+		discordtest.Overwrite{ID: w.guild.ID, Type: discordtest.OverwriteRole, Deny: connect | speak},
+		discordtest.Overwrite{ID: mods.ID, Type: discordtest.OverwriteRole, Allow: connect},
+		discordtest.Overwrite{ID: bot, Type: discordtest.OverwriteMember, Allow: connect | speak},
+		discordtest.Overwrite{ID: w.alice.ID, Type: discordtest.OverwriteMember, Deny: view},
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-updated:
+	case <-ctx.Done():
+		t.Fatal("discordgo never saw the CHANNEL_UPDATE")
+	}
+	want := map[string]int64{
+		w.alice.ID: everyone &^ (connect | speak | view),
+		bob.ID:     everyone &^ speak,
+		bot:        everyone,
+	}
+	check("CHANNEL_UPDATE", want)
+
+	ia, err := w.srv.Invoke(ctx, discordtest.Invocation{GuildID: w.guild.ID, ChannelID: vc.ID, User: bob, Command: "ping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ia.WaitCallback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in := <-got
+	if in.Member.Permissions != want[bob.ID] || in.AppPermissions != want[bot] {
+		t.Fatalf("interaction in the voice channel: member.permissions %#x, app_permissions %#x; want %#x, %#x",
+			in.Member.Permissions, in.AppPermissions, want[bob.ID], want[bot])
 	}
 }

@@ -58,6 +58,21 @@ type Role struct {
 	Permissions int64
 }
 
+// Overwrite types (Discord's values).
+const (
+	OverwriteRole   = 0
+	OverwriteMember = 1
+)
+
+// Overwrite is a channel permission overwrite for a role (the @everyone
+// role's ID is the guild's) or a member.
+type Overwrite struct {
+	ID    string
+	Type  int // OverwriteRole or OverwriteMember
+	Allow int64
+	Deny  int64
+}
+
 type guildState struct {
 	Guild
 	created  time.Time
@@ -109,7 +124,8 @@ type state struct {
 	guilds    map[string]*guildState
 	order     []string // guild IDs in creation order
 	channels  map[string]*Channel
-	dms       map[string]string // user → DM channel
+	perms     map[string][]Overwrite // channel → its permission overwrites
+	dms       map[string]string      // user → DM channel
 	commands  map[string][]Command
 	overwrite int // bulk overwrite requests so far
 	ias       map[string]*Interaction
@@ -122,6 +138,7 @@ func (st *state) init(botName string) {
 	st.users = map[string]User{}
 	st.guilds = map[string]*guildState{}
 	st.channels = map[string]*Channel{}
+	st.perms = map[string][]Overwrite{}
 	st.dms = map[string]string{}
 	st.commands = map[string][]Command{}
 	st.ias = map[string]*Interaction{}
@@ -187,6 +204,69 @@ func (s *Server) AddChannel(guildID, name string, typ int) Channel {
 	s.mu.Unlock()
 	s.broadcast("CHANNEL_CREATE", guildID, payload, intentGuilds)
 	return *c
+}
+
+// SetOverwrites replaces a guild channel's permission overwrites and
+// dispatches CHANNEL_UPDATE.
+func (s *Server) SetOverwrites(channelID string, ows ...Overwrite) {
+	s.mu.Lock()
+	c := s.st.channels[channelID]
+	if c == nil || c.GuildID == "" {
+		s.mu.Unlock()
+		return
+	}
+	s.st.perms[channelID] = append([]Overwrite(nil), ows...)
+	payload := s.channelJSONLocked(c)
+	s.mu.Unlock()
+	s.broadcast("CHANNEL_UPDATE", c.GuildID, payload, intentGuilds)
+}
+
+// ChannelPermissions computes a member's permissions in a channel as Discord
+// does: the owner and administrators have all; otherwise the guild-level
+// permissions, then the @everyone overwrite, then the member's role
+// overwrites together (denies, then allows), then the member's own.
+// (Discord's implicit denials, such as everything without View Channel, are
+// not modelled.)
+func (s *Server) ChannelPermissions(channelID, userID string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.st.channels[channelID]
+	if c == nil {
+		return 0
+	}
+	g := s.st.guilds[c.GuildID]
+	if g == nil {
+		return 0
+	}
+	return s.channelPermsLocked(g, channelID, userID)
+}
+
+func (s *Server) channelPermsLocked(g *guildState, channelID, userID string) int64 {
+	p := g.memberPermsLocked(userID)
+	if p == allPermissions {
+		return p
+	}
+	ows := s.st.perms[channelID]
+	for _, o := range ows {
+		if o.Type == OverwriteRole && o.ID == g.ID {
+			p = p&^o.Deny | o.Allow
+		}
+	}
+	var allow, deny int64
+	roles := g.members[userID]
+	for _, o := range ows {
+		if o.Type == OverwriteRole && o.ID != g.ID && contains(roles, o.ID) {
+			allow |= o.Allow
+			deny |= o.Deny
+		}
+	}
+	p = p&^deny | allow
+	for _, o := range ows {
+		if o.Type == OverwriteMember && o.ID == userID {
+			p = p&^o.Deny | o.Allow
+		}
+	}
+	return p
 }
 
 // AddRole creates a role in a guild and dispatches GUILD_ROLE_CREATE.
@@ -356,7 +436,12 @@ func (s *Server) channelJSONLocked(c *Channel) map[string]any {
 	if c.GuildID != "" {
 		m["guild_id"] = c.GuildID
 		m["position"] = 0
-		m["permission_overwrites"] = []any{}
+		ows := []map[string]any{}
+		for _, o := range s.st.perms[c.ID] {
+			ows = append(ows, map[string]any{"id": o.ID, "type": o.Type,
+				"allow": strconv.FormatInt(o.Allow, 10), "deny": strconv.FormatInt(o.Deny, 10)})
+		}
+		m["permission_overwrites"] = ows
 		m["nsfw"] = false
 		m["parent_id"] = nil
 	}
