@@ -93,6 +93,7 @@ type Server struct {
 	endpoint string
 
 	mu         sync.Mutex
+	closed     bool               // Close has begun: nothing new joins wg
 	grants     map[string]*grant  // by token
 	sessions   map[string]*member // by session id
 	bySSRC     map[uint32]*member
@@ -228,6 +229,9 @@ func NewServer(t testing.TB, opts ...Options) *Server {
 
 // Close stops the server and closes every connection.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true // before Wait: a WaitGroup must not grow while waited on
+	s.mu.Unlock()
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -540,12 +544,11 @@ func (s *Server) closeMember(m *member, code websocket.StatusCode, reason string
 	m.ws = nil
 	m.wmu.Unlock()
 	if ws != nil {
-		// The close handshake waits for the peer's reply; don't block the caller.
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			ws.Close(code, reason)
-		}()
+		// The close handshake waits for the peer's reply; don't block the
+		// caller. (Once Close has begun, it closes every connection itself.)
+		s.mu.Lock()
+		s.goLocked(func() { ws.Close(code, reason) })
+		s.mu.Unlock()
 	}
 }
 
@@ -566,9 +569,7 @@ func (s *Server) removeLocked(m *member) {
 		return
 	}
 	// Sent outside the caller's lock: writes may block.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goLocked(func() {
 		msg, _ := voice.NewMessage(voice.OpClientDisconnect, voice.ClientDisconnect{UserID: m.userID})
 		for _, o := range others {
 			o.send(msg)
@@ -576,7 +577,7 @@ func (s *Server) removeLocked(m *member) {
 		if s.opts.DAVE != nil {
 			s.opts.DAVE.Left(m.call, m.userID)
 		}
-	}()
+	})
 }
 
 func (s *Server) othersLocked(m *member) []*member {
@@ -597,12 +598,36 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	} else if v != 8 {
 		s.violation("gateway version %d, want 8", v)
 	}
+	// Hijacked connections are not the http.Server's to wait for: Close
+	// waits for their handlers through wg.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(1 << 20)
 	s.handleConn(ws)
+}
+
+// goLocked runs f on a goroutine Close waits for; once Close has begun it
+// runs nothing. The caller holds s.mu.
+func (s *Server) goLocked(f func()) {
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
 
 func (s *Server) handleConn(ws *websocket.Conn) {
@@ -913,9 +938,7 @@ func (s *Server) checkSpeakingSoon(m *member) {
 		return
 	}
 	m.unspoken = true
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goLocked(func() {
 		t := time.NewTimer(speakingGrace)
 		defer t.Stop()
 		for {
@@ -942,7 +965,7 @@ func (s *Server) checkSpeakingSoon(m *member) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // WaitViolations waits until at least n violations are recorded.
