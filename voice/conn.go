@@ -197,7 +197,9 @@ func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
 		c.err = err
 		c.cancel()
+		c.mu.Lock() // ServerUpdate adds to wg only while done is open, under mu
 		close(c.done)
+		c.mu.Unlock()
 	})
 }
 
@@ -333,16 +335,18 @@ func (c *Conn) ServerUpdate(s Server) {
 	c.mu.Lock()
 	c.newServer = &s
 	end, ws := c.endSess, c.ws
-	c.mu.Unlock()
 	if end == nil || ws == nil {
+		c.mu.Unlock()
 		return // between sessions: the pending server is used next
 	}
 	select {
 	case <-c.done:
+		c.mu.Unlock()
 		return
 	default:
 	}
-	c.wg.Add(1)
+	c.wg.Add(1) // before done closes (under mu), so before Close's Wait
+	c.mu.Unlock()
 	go func() { // leave the old server politely; the run loop then identifies anew
 		defer c.wg.Done()
 		ws.Close(websocket.StatusNormalClosure, "moving to another voice server")
