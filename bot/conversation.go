@@ -287,13 +287,14 @@ func (c *conversation) closeSession() {
 	if c.sess == nil {
 		return
 	}
+	// Closed first: Close waits for the handle covering the last turn.
+	if err := c.sess.Close(); err != nil {
+		c.b.log.Debug("close live session", "err", err)
+	}
 	if h := c.sess.Handle(); h != "" {
 		if err := c.b.st.set(handlesP, c.key, h); err != nil {
 			c.b.log.Warn("could not save the resumption handle", "err", err)
 		}
-	}
-	if err := c.sess.Close(); err != nil {
-		c.b.log.Debug("close live session", "err", err)
 	}
 	c.sess = nil
 	c.b.met.liveSessions(-1)

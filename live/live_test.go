@@ -438,8 +438,8 @@ func TestResumeFromHandleInNewSession(t *testing.T) {
 	s := dial(t, config(srv, nil))
 	drain(t, send(t, s, "remember 42"))
 	drain(t, send(t, s, "ok"))
+	s.Close() // waits for the handle that covers "ok"
 	h := s.Handle()
-	s.Close()
 	cfg := config(srv, nil)
 	cfg.Handle = h
 	s2 := dial(t, cfg)

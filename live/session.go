@@ -80,7 +80,9 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 }
 
 // Handle returns the latest resumable handle ("" before the server issued
-// one). Pass it as Config.Handle to resume the conversation elsewhere.
+// one). Pass it as Config.Handle to resume the conversation elsewhere. The
+// handle covering a turn arrives just after its turnComplete: read it after
+// Close (which waits for it) to be sure it includes the last turn.
 func (s *Session) Handle() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,8 +90,18 @@ func (s *Session) Handle() string {
 }
 
 // Close ends the session: the connection is closed with 1000 and every
-// unfinished Turn fails with ClassClosed. It waits for its goroutines.
+// unfinished Turn fails with ClassClosed. It waits for its goroutines. If a
+// turn finished since the last resumption handle, Close first waits briefly
+// for the handle that covers it, so Handle after Close resumes the whole
+// conversation.
 func (s *Session) Close() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil
+	}
+	s.awaitHandle(context.Background(), closeHandleWait)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -181,7 +193,7 @@ func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
 // reconnect replaces the current connection, resuming with the latest
 // handle. Turns still open on the old connection end as interrupted.
 func (s *Session) reconnect(ctx context.Context) error {
-	s.awaitHandle(ctx)
+	s.awaitHandle(ctx, handleWait)
 	s.mu.Lock()
 	handle := s.handle
 	s.mu.Unlock()
@@ -223,13 +235,18 @@ func (s *Session) reconnect(ctx context.Context) error {
 		old.dead = true
 		orphans, old.turns = old.turns, nil
 	}
+	// Added under mu while not closed, so never concurrently with Close's
+	// Wait; once closed, Close has already closed the connection it saw.
+	closeOld := old != nil && !closed
+	if closeOld {
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
 	for _, t := range orphans {
 		t.push(item{ev: Event{Kind: EventInterrupted}})
 		t.push(item{ev: Event{Kind: EventTurnComplete}, end: true})
 	}
-	if old != nil {
-		s.wg.Add(1)
+	if closeOld {
 		go func() { // the close handshake can take seconds; don't hold Send
 			defer s.wg.Done()
 			old.ws.Close(websocket.StatusNormalClosure, "")
@@ -244,13 +261,18 @@ func (s *Session) reconnect(ctx context.Context) error {
 }
 
 // handleWait bounds how long a reconnect waits for the handle that follows
-// the last turnComplete on a connection that is going away.
-const handleWait = 2 * time.Second
+// the last turnComplete on a connection that is going away; closeHandleWait
+// bounds the same wait in Close (the handle follows within milliseconds; a
+// server that never sends one should not hold up a shutdown).
+const (
+	handleWait      = 2 * time.Second
+	closeHandleWait = 500 * time.Millisecond
+)
 
 // awaitHandle waits, when the current connection is still up but a turn
 // finished after its last resumable handle, for the service's next handle,
 // so that resuming keeps that turn in the context.
-func (s *Session) awaitHandle(ctx context.Context) {
+func (s *Session) awaitHandle(ctx context.Context, limit time.Duration) {
 	s.mu.Lock()
 	c := s.conn
 	wait := c != nil && !c.dead && c.staleHandle
@@ -258,7 +280,7 @@ func (s *Session) awaitHandle(ctx context.Context) {
 	if !wait {
 		return
 	}
-	t := time.NewTimer(handleWait)
+	t := time.NewTimer(limit)
 	defer t.Stop()
 	for {
 		select {
@@ -272,7 +294,7 @@ func (s *Session) awaitHandle(ctx context.Context) {
 		case <-c.done:
 			return
 		case <-t.C:
-			s.cfg.Logger.Warn("live: no fresh resumption handle after the last turn; resuming with an older one")
+			s.cfg.Logger.Warn("live: no fresh resumption handle after the last turn; keeping the older one")
 			return
 		case <-ctx.Done():
 			return
@@ -304,7 +326,14 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	}
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, setupDone: make(chan struct{}), done: make(chan struct{}), handleCh: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.closed { // Close may be waiting for the reader goroutines already
+		s.mu.Unlock()
+		ws.CloseNow()
+		return nil, &Error{Op: "dial", Class: ClassClosed, Err: errors.New("session closed")}
+	}
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go s.readLoop(c)
 	if err := s.write(ctx, c, wire.ClientMessage{Setup: s.cfg.setup(handle)}); err != nil {
 		ws.CloseNow()
