@@ -30,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livecord/livecord/internal/tasks"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -77,7 +79,7 @@ type Server struct {
 	base   string // http://127.0.0.1:port
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	tasks  tasks.Group // the HTTP server and gateway connections
 	log    *slog.Logger
 	// transport carries every client made by Transport; Close drops its
 	// idle connections.
@@ -153,21 +155,15 @@ func Start(o Options) (*Server, error) {
 	}
 	s.st.init(o.BotName)
 	s.srv = &http.Server{Handler: s, BaseContext: func(net.Listener) context.Context { return ctx }}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		_ = s.srv.Serve(ln)
-	}()
+	s.tasks.Go(func() { _ = s.srv.Serve(ln) })
 	return s, nil
 }
 
 // Close stops the emulator, closing every gateway connection.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.cancel() // under mu: serveGateway counts itself in wg only before this
-	s.mu.Unlock()
+	s.cancel()
 	_ = s.srv.Close()
-	s.wg.Wait()
+	s.tasks.Close()
 	s.transport.CloseIdleConnections()
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livecord/livecord/discordtest"
+	"github.com/livecord/livecord/internal/tasks"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,11 +49,13 @@ func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Sess
 	}
 	dg.Client = w.srv.HTTPClient()
 	dg.Identify.Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildVoiceStates
-	var wg sync.WaitGroup
+	var handlers tasks.Group // discordgo runs each handler on its own goroutine
 	if answer != nil {
 		dg.AddHandler(func(s *discordgo.Session, ia *discordgo.InteractionCreate) {
-			wg.Add(1)
-			defer wg.Done()
+			if !handlers.Enter() {
+				return
+			}
+			defer handlers.Leave()
 			answer(s, ia)
 		})
 	}
@@ -70,7 +73,7 @@ func newWorld(t *testing.T, o discordtest.Options, answer func(s *discordgo.Sess
 	}
 	t.Cleanup(func() {
 		_ = dg.Close()
-		wg.Wait()
+		handlers.Close()
 		dg.Client.CloseIdleConnections()
 	})
 	w.dg = dg

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live/internal/wire"
 )
 
@@ -25,10 +26,8 @@ type emuConn struct {
 
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup // generator, lifetime and goAway timers
+	tasks    tasks.Group // generator, lifetime and goAway timers
 	closeOne sync.Once
-	mu       sync.Mutex
-	ending   bool // run is waiting for wg: spawn no more
 
 	// Fixed after setup.
 	model      string
@@ -51,10 +50,7 @@ const deadlineReason = "Deadline expired before operation could complete."
 func (c *emuConn) run() {
 	defer func() {
 		c.cancel()
-		c.mu.Lock()
-		c.ending = true
-		c.mu.Unlock()
-		c.wg.Wait()
+		c.tasks.Close()
 		c.ws.CloseNow()
 	}()
 	_, data, err := c.ws.Read(c.ctx)
@@ -66,7 +62,7 @@ func (c *emuConn) run() {
 	}
 	if lt := c.srv.opts.Lifetime; lt > 0 {
 		notice := min(lt/10, 50*time.Second)
-		c.spawn(func() {
+		c.tasks.Go(func() {
 			t := time.NewTimer(lt - notice)
 			defer t.Stop()
 			select {
@@ -77,7 +73,7 @@ func (c *emuConn) run() {
 		})
 	}
 	jobs := make(chan *job, 64)
-	c.spawn(func() { c.generate(jobs) })
+	c.tasks.Go(func() { c.generate(jobs) })
 	defer close(jobs)
 	var open []*job // turns not yet known to be finished
 	pending := ""   // clientContent text without turnComplete
@@ -270,7 +266,7 @@ func (c *emuConn) goAway(timeLeft time.Duration) {
 	if c.send(map[string]any{"goAway": map[string]string{"timeLeft": formatDuration(timeLeft)}}) != nil {
 		return
 	}
-	c.spawn(func() {
+	c.tasks.Go(func() {
 		t := time.NewTimer(timeLeft)
 		defer t.Stop()
 		select {
@@ -279,21 +275,6 @@ func (c *emuConn) goAway(timeLeft time.Duration) {
 		case <-c.ctx.Done():
 		}
 	})
-}
-
-// spawn runs f in a goroutine that run waits for, unless run is already
-// finishing.
-func (c *emuConn) spawn(f func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ending {
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
 }
 
 // generate answers jobs in order until jobs is closed or the connection ends.

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/livecord/livecord/internal/tasks"
 )
 
 // Credentials the emulator accepts unless Options say otherwise.
@@ -102,7 +104,7 @@ type Server struct {
 	hs     *http.Server
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	tasks  tasks.Group // the HTTP server and connection handlers
 
 	mu        sync.Mutex
 	closed    bool
@@ -162,13 +164,11 @@ func New(opts Options) (*Server, error) {
 	// redirect from ServeMux, which WebSocket clients don't follow.
 	s.hs = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return s.ctx }}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.tasks.Go(func() {
 		if err := s.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.Error("livetest: serve", "err", err)
 		}
-	}()
+	})
 	return s, nil
 }
 
@@ -203,7 +203,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	err := s.hs.Close()
-	s.wg.Wait()
+	s.tasks.Close()
 	return err
 }
 
@@ -316,15 +316,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info := ConnInfo{Path: r.URL.Path, APIVersion: m[1]}
 	authErr := s.authenticate(r, m[2] == "BidiGenerateContentConstrained", &info)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.tasks.Enter() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.tasks.Leave()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		s.opts.Logger.Warn("livetest: accept", "err", err)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/voice"
 	"github.com/pion/rtp"
 )
@@ -89,11 +90,10 @@ type Server struct {
 	cert     *x509.Certificate
 	ctx      context.Context
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	tasks    tasks.Group // every goroutine Close waits for
 	endpoint string
 
 	mu         sync.Mutex
-	closed     bool               // Close has begun: nothing new joins wg
 	grants     map[string]*grant  // by token
 	sessions   map[string]*member // by session id
 	bySSRC     map[uint32]*member
@@ -197,12 +197,8 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		s.http.ServeTLS(ln, "", "")
-	}()
-	go s.serveUDP()
+	s.tasks.Go(func() { s.http.ServeTLS(ln, "", "") })
+	s.tasks.Go(s.serveUDP)
 	return s, nil
 }
 
@@ -229,9 +225,6 @@ func NewServer(t testing.TB, opts ...Options) *Server {
 
 // Close stops the server and closes every connection.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true // before Wait: a WaitGroup must not grow while waited on
-	s.mu.Unlock()
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -248,7 +241,7 @@ func (s *Server) Close() error {
 	if es, ok := s.opts.DAVE.(*ExternalSender); ok {
 		es.close()
 	}
-	s.wg.Wait()
+	s.tasks.Close()
 	return nil
 }
 
@@ -546,9 +539,7 @@ func (s *Server) closeMember(m *member, code websocket.StatusCode, reason string
 	if ws != nil {
 		// The close handshake waits for the peer's reply; don't block the
 		// caller. (Once Close has begun, it closes every connection itself.)
-		s.mu.Lock()
-		s.goLocked(func() { ws.Close(code, reason) })
-		s.mu.Unlock()
+		s.tasks.Go(func() { ws.Close(code, reason) })
 	}
 }
 
@@ -569,7 +560,7 @@ func (s *Server) removeLocked(m *member) {
 		return
 	}
 	// Sent outside the caller's lock: writes may block.
-	s.goLocked(func() {
+	s.tasks.Go(func() {
 		msg, _ := voice.NewMessage(voice.OpClientDisconnect, voice.ClientDisconnect{UserID: m.userID})
 		for _, o := range others {
 			o.send(msg)
@@ -599,35 +590,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.violation("gateway version %d, want 8", v)
 	}
 	// Hijacked connections are not the http.Server's to wait for: Close
-	// waits for their handlers through wg.
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	// waits for their handlers as tasks.
+	if !s.tasks.Enter() {
 		http.Error(w, "closed", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.tasks.Leave()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(1 << 20)
 	s.handleConn(ws)
-}
-
-// goLocked runs f on a goroutine Close waits for; once Close has begun it
-// runs nothing. The caller holds s.mu.
-func (s *Server) goLocked(f func()) {
-	if s.closed {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		f()
-	}()
 }
 
 func (s *Server) handleConn(ws *websocket.Conn) {
@@ -938,7 +912,7 @@ func (s *Server) checkSpeakingSoon(m *member) {
 		return
 	}
 	m.unspoken = true
-	s.goLocked(func() {
+	s.tasks.Go(func() {
 		t := time.NewTimer(speakingGrace)
 		defer t.Stop()
 		for {
@@ -987,7 +961,6 @@ func (s *Server) WaitViolations(ctx context.Context, n int) ([]string, error) {
 }
 
 func (s *Server) serveUDP() {
-	defer s.wg.Done()
 	buf := make([]byte, 2048)
 	var out []byte
 	for {
