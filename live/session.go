@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live/internal/wire"
 )
 
@@ -28,7 +29,7 @@ type Session struct {
 	cfg    Config
 	ctx    context.Context // lifetime of all connections; cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // reader goroutines and background closes
+	tasks  tasks.Group // reader goroutines and background closes
 
 	sendMu sync.Mutex // serialises Send (reconnect, then write)
 
@@ -72,7 +73,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	c, err := s.dialConn(ctx, cfg.Handle)
 	if err != nil {
 		s.cancel()
-		s.wg.Wait()
+		s.tasks.Close()
 		return nil, err
 	}
 	s.conn = c
@@ -118,7 +119,7 @@ func (s *Session) Close() error {
 		}
 	}
 	s.cancel()
-	s.wg.Wait()
+	s.tasks.Close()
 	return nil
 }
 
@@ -235,22 +236,15 @@ func (s *Session) reconnect(ctx context.Context) error {
 		old.dead = true
 		orphans, old.turns = old.turns, nil
 	}
-	// Added under mu while not closed, so never concurrently with Close's
-	// Wait; once closed, Close has already closed the connection it saw.
-	closeOld := old != nil && !closed
-	if closeOld {
-		s.wg.Add(1)
-	}
 	s.mu.Unlock()
 	for _, t := range orphans {
 		t.push(item{ev: Event{Kind: EventInterrupted}})
 		t.push(item{ev: Event{Kind: EventTurnComplete}, end: true})
 	}
-	if closeOld {
-		go func() { // the close handshake can take seconds; don't hold Send
-			defer s.wg.Done()
-			old.ws.Close(websocket.StatusNormalClosure, "")
-		}()
+	if old != nil && !closed {
+		// The close handshake can take seconds; don't hold Send. (Once
+		// closed, Close has closed the connection it saw itself.)
+		s.tasks.Go(func() { old.ws.Close(websocket.StatusNormalClosure, "") })
 	}
 	if closed {
 		c.ws.CloseNow()
@@ -326,15 +320,10 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	}
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, setupDone: make(chan struct{}), done: make(chan struct{}), handleCh: make(chan struct{}, 1)}
-	s.mu.Lock()
-	if s.closed { // Close may be waiting for the reader goroutines already
-		s.mu.Unlock()
+	if !s.tasks.Go(func() { s.readLoop(c) }) { // Close is waiting for the readers already
 		ws.CloseNow()
 		return nil, &Error{Op: "dial", Class: ClassClosed, Err: errors.New("session closed")}
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go s.readLoop(c)
 	if err := s.write(ctx, c, wire.ClientMessage{Setup: s.cfg.setup(handle)}); err != nil {
 		ws.CloseNow()
 		<-c.done
@@ -386,7 +375,6 @@ func (s *Session) write(ctx context.Context, c *conn, msg wire.ClientMessage) er
 // readLoop is the connection's only reader. Its context is the Session's, so
 // only Close cancels a read (which closes the connection).
 func (s *Session) readLoop(c *conn) {
-	defer s.wg.Done()
 	var evs []Event
 	for {
 		_, data, err := c.ws.Read(s.ctx)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/rtp"
+
+	"github.com/livecord/livecord/internal/tasks"
 )
 
 // Server is what the main gateway hands out for one voice connection: the
@@ -71,7 +73,7 @@ type Conn struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	tasks   tasks.Group  // run, heartbeat, UDP reader and keepalive, polite closes
 	lastSq  atomic.Int64 // last server seq seen, -1 if none
 	closing atomic.Bool
 
@@ -148,11 +150,10 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	stop()
 	if err != nil {
 		c.cancel()
-		c.wg.Wait()
+		c.tasks.Close()
 		return nil, err
 	}
-	c.wg.Add(1)
-	go c.run(sess)
+	c.tasks.Go(func() { c.run(sess) })
 	return c, nil
 }
 
@@ -175,7 +176,7 @@ func (c *Conn) Close() error {
 		}
 	}
 	c.finish(ErrClosed)
-	c.wg.Wait()
+	c.tasks.Close()
 	return nil
 }
 
@@ -197,9 +198,7 @@ func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
 		c.err = err
 		c.cancel()
-		c.mu.Lock() // ServerUpdate adds to wg only while done is open, under mu
 		close(c.done)
-		c.mu.Unlock()
 	})
 }
 
@@ -335,23 +334,15 @@ func (c *Conn) ServerUpdate(s Server) {
 	c.mu.Lock()
 	c.newServer = &s
 	end, ws := c.endSess, c.ws
+	c.mu.Unlock()
 	if end == nil || ws == nil {
-		c.mu.Unlock()
 		return // between sessions: the pending server is used next
 	}
-	select {
-	case <-c.done:
-		c.mu.Unlock()
-		return
-	default:
-	}
-	c.wg.Add(1) // before done closes (under mu), so before Close's Wait
-	c.mu.Unlock()
-	go func() { // leave the old server politely; the run loop then identifies anew
-		defer c.wg.Done()
+	// Leave the old server politely; the run loop then identifies anew.
+	c.tasks.Go(func() {
 		ws.Close(websocket.StatusNormalClosure, "moving to another voice server")
 		end()
-	}()
+	})
 }
 
 // session is one WebSocket connection to the voice gateway.
@@ -533,8 +524,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 				return Message{}, fmt.Errorf("voice: bad hello: %v", err)
 			}
 			s.hbOnce.Do(func() {
-				c.wg.Add(1)
-				go c.heartbeat(s, time.Duration(h.HeartbeatInterval*float64(time.Millisecond)))
+				c.tasks.Go(func() { c.heartbeat(s, time.Duration(h.HeartbeatInterval*float64(time.Millisecond))) })
 			})
 		case OpHeartbeatACK:
 			s.missed.Store(0)
@@ -574,7 +564,6 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 // heartbeat sends op 3 every interval; three unanswered beats close the
 // socket, which the run loop turns into a resume.
 func (c *Conn) heartbeat(s *session, interval time.Duration) {
-	defer c.wg.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -598,7 +587,6 @@ func (c *Conn) heartbeat(s *session, interval time.Duration) {
 // run owns the gateway after Dial: it reads until the socket ends, then
 // resumes, starts a new session or stops according to the close code.
 func (c *Conn) run(s *session) {
-	defer c.wg.Done()
 	defer func() {
 		c.mu.Lock()
 		link := c.udp
@@ -780,15 +768,13 @@ func (c *Conn) startUDP(link *udpLink, ci *Cipher) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	link.cancel = cancel
 	context.AfterFunc(ctx, func() { link.conn.Close() })
-	c.wg.Add(2)
-	go c.keepalive(ctx, link)
-	go c.receive(ctx, link, ci)
+	c.tasks.Go(func() { c.keepalive(ctx, link) })
+	c.tasks.Go(func() { c.receive(ctx, link, ci) })
 }
 
 // keepalive sends an 8-byte datagram every 5 s, as Discord's clients do, so
 // NAT mappings stay open while nothing is spoken.
 func (c *Conn) keepalive(ctx context.Context, link *udpLink) {
-	defer c.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	var b [8]byte
@@ -806,7 +792,6 @@ func (c *Conn) keepalive(ctx context.Context, link *udpLink) {
 }
 
 func (c *Conn) receive(ctx context.Context, link *udpLink, ci *Cipher) {
-	defer c.wg.Done()
 	buf := make([]byte, 2048)
 	for {
 		n, err := link.conn.Read(buf)
