@@ -277,7 +277,7 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 		<-heard
 	}()
 
-	fmt.Fprintf(stderr, "sandbox: %s sits in #%s and runs /ask\n", you.Username, vc.Name)
+	fmt.Fprintf(stderr, "sandbox: a simulated user (%q) sits in #%s and runs /ask\n", you.Username, vc.Name)
 	ia, err := dc.Invoke(ctx, discordtest.Invocation{GuildID: guild.ID, ChannelID: text.ID, User: you,
 		Command: "ask", Options: map[string]any{"prompt": o.Prompt}})
 	if err != nil {
