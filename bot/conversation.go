@@ -409,6 +409,11 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
 					sp = nil
+					if b.ctx.Err() == nil {
+						// Tell the asker why the voice stopped (kicked, moved, channel gone):
+						// the text and attachment still carry the whole answer.
+						r.notes = append(r.notes, "Voice playback stopped partway: I was disconnected from the voice channel.")
+					}
 				}
 			}
 		case live.EventOutputTranscript, live.EventText:

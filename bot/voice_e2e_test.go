@@ -1,13 +1,16 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/audio/wav"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
@@ -156,5 +159,52 @@ func TestVoiceRejoinsAfterKick(t *testing.T) {
 	}
 	if g := gauge(); g != 1 {
 		t.Fatalf("voice connections gauge %v after rejoining, want 1", g)
+	}
+}
+
+// TestVoiceKickMidReplyStillPostsWAV: Discord ends the voice connection
+// (4014) while a reply is being spoken and Live is still streaming it. The
+// asker loses nothing: the final message carries the whole transcript and a
+// reply.wav of exactly Live's PCM, and says why the voice stopped.
+func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 2}) // the kick lands while Live is still streaming
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const prompt = "tell me a story"
+	pcm, transcript := livetest.Speak(prompt)
+	ia := h.ask(h.alice, prompt)
+	if _, err := vt.WaitFrames(ctx, h.dc.AppID(), func(fs []voicetest.Frame) bool { return len(fs) >= 10 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := vt.ForceClose(h.dc.AppID(), 4014); err != nil {
+		t.Fatal(err)
+	}
+	m := answered(t, ia)
+	if !strings.Contains(m.Content, transcript) {
+		t.Errorf("final message lacks the whole transcript %q:\n%s", transcript, m.Content)
+	}
+	if !strings.Contains(m.Content, "disconnected from the voice channel") {
+		t.Errorf("final message does not say why the voice stopped:\n%s", m.Content)
+	}
+	if strings.Contains(m.Content, "The answer was cut off") {
+		t.Errorf("the answer is marked cut off, but only the voice was:\n%s", m.Content)
+	}
+	if len(m.Attachments) != 1 || m.Attachments[0].Name != "reply.wav" {
+		t.Fatalf("attachments = %+v, want reply.wav", m.Attachments)
+	}
+	f, err := wav.Decode(m.Attachments[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Data, pcmBytes(pcm)) {
+		t.Fatalf("reply.wav holds %d bytes, want exactly Live's %d", len(f.Data), 2*len(pcm))
 	}
 }
