@@ -36,6 +36,7 @@ const (
 	DefaultTurnTimeout     = 3 * time.Minute
 	DefaultEditInterval    = 1200 * time.Millisecond
 	DefaultMaxPromptLength = 1000
+	DefaultVoiceIdle       = 10 * time.Minute
 )
 
 // Config configures a Bot. Token is required.
@@ -79,6 +80,9 @@ type Config struct {
 	MaxPromptLength int
 	// Voice plays replies in voice channels; nil means text and WAV only.
 	Voice VoiceDialer
+	// VoiceIdleTimeout leaves a voice channel after this long without a
+	// spoken reply (default DefaultVoiceIdle; negative: stay until alone).
+	VoiceIdleTimeout time.Duration
 	// HTTPClient carries REST requests and the gateway lookup (the Discord
 	// emulator's client in tests). Default: a client of its own.
 	HTTPClient *http.Client
@@ -131,6 +135,9 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.VoiceIdleTimeout == 0 {
+		cfg.VoiceIdleTimeout = DefaultVoiceIdle
 	}
 	if cfg.TurnTimeout <= 0 {
 		cfg.TurnTimeout = DefaultTurnTimeout

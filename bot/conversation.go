@@ -372,6 +372,8 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			}
 			r.notes = append(r.notes, note)
 			sp = nil
+		} else {
+			defer b.speaking(c.guildID, sp)()
 		}
 	}
 	sent := time.Now()

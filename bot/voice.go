@@ -72,6 +72,24 @@ type guildVoice struct {
 	channelID string
 	sessionID string
 	sp        Speaker
+	// idle fires VoiceIdleTimeout after the join or the last turn (nil when
+	// disabled); busy and last are guarded by voiceState.mu.
+	idle *time.Timer
+	busy int       // turns speaking through sp now
+	last time.Time // when the last turn ended (or the join)
+	gone chan struct{}
+	once sync.Once
+}
+
+// retire ends the connection's watcher; the caller has removed gv from the
+// speakers map.
+func (gv *guildVoice) retire() {
+	gv.once.Do(func() {
+		if gv.idle != nil {
+			gv.idle.Stop()
+		}
+		close(gv.gone)
+	})
 }
 
 // voiceJoin collects the two events of one op 4, in either order.
@@ -213,6 +231,10 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 		gv = nil
 	}
 	if gv != nil && gv.channelID == channelID {
+		// Under the guild lock, so the idle timer's check sees the use.
+		b.voice.mu.Lock()
+		gv.last = time.Now()
+		b.voice.mu.Unlock()
 		return gv.sp, nil
 	}
 	need := int64(discordgo.PermissionViewChannel | discordgo.PermissionVoiceConnect | discordgo.PermissionVoiceSpeak)
@@ -224,6 +246,7 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 		b.voice.mu.Lock()
 		delete(b.voice.speakers, guildID)
 		b.voice.mu.Unlock()
+		gv.retire()
 		b.met.voiceConnections(-1)
 	}
 	vs, err := b.joinGateway(ctx, guildID, channelID)
@@ -241,25 +264,93 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 		_ = b.sendOp4(guildID, "")
 		return nil, fmt.Errorf("voice: connect: %w", err)
 	}
+	gv = &guildVoice{channelID: channelID, sessionID: vs.SessionID, sp: sp, last: time.Now(), gone: make(chan struct{})}
+	var idle <-chan time.Time
+	if b.cfg.VoiceIdleTimeout > 0 {
+		gv.idle = time.NewTimer(b.cfg.VoiceIdleTimeout)
+		idle = gv.idle.C
+	}
 	b.voice.mu.Lock()
-	b.voice.speakers[guildID] = &guildVoice{channelID: channelID, sessionID: vs.SessionID, sp: sp}
+	b.voice.speakers[guildID] = gv
 	b.voice.mu.Unlock()
 	b.met.voiceConnections(1)
 	b.log.Info("joined voice", "guild", guildID, "channel", channelID, "endpoint", vs.Endpoint)
+	var done <-chan struct{}
 	if d, ok := sp.(interface{ Done() <-chan struct{} }); ok {
-		// Forget the connection as soon as it ends on its own, so the
-		// voice-connections gauge and /join see the truth.
-		b.wg.Go(func() {
+		done = d.Done()
+	}
+	// The connection's watcher: forget it as soon as it ends on its own (so
+	// the voice-connections gauge and /join see the truth), and leave after
+	// VoiceIdleTimeout without a turn.
+	b.wg.Go(func() {
+		for {
 			select {
-			case <-d.Done():
+			case <-done:
 				unlock := b.voice.lock(guildID)
 				b.dropSpeaker(guildID, sp)
 				unlock()
+				return
+			case <-idle:
+				if b.leaveIdle(guildID, gv) {
+					return
+				}
+			case <-gv.gone:
+				return
 			case <-b.ctx.Done():
+				return
 			}
-		})
-	}
+		}
+	})
 	return sp, nil
+}
+
+// speaking marks a turn speaking through sp, so the idle timer cannot leave
+// under it; the returned func ends the turn and restarts the idle timer.
+func (b *Bot) speaking(guildID string, sp Speaker) (done func()) {
+	b.voice.mu.Lock()
+	defer b.voice.mu.Unlock()
+	gv := b.voice.speakers[guildID]
+	if gv == nil || gv.sp != sp {
+		return func() {}
+	}
+	gv.busy++
+	return func() {
+		b.voice.mu.Lock()
+		defer b.voice.mu.Unlock()
+		gv.busy--
+		gv.last = time.Now()
+		if gv.idle != nil && gv.busy == 0 {
+			gv.idle.Reset(b.cfg.VoiceIdleTimeout)
+		}
+	}
+}
+
+// leaveIdle leaves the guild's voice channel if gv is still its connection
+// and has had no turn for VoiceIdleTimeout; it reports whether gv is done
+// with (left or replaced), otherwise its timer is armed again (or will be
+// when the running turn ends).
+func (b *Bot) leaveIdle(guildID string, gv *guildVoice) bool {
+	unlock := b.voice.lock(guildID)
+	defer unlock()
+	b.voice.mu.Lock()
+	if b.voice.speakers[guildID] != gv {
+		b.voice.mu.Unlock()
+		return true
+	}
+	if gv.busy > 0 {
+		b.voice.mu.Unlock()
+		return false
+	}
+	if rest := b.cfg.VoiceIdleTimeout - time.Since(gv.last); rest > 0 {
+		gv.idle.Reset(rest)
+		b.voice.mu.Unlock()
+		return false
+	}
+	b.voice.mu.Unlock()
+	if b.leaveLocked(guildID) {
+		b.log.Info("left voice: idle", "guild", guildID, "channel", gv.channelID, "after", b.cfg.VoiceIdleTimeout)
+	}
+	return true
 }
 
 // ended reports whether a Speaker's connection has closed for good.
@@ -287,6 +378,7 @@ func (b *Bot) dropSpeaker(guildID string, sp Speaker) {
 	}
 	b.voice.mu.Unlock()
 	if mine {
+		gv.retire()
 		_ = sp.Close()
 		b.met.voiceConnections(-1)
 		b.log.Info("voice connection ended", "guild", guildID)
@@ -298,6 +390,11 @@ func (b *Bot) dropSpeaker(guildID string, sp Speaker) {
 func (b *Bot) leave(guildID string) bool {
 	unlock := b.voice.lock(guildID)
 	defer unlock()
+	return b.leaveLocked(guildID)
+}
+
+// leaveLocked is leave for a caller holding the guild's voice lock.
+func (b *Bot) leaveLocked(guildID string) bool {
 	b.voice.mu.Lock()
 	gv := b.voice.speakers[guildID]
 	delete(b.voice.speakers, guildID)
@@ -305,6 +402,7 @@ func (b *Bot) leave(guildID string) bool {
 	if gv == nil {
 		return false
 	}
+	gv.retire()
 	b.met.voiceConnections(-1)
 	if err := gv.sp.Close(); err != nil {
 		b.log.Debug("close voice", "err", err)

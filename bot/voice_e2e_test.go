@@ -208,3 +208,49 @@ func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
 		t.Fatalf("reply.wav holds %d bytes, want exactly Live's %d", len(f.Data), 2*len(pcm))
 	}
 }
+
+// TestVoiceLeavesWhenIdle: with VoiceIdleTimeout shorter than the reply, the
+// bot still speaks the whole reply (a turn holds the connection), then
+// leaves the channel once it has been quiet for the timeout.
+func TestVoiceLeavesWhenIdle(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 10})
+	const idle = time.Second
+	h.cfg.VoiceIdleTimeout = idle
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	botID := h.dc.AppID()
+
+	pcm, _ := livetest.Speak("hi")
+	if reply := time.Duration(len(pcm)) * time.Second / 24000; reply < 2*idle {
+		t.Fatalf("the reply (%v) must outlast the idle timeout (%v) for this test", reply, idle)
+	}
+	answered(t, h.ask(h.alice, "hi"))
+	frames, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool {
+		return len(fs) >= 5 && fs[len(fs)-1].IsSilence() && fs[len(fs)-5].IsSilence()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (len(pcm) + 479) / 480; len(frames)-5 < want {
+		t.Fatalf("%d audio frames before the silence tail, want the whole reply's %d", len(frames)-5, want)
+	}
+	// The idle clock starts when the turn ends, so right after the tail the
+	// bot is still in the channel.
+	now, stop := context.WithCancel(ctx)
+	stop()
+	if err := h.dc.WaitVoiceChannel(now, h.guild.ID, botID, h.vc.ID); err != nil {
+		t.Fatal("the bot left during (or right after) a reply longer than its idle timeout")
+	}
+	if err := h.dc.WaitVoiceChannel(ctx, h.guild.ID, botID, ""); err != nil {
+		t.Fatalf("the bot did not leave after %v idle: %v", idle, err)
+	}
+	t.Logf("left %v after the last frame arrived (idle timeout %v)", time.Since(frames[len(frames)-1].Arrival).Round(time.Millisecond), idle)
+	h.logs.wait(t, "left voice: idle")
+}

@@ -109,6 +109,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 		"questions that may wait per guild (env BOT_QUEUE_CAP)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", dur("BOT_IDLE_TIMEOUT", bot.DefaultIdleTimeout),
 		"close an idle conversation's Live session after this long (env BOT_IDLE_TIMEOUT)")
+	fs.DurationVar(&cfg.VoiceIdleTimeout, "voice-idle-timeout", dur("BOT_VOICE_IDLE_TIMEOUT", bot.DefaultVoiceIdle),
+		"leave a voice channel after this long without a spoken reply; negative stays until alone (env BOT_VOICE_IDLE_TIMEOUT)")
 	fs.DurationVar(&cfg.TurnTimeout, "turn-timeout", dur("BOT_TURN_TIMEOUT", bot.DefaultTurnTimeout),
 		"give up on one answer after this long (env BOT_TURN_TIMEOUT)")
 	fs.DurationVar(&cfg.EditInterval, "edit-interval", dur("BOT_EDIT_INTERVAL", bot.DefaultEditInterval),
