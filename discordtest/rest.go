@@ -71,7 +71,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case route == "GET applications/@me":
 		writeJSON(w, 200, map[string]any{"id": s.st.bot.ID, "name": s.st.bot.Username, "bot_public": false,
 			"bot_require_code_grant": false, "flags": 0, "bot": s.userJSONLocked(s.st.bot.ID)})
-	case seg[0] == "applications" && strings.HasSuffix(routeKey(seg), "commands"):
+	case seg[0] == "applications" && (strings.HasSuffix(routeKey(seg), "commands") || strings.HasSuffix(routeKey(seg), "commands/:id")):
 		s.commandsLocked(w, r, seg)
 	case seg[0] == "guilds":
 		s.guildLocked(w, r, seg)
