@@ -21,6 +21,9 @@ type VoiceServer struct {
 	SessionID string
 	Endpoint  string // "host:port", without scheme
 	Token     string
+	// Bitrate is the voice channel's bitrate in bit/s, from the gateway's
+	// channel cache (0: unknown).
+	Bitrate int
 }
 
 // VoiceDialer opens voice connections ([NewVoiceDialer] is the voice
@@ -253,6 +256,9 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 	if err != nil {
 		return nil, err
 	}
+	if ch, err := b.dg.State.Channel(channelID); err == nil {
+		vs.Bitrate = ch.Bitrate // what the channel's listeners are set up for
+	}
 	rejoin := func(ctx context.Context) (VoiceServer, error) {
 		if b.ctx.Err() != nil {
 			return VoiceServer{}, errors.New("voice: the bot is shutting down")
@@ -274,7 +280,7 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 	b.voice.speakers[guildID] = gv
 	b.voice.mu.Unlock()
 	b.met.voiceConnections(1)
-	b.log.Info("joined voice", "guild", guildID, "channel", channelID, "endpoint", vs.Endpoint)
+	b.log.Info("joined voice", "guild", guildID, "channel", channelID, "endpoint", vs.Endpoint, "bitrate", vs.Bitrate)
 	var done <-chan struct{}
 	if d, ok := sp.(interface{ Done() <-chan struct{} }); ok {
 		done = d.Done()

@@ -254,3 +254,57 @@ func TestVoiceLeavesWhenIdle(t *testing.T) {
 	t.Logf("left %v after the last frame arrived (idle timeout %v)", time.Since(frames[len(frames)-1].Arrival).Round(time.Millisecond), idle)
 	h.logs.wait(t, "left voice: idle")
 }
+
+// TestVoiceUsesChannelBitrate: the Opus encoder runs at the voice channel's
+// bitrate (as its listeners' clients are set up for), not a fixed one.
+func TestVoiceUsesChannelBitrate(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 20})
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	low := h.dc.AddChannel(h.guild.ID, "Low bitrate", discordtest.ChannelVoice)
+	h.dc.SetBitrate(low.ID, 24000)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	botID := h.dc.AppID()
+
+	// Mean Opus payload per 20 ms frame, of the audio frames the voice
+	// server received from the bot since `from`.
+	meanBytes := func(from int) (float64, int) {
+		frames, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool {
+			n := 0
+			for _, f := range fs[min(from, len(fs)):] {
+				if f.IsSilence() {
+					n++
+				}
+			}
+			return n >= 5
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, n := 0, 0
+		for _, f := range frames[from:] {
+			if !f.IsSilence() {
+				total += len(f.Payload)
+				n++
+			}
+		}
+		return float64(total) / float64(n), len(frames)
+	}
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID) // 64 kbit/s, Discord's default
+	answered(t, h.ask(h.alice, "hi"))
+	normal, seen := meanBytes(0)
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, low.ID)
+	answered(t, h.ask(h.alice, "hi"))
+	reduced, _ := meanBytes(seen)
+	t.Logf("mean Opus frame: %.0f bytes at 64 kbit/s (nominal 160), %.0f bytes at 24 kbit/s (nominal 60)", normal, reduced)
+	// libopus's VBR spends a little less than nominal on this voice; the
+	// ratio between the two channels is what shows the bitrate was applied.
+	if normal < 90 || normal > 210 || reduced < 30 || reduced > 85 || reduced > 0.5*normal {
+		t.Fatalf("mean frame sizes %.0f and %.0f bytes, want about 160 (64 kbit/s) and 60 (24 kbit/s)", normal, reduced)
+	}
+}

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -25,7 +26,9 @@ type VoiceOptions struct {
 	// Logger); nil joins without end-to-end encryption
 	// (max_dave_protocol_version 0).
 	E2EE func(vs VoiceServer, log *slog.Logger) (voice.E2EE, error)
-	// Bitrate of the Opus encoder (default: the voice package's 64 kbit/s).
+	// Bitrate of the Opus encoder when the voice channel's is unknown
+	// (default: the voice package's 64 kbit/s). The channel's own bitrate,
+	// set by the server's admins (8–384 kbit/s with boosts), wins.
 	Bitrate int
 	// Logger receives the voice package's logs.
 	Logger *slog.Logger
@@ -84,7 +87,7 @@ func (d *voiceDialer) DialVoice(ctx context.Context, vs VoiceServer, rejoin func
 		h := d.o.Metrics.FirstPacketLatency
 		sink.observe = func(took time.Duration) { h.Observe(took.Seconds()) }
 	}
-	player, err := voice.NewPlayer(context.Background(), sink, voice.PlayerConfig{Bitrate: d.o.Bitrate, Logger: d.o.Logger})
+	player, err := voice.NewPlayer(context.Background(), sink, voice.PlayerConfig{Bitrate: cmp.Or(vs.Bitrate, d.o.Bitrate), Logger: d.o.Logger})
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("voice: player: %w", err)

@@ -1,6 +1,7 @@
 package discordtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,9 @@ type Channel struct {
 	GuildID string
 	Name    string
 	Type    int
+	// Bitrate is a voice channel's bitrate in bit/s (0: Discord's default,
+	// 64000).
+	Bitrate int
 }
 
 // Role is a guild role; the @everyone role has the guild's ID.
@@ -204,6 +208,21 @@ func (s *Server) AddChannel(guildID, name string, typ int) Channel {
 	s.mu.Unlock()
 	s.broadcast("CHANNEL_CREATE", guildID, payload, intentGuilds)
 	return *c
+}
+
+// SetBitrate sets a voice channel's bitrate (bit/s) and dispatches
+// CHANNEL_UPDATE.
+func (s *Server) SetBitrate(channelID string, bitrate int) {
+	s.mu.Lock()
+	c := s.st.channels[channelID]
+	if c == nil || c.GuildID == "" {
+		s.mu.Unlock()
+		return
+	}
+	c.Bitrate = bitrate
+	payload := s.channelJSONLocked(c)
+	s.mu.Unlock()
+	s.broadcast("CHANNEL_UPDATE", c.GuildID, payload, intentGuilds)
 }
 
 // SetOverwrites replaces a guild channel's permission overwrites and
@@ -446,7 +465,7 @@ func (s *Server) channelJSONLocked(c *Channel) map[string]any {
 		m["parent_id"] = nil
 	}
 	if c.Type == ChannelVoice {
-		m["bitrate"] = 64000
+		m["bitrate"] = cmp.Or(c.Bitrate, 64000)
 		m["user_limit"] = 0
 		m["rtc_region"] = nil
 	}
