@@ -367,8 +367,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			log.Warn("voice unavailable for this reply", "err", err)
 			b.met.failed("voice")
 			note := "I couldn't join your voice channel, so this answer is text only."
-			if errors.Is(err, errNoVoicePermission) {
-				note = "I'm not allowed to connect and speak in your voice channel, so this answer is text only."
+			var perm *voicePermError
+			if errors.As(err, &perm) {
+				note = "I'm missing the " + perm.names() + " permission in your voice channel, so this answer is text only."
 			}
 			r.notes = append(r.notes, note)
 			sp = nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,9 +57,48 @@ type Speaker interface {
 	Close() error
 }
 
-// errNoVoicePermission: the bot may not see, connect to or speak in the
-// channel (checked before asking the gateway, which would stay silent).
-var errNoVoicePermission = errors.New("voice: missing View Channel, Connect or Speak permission")
+// voicePermError: the bot may not see, connect to or speak in the channel
+// (checked before asking the gateway, which would stay silent). Missing
+// names the permissions in Discord's words, for the message to the user.
+type voicePermError struct{ missing []string }
+
+func (e *voicePermError) Error() string {
+	return "voice: missing permission " + strings.Join(e.missing, ", ")
+}
+
+// names is "**Connect**" or "**Connect** and **Speak**".
+func (e *voicePermError) names() string {
+	b := make([]string, len(e.missing))
+	for i, m := range e.missing {
+		b[i] = "**" + m + "**"
+	}
+	if len(b) == 1 {
+		return b[0]
+	}
+	return strings.Join(b[:len(b)-1], ", ") + " and " + b[len(b)-1]
+}
+
+// voicePermissions lists what the bot lacks of View Channel, Connect and
+// Speak in a channel (nil: nothing, or the cache cannot tell).
+func (b *Bot) voicePermissions(channelID string) error {
+	perms, err := b.dg.State.UserChannelPermissions(b.botUserID(), channelID)
+	if err != nil {
+		return nil // not cached: let the gateway decide
+	}
+	var missing []string
+	for _, p := range []struct {
+		bit  int64
+		name string
+	}{{discordgo.PermissionViewChannel, "View Channel"}, {discordgo.PermissionVoiceConnect, "Connect"}, {discordgo.PermissionVoiceSpeak, "Speak"}} {
+		if perms&p.bit == 0 {
+			missing = append(missing, p.name)
+		}
+	}
+	if missing == nil {
+		return nil
+	}
+	return &voicePermError{missing: missing}
+}
 
 // voiceJoinTimeout bounds waiting for the gateway's two voice events.
 const voiceJoinTimeout = 10 * time.Second
@@ -240,9 +280,8 @@ func (b *Bot) speaker(ctx context.Context, guildID, channelID string) (Speaker, 
 		b.voice.mu.Unlock()
 		return gv.sp, nil
 	}
-	need := int64(discordgo.PermissionViewChannel | discordgo.PermissionVoiceConnect | discordgo.PermissionVoiceSpeak)
-	if perms, err := b.dg.State.UserChannelPermissions(b.botUserID(), channelID); err == nil && perms&need != need {
-		return nil, errNoVoicePermission
+	if err := b.voicePermissions(channelID); err != nil {
+		return nil, err
 	}
 	if gv != nil {
 		_ = gv.sp.Close()
@@ -480,8 +519,9 @@ func (b *Bot) onJoin(ia *interaction, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
 	msg := fmt.Sprintf("🔊 Joined <#%s>. Answers to /ask will be spoken here.", ch)
-	if _, err := b.speaker(ctx, ia.GuildID, ch); errors.Is(err, errNoVoicePermission) {
-		msg = fmt.Sprintf("🔒 I don't have permission to connect and speak in <#%s>. Ask an admin to give me View Channel, Connect and Speak there.", ch)
+	var perm *voicePermError
+	if _, err := b.speaker(ctx, ia.GuildID, ch); errors.As(err, &perm) {
+		msg = fmt.Sprintf("🔒 I can't join <#%s>: I'm missing the %s permission there. Ask an admin to give me View Channel, Connect and Speak in that channel.", ch, perm.names())
 	} else if err != nil {
 		log.Warn("join failed", "err", err)
 		msg = "⚠️ I couldn't join your voice channel. Please try again in a moment."

@@ -164,19 +164,23 @@ func TestShutdownTellsAskers(t *testing.T) {
 // text with a note. Both are taken away while the bot runs: it must follow
 // GUILD_ROLE_UPDATE and CHANNEL_UPDATE.
 func TestJoinNeedsVoicePermissions(t *testing.T) {
-	for name, take := range map[string]func(h *harness){
-		"role": func(h *harness) {
+	for name, c := range map[string]struct {
+		take    func(h *harness)
+		missing string // the permission the answers must name
+		has     string // one they must not
+	}{
+		"role": {func(h *harness) {
 			h.dc.SetRolePermissions(h.guild.ID, h.guild.ID, discordtest.DefaultPermissions&^discordtest.PermSpeak)
-		},
-		"channel overwrite": func(h *harness) {
+		}, "**Speak**", "**Connect**"},
+		"channel overwrite": {func(h *harness) {
 			h.dc.SetOverwrites(h.vc.ID, discordtest.Overwrite{ID: h.dc.AppID(), Type: discordtest.OverwriteMember, Deny: discordtest.PermConnect})
-		},
+		}, "**Connect**", "**Speak**"},
 	} {
-		t.Run(name, func(t *testing.T) { testJoinNeedsVoicePermissions(t, take) })
+		t.Run(name, func(t *testing.T) { testJoinNeedsVoicePermissions(t, c.take, c.missing, c.has) })
 	}
 }
 
-func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness)) {
+func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness), missing, has string) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	fv := &fakeVoice{}
 	h.cfg.Voice = fv
@@ -184,11 +188,12 @@ func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness)) {
 	h.start()
 	take(h)
 	m := waitContent(t, h.run(h.alice, "join", nil), "permission")
-	if !strings.Contains(m.Content, "<#"+h.vc.ID+">") {
-		t.Fatalf("/join answer: %q", m.Content)
+	if !strings.Contains(m.Content, "<#"+h.vc.ID+">") || !strings.Contains(m.Content, "missing the "+missing+" permission") ||
+		strings.Contains(m.Content, "missing the "+has) {
+		t.Fatalf("/join answer does not name exactly %s: %q", missing, m.Content)
 	}
 	m = answered(t, h.ask(h.alice, "can you speak?"))
-	if !strings.Contains(m.Content, "not allowed to connect and speak") || len(m.Attachments) != 1 {
+	if !strings.Contains(m.Content, "missing the "+missing+" permission in your voice channel") || len(m.Attachments) != 1 {
 		t.Fatalf("/ask answer:\n%s", m.Content)
 	}
 	if dials, _ := fv.state(); len(dials) != 0 || h.dc.VoiceChannel(h.guild.ID, h.dc.AppID()) != "" {
