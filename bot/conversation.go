@@ -413,9 +413,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 					b.met.failed("voice")
 					sp = nil
 					if b.ctx.Err() == nil {
-						// Tell the asker why the voice stopped (kicked, moved, channel gone):
+						// Tell the asker why the voice stopped (/leave, kicked, channel gone):
 						// the text and attachment still carry the whole answer.
-						r.notes = append(r.notes, "Voice playback stopped partway: I was disconnected from the voice channel.")
+						r.notes = append(r.notes, "Voice playback stopped partway: I left or was removed from the voice channel.")
 					}
 				}
 			}

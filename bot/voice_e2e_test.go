@@ -191,7 +191,7 @@ func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
 	if !strings.Contains(m.Content, transcript) {
 		t.Errorf("final message lacks the whole transcript %q:\n%s", transcript, m.Content)
 	}
-	if !strings.Contains(m.Content, "disconnected from the voice channel") {
+	if !strings.Contains(m.Content, "Voice playback stopped partway") {
 		t.Errorf("final message does not say why the voice stopped:\n%s", m.Content)
 	}
 	if strings.Contains(m.Content, "The answer was cut off") {
@@ -306,5 +306,54 @@ func TestVoiceUsesChannelBitrate(t *testing.T) {
 	// ratio between the two channels is what shows the bitrate was applied.
 	if normal < 90 || normal > 210 || reduced < 30 || reduced > 85 || reduced > 0.5*normal {
 		t.Fatalf("mean frame sizes %.0f and %.0f bytes, want about 160 (64 kbit/s) and 60 (24 kbit/s)", normal, reduced)
+	}
+}
+
+// TestLeaveMidReply: /leave while a reply is being spoken stops the audio at
+// once (no packet from the bot arrives a frame after /leave answered) and
+// leaves the channel; the reply itself is still posted whole.
+func TestLeaveMidReply(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 2})
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	botID := h.dc.AppID()
+
+	pcm, _ := livetest.Speak("hi")
+	ia := h.ask(h.alice, "hi")
+	if _, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool { return len(fs) >= 10 }); err != nil {
+		t.Fatal(err)
+	}
+	if msg := ephemeral(t, h.run(h.bob, "leave", nil)); !strings.Contains(msg, "Left the voice channel") {
+		t.Fatalf("/leave answer = %q", msg)
+	}
+	left := time.Now()
+	if err := h.dc.WaitVoiceChannel(ctx, h.guild.ID, botID, ""); err != nil {
+		t.Fatalf("the bot is still in the voice channel: %v", err)
+	}
+	m := answered(t, ia) // Live streams on for seconds after /leave
+	f, err := wav.Decode(m.Attachments[0].Data)
+	if err != nil || !bytes.Equal(f.Data, pcmBytes(pcm)) {
+		t.Fatalf("reply.wav is not Live's whole reply (%v)", err)
+	}
+	if !strings.Contains(m.Content, "Voice playback stopped partway") {
+		t.Errorf("the reply does not say the voice stopped:\n%s", m.Content)
+	}
+	frames := vt.Frames(botID)
+	late := 0
+	for _, fr := range frames {
+		if fr.Arrival.After(left.Add(20 * time.Millisecond)) {
+			late++
+		}
+	}
+	t.Logf("%d frames heard before /leave; %d arrived more than 20 ms after it", len(frames)-late, late)
+	if late != 0 || len(frames) >= (len(pcm)+479)/480 {
+		t.Fatalf("%d of %d frames arrived after /leave answered", late, len(frames))
 	}
 }
