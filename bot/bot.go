@@ -109,7 +109,12 @@ type Bot struct {
 
 	ctx    context.Context // cancelled when Run starts shutting down
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // handlers and conversation workers
+	// goodbye bounds all the messages posted while shutting down together
+	// (ended shutdownGrace after shutdown starts), so a slow Discord cannot
+	// stretch a shutdown one message at a time.
+	goodbye    context.Context
+	endGoodbye context.CancelFunc
+	wg         sync.WaitGroup // handlers and conversation workers
 
 	mu      sync.Mutex
 	closing bool
@@ -184,6 +189,8 @@ func New(cfg Config) (*Bot, error) {
 func (b *Bot) Run(ctx context.Context) error {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.cancel()
+	b.goodbye, b.endGoodbye = context.WithCancel(context.Background())
+	defer b.endGoodbye()
 	dg, err := discordgo.New("Bot " + b.cfg.Token)
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
@@ -246,6 +253,8 @@ func (b *Bot) shutdown() {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
+	grace := time.AfterFunc(shutdownGrace, b.endGoodbye)
+	defer grace.Stop()
 	b.cancel()
 	b.wg.Wait()
 	b.leaveAllVoice()
@@ -363,12 +372,15 @@ var noMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMen
 // that goodbyes can still be posted while shutting down, but shorter then,
 // so that a slow Discord cannot hold the shutdown for long.
 func (b *Bot) restCtx() (context.Context, context.CancelFunc) {
-	d := 15 * time.Second
 	if b.ctx != nil && b.ctx.Err() != nil {
-		d = 3 * time.Second
+		return context.WithTimeout(b.goodbye, 3*time.Second)
 	}
-	return context.WithTimeout(context.Background(), d)
+	return context.WithTimeout(context.Background(), 15*time.Second)
 }
+
+// shutdownGrace is how long askers may be told goodbye during a shutdown,
+// all messages together; voice is left and the gateway closed after it.
+const shutdownGrace = 2500 * time.Millisecond
 
 func (b *Bot) respond(ia *interaction, content string, ephemeral bool) {
 	ctx, cancel := b.restCtx()

@@ -3,9 +3,11 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
@@ -154,6 +156,29 @@ func TestShutdownTellsAskers(t *testing.T) {
 		if !strings.Contains(m.Content, "> "+c.prompt) {
 			t.Errorf("shutdown message lacks the prompt:\n%s", m.Content)
 		}
+	}
+	release()
+}
+
+// TestShutdownBoundedWhenDiscordIsSlow: with Discord answering nothing in
+// time, the goodbyes to a running and four queued askers share one grace
+// period, so the bot still stops within 5 s (one at a time they would take
+// 3 s each). discordgo spends about a second closing the gateway.
+func TestShutdownBoundedWhenDiscordIsSlow(t *testing.T) {
+	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
+	release := h.hold("slow")
+	h.start()
+	waitContent(t, h.ask(h.alice, "slow"), "Thinking…")
+	for i := 1; i <= 4; i++ {
+		waitContent(t, h.ask(h.bob, fmt.Sprintf("queued %d", i)), fmt.Sprintf("#%d", i))
+	}
+	h.dc.SetRESTLatency(time.Minute)
+	start := time.Now()
+	h.stop()
+	took := time.Since(start)
+	t.Logf("shutdown with 5 askers to tell and a Discord that never answers: %v", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Fatalf("shutdown took %v, want under 5 s", took)
 	}
 	release()
 }

@@ -18,11 +18,34 @@ var (
 	filesPart = regexp.MustCompile(`^files\[(\d+)\]$`)
 )
 
+// SetRESTLatency makes every REST request wait d before it is served (0:
+// none), as a slow or struggling Discord would; the gateway is unaffected.
+func (s *Server) SetRESTLatency(d time.Duration) {
+	s.mu.Lock()
+	s.slow = d
+	s.mu.Unlock()
+}
+
 // ServeHTTP routes the REST API and the gateway's WebSocket.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/gateway-ws" || r.URL.Path == "/gateway-ws/" {
 		s.serveGateway(w, r)
 		return
+	}
+	s.mu.Lock()
+	slow := s.slow
+	s.mu.Unlock()
+	if slow > 0 {
+		t := time.NewTimer(slow)
+		select {
+		case <-t.C:
+		case <-r.Context().Done(): // the client gave up
+			t.Stop()
+			return
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		}
 	}
 	loc := apiPrefix.FindStringIndex(r.URL.Path)
 	if loc == nil {

@@ -89,8 +89,9 @@ type Server struct {
 	changed chan struct{} // closed and replaced on every recorded change
 	st      state
 	limits  map[string]*bucket
-	limited int // 429 answers so far
-	resumes int // op 6 answered with RESUMED
+	limited int           // 429 answers so far
+	slow    time.Duration // SetRESTLatency
+	resumes int           // op 6 answered with RESUMED
 	conns   map[*gwConn]struct{}
 }
 
