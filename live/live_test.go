@@ -355,6 +355,19 @@ func TestOddChunks(t *testing.T) {
 	}
 }
 
+// TestLargeFrames: a 2.5 s chunk arrives as one 160 KB frame, far past
+// coder/websocket's default 32 KiB read limit.
+func TestLargeFrames(t *testing.T) {
+	srv := livetest.NewServer(t)
+	s := dial(t, config(srv, nil))
+	srv.Script(livetest.Reply{ChunkBytes: 120001, Duration: 3 * time.Second})
+	r := drain(t, send(t, s, "big"))
+	pcm, _ := livetest.Speak("big")
+	if want := pcmBytes(livetest.Loop(pcm, 3*time.Second)); r.err != nil || !bytes.Equal(r.audio, want) {
+		t.Fatalf("err %v, got %d bytes want %d (or different samples)", r.err, len(r.audio), len(want))
+	}
+}
+
 func TestTextModality(t *testing.T) {
 	srv := livetest.NewServer(t)
 	cfg := config(srv, nil)

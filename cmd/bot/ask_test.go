@@ -163,3 +163,27 @@ func TestEmulateLive(t *testing.T) {
 	}
 	readWAV(t, out)
 }
+
+// TestChatText: `chat -text` with a text-capable model prints each reply and
+// writes no audio files.
+func TestChatText(t *testing.T) {
+	srv := livetest.NewServer(t)
+	liveEnv(t, srv)
+	t.Setenv("GEMINI_MODEL", "gemini-3.5-transcribe-live")
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runChat(ctx, []string{"-text", "-dir", dir}, strings.NewReader("one\ntwo\nq\n"), &stdout, &stderr); err != nil {
+		t.Fatalf("chat -text: %v\n%s", err, stderr.String())
+	}
+	if want := livetest.DefaultTranscript("one") + "\n" + livetest.DefaultTranscript("two") + "\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Errorf("text replies wrote %d files", len(files))
+	}
+	if setup := string(srv.LastSetup()); !strings.Contains(setup, "TEXT") {
+		t.Errorf("setup did not ask for TEXT:\n%s", setup)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +140,27 @@ func TestEnvExampleDocumentsEveryKey(t *testing.T) {
 		}
 		if c, ok := documented[k]; !ok || !c {
 			t.Errorf("%s is read by `bot run` but not documented in .env.example", k)
+		}
+	}
+}
+
+// TestDotEnv: ./.env fills in what the environment lacks; a variable set in
+// the environment (even empty) wins.
+func TestDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	env := "LIVECORD_TEST_FROM_FILE=file\nLIVECORD_TEST_BOTH=file\nLIVECORD_TEST_EMPTY=file\n"
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	t.Setenv("LIVECORD_TEST_BOTH", "environment")
+	t.Setenv("LIVECORD_TEST_EMPTY", "")
+	t.Setenv("LIVECORD_TEST_FROM_FILE", "") // registers the cleanup…
+	os.Unsetenv("LIVECORD_TEST_FROM_FILE")  // …then leaves it unset for the file
+	loadDotEnv()
+	for k, want := range map[string]string{"LIVECORD_TEST_FROM_FILE": "file", "LIVECORD_TEST_BOTH": "environment", "LIVECORD_TEST_EMPTY": ""} {
+		if got := os.Getenv(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
 }

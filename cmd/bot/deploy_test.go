@@ -128,3 +128,29 @@ func TestDeploySubcommands(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployKeepsState: each packaging points LIVECORD_DATA_DIR at storage
+// that outlives the process (per-guild voices, resumption handles), and lets
+// a SIGTERM'd bot finish leaving voice before it is killed.
+func TestDeployKeepsState(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want []string // patterns that must all match
+	}{
+		{"../../Dockerfile", []string{`(?m)^ENV LIVECORD_DATA_DIR=/data$`, `(?m)^VOLUME \["/data"\]$`, `(?m)^STOPSIGNAL SIGTERM$`}},
+		{"../../deploy/compose.yaml", []string{`(?m)^\s+LIVECORD_DATA_DIR: /data$`, `(?m)^\s+- livecord-data:/data$`,
+			`(?m)^volumes:\n\s+livecord-data:`, `(?m)^\s+stop_grace_period: 15s$`, `(?m)^\s+- "127\.0\.0\.1:9464:9464"$`}},
+		{"../../deploy/livecord.service", []string{`(?m)^Environment=LIVECORD_DATA_DIR=/var/lib/livecord$`,
+			`(?m)^StateDirectory=livecord$`, `(?m)^KillSignal=SIGTERM$`, `(?m)^TimeoutStopSec=15$`}},
+	} {
+		b, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, re := range c.want {
+			if !regexp.MustCompile(re).Match(b) {
+				t.Errorf("%s does not match %s", c.file, re)
+			}
+		}
+	}
+}

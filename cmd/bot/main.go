@@ -28,13 +28,16 @@ type command struct {
 var commands = map[string]command{}
 
 func main() {
-	// .env fills in what the environment lacks; the environment wins.
-	_ = godotenv.Load()
+	loadDotEnv()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// loadDotEnv reads ./.env into the environment: it fills in what the
+// environment lacks, and the environment wins. A missing file is fine.
+func loadDotEnv() { _ = godotenv.Load() }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := "run"
