@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -329,5 +330,46 @@ func TestConnServerUpdate(t *testing.T) {
 	}
 	if _, err := b.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) > 0 }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConnIgnoresUnknownOps: op codes the client does not know, as JSON or
+// binary frames, are skipped (and still acknowledged through seq_ack); the
+// connection carries on.
+func TestConnIgnoresUnknownOps(t *testing.T) {
+	srv := voicetest.NewServer(t, voicetest.Options{HeartbeatInterval: 50 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	bot := dial(t, srv, botID, nil)
+	call := voicetest.CallID{GuildID: guildID, ChannelID: channelID}
+	for _, m := range []voice.Message{
+		{Op: 99, Data: json.RawMessage(`{"future":true}`)},
+		{Op: 18, Data: json.RawMessage(`null`)},
+		{Op: 77, Binary: true, Payload: []byte{0xde, 0xad}},
+	} {
+		if err := srv.Send(call, botID, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := srv.Member(botID)
+	sent := st.LastSeq
+	for st.LastSeqAck < sent {
+		select {
+		case <-time.After(10 * time.Millisecond): // heartbeats come every 50 ms
+		case <-ctx.Done():
+			t.Fatalf("seq_ack stuck at %d, want %d: the unknown ops were not read past", st.LastSeqAck, sent)
+		}
+		st, _ = srv.Member(botID)
+	}
+	if err := bot.SetSpeaking(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := bot.WriteOpus(opusLike(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if bot.Err() != nil || len(srv.Violations()) != 0 {
+		t.Fatalf("conn err %v, violations %v", bot.Err(), srv.Violations())
 	}
 }
