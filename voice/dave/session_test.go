@@ -183,6 +183,13 @@ func TestSessionProposals(t *testing.T) {
 	if _, err := s.HandleOp(opProposals, forged); err == nil {
 		t.Fatal("proposal not signed by the external sender accepted")
 	}
+	// Op 13: a user who left is no longer recognised; op 11 brings them back.
+	mustHandle(t, s, opClientDisconnect, `{"user_id":"2"}`)
+	left, _ := g.addProposal(channel, 0, friend)
+	if out, err := s.HandleOp(opProposals, left); err == nil || len(out) != 0 {
+		t.Fatalf("add of a user disconnected by op 13: %v, %v", ops(out), err)
+	}
+	mustHandle(t, s, opClientsConnect, `{"user_ids":["2"]}`)
 
 	addFriend, ref := g.addProposal(channel, 0, friend)
 	out := mustHandle(t, s, opProposals, string(addFriend))
