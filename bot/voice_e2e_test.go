@@ -357,3 +357,34 @@ func TestLeaveMidReply(t *testing.T) {
 		t.Fatalf("%d of %d frames arrived after /leave answered", late, len(frames))
 	}
 }
+
+// TestVoiceEventsInAnyOrder: after its op 4 the bot gets VOICE_STATE_UPDATE
+// and VOICE_SERVER_UPDATE in either order, possibly after one with a null
+// endpoint (a voice server being allocated); it joins either way.
+func TestVoiceEventsInAnyOrder(t *testing.T) {
+	for name, o := range map[string]discordtest.Options{
+		"server first":                  {VoiceServerFirst: true},
+		"null endpoint, then the state": {VoicePending: true},
+		"null endpoint, server first":   {VoicePending: true, VoiceServerFirst: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vt := voicetest.NewServer(t)
+			o.VoiceServer = func(guildID, channelID, userID, sessionID string) (string, string) {
+				g := vt.Grant(guildID, channelID, userID, sessionID)
+				return g.Endpoint, g.Token
+			}
+			h := newHarness(t, o, livetest.Options{Speed: 20})
+			h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+			h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+			h.start()
+			if msg := waitContent(t, h.run(h.alice, "join", nil), "Joined").Content; !strings.Contains(msg, "<#"+h.vc.ID+">") {
+				t.Fatalf("/join answer: %q", msg)
+			}
+			// "Joined" is said once the voice connection is up: the voice
+			// server has the bot as a member of the call.
+			if m, ok := vt.Member(h.dc.AppID()); !ok || m.SSRC == 0 {
+				t.Fatalf("the voice server has no session for the bot: %+v", m)
+			}
+		})
+	}
+}

@@ -349,17 +349,34 @@ func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMe
 	if left != "" && left != channel && leftHook != nil {
 		leftHook(g.ID, left, bot)
 	}
-	if err := c.send(ctx, 0, "VOICE_STATE_UPDATE", state); err != nil {
-		return err
-	}
 	if channel == "" {
-		return nil
+		return c.send(ctx, 0, "VOICE_STATE_UPDATE", state)
 	}
 	endpoint, token := "voice.emulator.invalid:443", randomHex(8)
 	if hook != nil {
 		endpoint, token = hook(g.ID, channel, bot, c.sessionID)
 	}
-	return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint})
+	var events []func() error
+	if s.opts.VoicePending {
+		events = append(events, func() error {
+			return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": randomHex(8), "guild_id": g.ID, "endpoint": nil})
+		})
+	}
+	server := func() error {
+		return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint})
+	}
+	stateEv := func() error { return c.send(ctx, 0, "VOICE_STATE_UPDATE", state) }
+	if s.opts.VoiceServerFirst {
+		events = append(events, server, stateEv)
+	} else {
+		events = append(events, stateEv, server)
+	}
+	for _, send := range events {
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DropGateway cuts every bot's gateway connection without a close frame, as

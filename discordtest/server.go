@@ -60,6 +60,11 @@ type Options struct {
 	// op 4 to another channel or to none, or SetVoiceState), so a voice
 	// emulator can end that user's voice connection with 4014 as Discord does.
 	VoiceLeft VoiceLeftFunc
+	// VoiceServerFirst sends an op 4 join's VOICE_SERVER_UPDATE before its
+	// VOICE_STATE_UPDATE (Discord promises no order), and VoicePending
+	// precedes it with one whose endpoint is null (a voice server still
+	// being allocated: clients must wait for the next).
+	VoiceServerFirst, VoicePending bool
 	// Logger receives the emulator's own diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
