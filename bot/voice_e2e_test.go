@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +387,61 @@ func TestVoiceEventsInAnyOrder(t *testing.T) {
 				t.Fatalf("the voice server has no session for the bot: %+v", m)
 			}
 		})
+	}
+}
+
+// TestVoiceRejoinsOn4006: the voice server forgets the bot's session (4006)
+// mid-reply; the bot asks the main gateway again (a second op 4 and
+// VOICE_SERVER_UPDATE), identifies afresh and the reply goes on to its end.
+func TestVoiceRejoinsOn4006(t *testing.T) {
+	vt := voicetest.NewServer(t)
+	var mu sync.Mutex
+	grants := 0
+	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
+		mu.Lock()
+		grants++
+		mu.Unlock()
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}}, livetest.Options{Speed: 20})
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	botID := h.dc.AppID()
+
+	pcm, _ := livetest.Speak("hi")
+	m := answered(t, h.ask(h.alice, "hi"))
+	first, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool { return len(fs) >= 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first[0].SSRC
+	if err := vt.ForceClose(botID, 4006); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool {
+		last := fs[len(fs)-1]
+		return last.SSRC != old && last.IsSilence()
+	})
+	if err != nil {
+		t.Fatalf("the reply did not go on after 4006: %v", err)
+	}
+	after := 0
+	for _, f := range frames {
+		if f.SSRC != old && !f.IsSilence() {
+			after++
+		}
+	}
+	mu.Lock()
+	n := grants
+	mu.Unlock()
+	t.Logf("%d frames before 4006, %d audio frames on the new session; %d voice server grants", len(frames)-after-5, after, n)
+	if n != 2 || after == 0 || len(m.Attachments) != 1 {
+		t.Fatalf("grants %d (want 2: the rejoin went through the main gateway), %d frames after the rejoin", n, after)
+	}
+	if len(frames)-5 > (len(pcm)+479)/480+2 {
+		t.Fatalf("%d audio frames for a %d-frame reply: audio was repeated", len(frames)-5, (len(pcm)+479)/480)
 	}
 }
