@@ -480,3 +480,51 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 		t.Fatalf("idle player sent %d frames, speaking %v", sink.frames, sink.speaking)
 	}
 }
+
+// TestPlayerRefillsAfterUnderrun: when the producer falls behind mid-turn,
+// playback waits until Refill frames are queued again (a small jitter
+// buffer) instead of dribbling out single frames, then plays them on a
+// fresh clock, 20 ms apart.
+func TestPlayerRefillsAfterUnderrun(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 30*time.Second)
+	bot := dial(t, srv, botID, nil)
+	p := newPlayer(ctx, t, bot) // Refill 3 by default
+	pcm := speech()
+	if err := p.Write(pcm[:4800]); err != nil { // 10 frames
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) >= 10 }); err != nil {
+		t.Fatal(err)
+	}
+	for p.Stats().Underruns == 0 { // the next slot finds the queue empty
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("no underrun after the queue ran dry")
+		}
+	}
+	if err := p.Write(pcm[4800:5760]); err != nil { // 2 frames: below Refill
+		t.Fatal(err)
+	}
+	// Without the refill rule the first of these would leave within a slot;
+	// give it five.
+	time.Sleep(100 * time.Millisecond)
+	third := time.Now()
+	if err := p.Write(pcm[5760:6240]); err != nil { // the third frame
+		t.Fatal(err)
+	}
+	p.EndTurn()
+	fs, err := srv.WaitFrames(ctx, botID, func(f []voicetest.Frame) bool { return len(f) >= 18 && f[len(f)-1].IsSilence() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs[10].Arrival.Before(third) {
+		t.Fatalf("frame 11 arrived %v before the third refill frame was written", third.Sub(fs[10].Arrival))
+	}
+	for i := 11; i < 13; i++ {
+		if d := fs[i].Arrival.Sub(fs[i-1].Arrival); d < 10*time.Millisecond {
+			t.Errorf("refilled frames %d and %d arrived %v apart: a burst, not the 20 ms clock", i, i+1, d)
+		}
+	}
+}
