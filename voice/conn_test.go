@@ -373,3 +373,21 @@ func TestConnIgnoresUnknownOps(t *testing.T) {
 		t.Fatalf("conn err %v, violations %v", bot.Err(), srv.Violations())
 	}
 }
+
+// TestConnSendsKeepalives: the connection keeps its UDP mapping open with
+// keepalive datagrams from the moment the link is up, before any audio.
+func TestConnSendsKeepalives(t *testing.T) {
+	srv := voicetest.NewServer(t)
+	ctx := testCtx(t, 10*time.Second)
+	dial(t, srv, botID, nil)
+	for {
+		if st, _ := srv.Member(botID); st.Keepalives > 0 {
+			return
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("no UDP keepalive reached the voice server")
+		}
+	}
+}

@@ -97,7 +97,8 @@ type Server struct {
 	grants     map[string]*grant  // by token
 	sessions   map[string]*member // by session id
 	bySSRC     map[uint32]*member
-	frames     map[string][]Frame // by user id
+	keepalives map[netip.AddrPort]int // 8-byte keepalives by source address
+	frames     map[string][]Frame     // by user id
 	violations []string
 	dropFn     func(userID string, seq uint16) bool
 	nextSSRC   uint32
@@ -173,18 +174,19 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("voicetest: listen tcp: %w", err)
 	}
 	s := &Server{
-		opts:     opts,
-		log:      log,
-		ln:       ln,
-		udp:      udp,
-		cert:     leaf,
-		endpoint: ln.Addr().String(),
-		grants:   map[string]*grant{},
-		sessions: map[string]*member{},
-		bySSRC:   map[uint32]*member{},
-		frames:   map[string][]Frame{},
-		nextSSRC: 1000,
-		changed:  make(chan struct{}),
+		opts:       opts,
+		log:        log,
+		ln:         ln,
+		udp:        udp,
+		cert:       leaf,
+		endpoint:   ln.Addr().String(),
+		grants:     map[string]*grant{},
+		sessions:   map[string]*member{},
+		bySSRC:     map[uint32]*member{},
+		keepalives: map[netip.AddrPort]int{},
+		frames:     map[string][]Frame{},
+		nextSSRC:   1000,
+		changed:    make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if es, ok := opts.DAVE.(*ExternalSender); ok {
@@ -385,6 +387,7 @@ type MemberState struct {
 	LastSeq    int // last sequence number sent to it
 	Heartbeats int // heartbeats received (across resumes)
 	Resumes    int
+	Keepalives int // UDP keepalives from its address
 }
 
 // Member returns userID's session state (the newest live one).
@@ -400,7 +403,8 @@ func (s *Server) Member(userID string) (MemberState, bool) {
 		s.mu.Unlock()
 		return MemberState{}, false
 	}
-	st := MemberState{SSRC: m.ssrc, Speaking: m.speaking, LastSeqAck: m.lastSeqAck, Heartbeats: m.heartbeats, Resumes: m.resumes}
+	st := MemberState{SSRC: m.ssrc, Speaking: m.speaking, LastSeqAck: m.lastSeqAck, Heartbeats: m.heartbeats, Resumes: m.resumes,
+		Keepalives: s.keepalives[m.udpAddr]}
 	if m.cipher != nil {
 		st.Mode = m.cipher.Mode()
 	}
@@ -992,6 +996,9 @@ func (s *Server) serveUDP() {
 			resp, _ := voice.Discovery{Response: true, SSRC: d.SSRC, Addr: from}.Marshal()
 			s.udp.WriteToUDPAddrPort(resp, from)
 		case n == 8:
+			s.mu.Lock()
+			s.keepalives[from]++
+			s.mu.Unlock()
 			s.udp.WriteToUDPAddrPort(b, from) // keepalive echo
 		}
 	}
