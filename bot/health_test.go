@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live"
 	"github.com/livecord/livecord/live/livetest"
 )
@@ -54,5 +55,38 @@ func TestCheckLive(t *testing.T) {
 	good.liveHealth.record(context.Canceled)
 	if err := good.CheckLive(ctx); err == nil {
 		t.Error("a cancelled dial overwrote the quota failure")
+	}
+}
+
+// TestCheckGateway: unhealthy until connected and commands are registered,
+// healthy while connected.
+func TestCheckGateway(t *testing.T) {
+	dc := discordtest.NewServer(t)
+	g := dc.AddGuild("g")
+	b, err := New(Config{Token: dc.Token(), GuildID: g.ID, DataDir: t.TempDir(), HTTPClient: dc.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.CheckGateway(ctx); err == nil || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("before Run: %v", err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	select {
+	case <-b.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-ctx.Done():
+		t.Fatal("not ready")
+	}
+	if err := b.CheckGateway(ctx); err != nil {
+		t.Fatalf("connected bot unhealthy: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
