@@ -217,7 +217,7 @@ func TestImmediateRepliesNeverPing(t *testing.T) {
 	h.start()
 	first := h.ask(h.alice, "first")
 	waitContent(t, first, "Thinking…")
-	h.ask(h.bob, "second")
+	waitContent(t, h.ask(h.bob, "second"), "#1") // the queue is full from here
 	pinger := "@everyone <@" + h.carol.ID + "> please"
 	for _, ia := range []*discordtest.Interaction{
 		h.ask(h.alice, pinger), // queue full: echoes the prompt
