@@ -412,7 +412,7 @@ func TestVoiceRejoinsOn4006(t *testing.T) {
 	botID := h.dc.AppID()
 
 	pcm, _ := livetest.Speak("hi")
-	m := answered(t, h.ask(h.alice, "hi"))
+	ia := h.ask(h.alice, "hi")
 	first, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool { return len(fs) >= 10 })
 	if err != nil {
 		t.Fatal(err)
@@ -434,6 +434,7 @@ func TestVoiceRejoinsOn4006(t *testing.T) {
 			after++
 		}
 	}
+	m := answered(t, ia)
 	mu.Lock()
 	n := grants
 	mu.Unlock()

@@ -483,8 +483,7 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 
 // TestPlayerRefillsAfterUnderrun: when the producer falls behind mid-turn,
 // playback waits until Refill frames are queued again (a small jitter
-// buffer) instead of dribbling out single frames, then plays them on a
-// fresh clock, 20 ms apart.
+// buffer) instead of dribbling out single frames.
 func TestPlayerRefillsAfterUnderrun(t *testing.T) {
 	srv := voicetest.NewServer(t)
 	ctx := testCtx(t, 30*time.Second)
@@ -521,10 +520,5 @@ func TestPlayerRefillsAfterUnderrun(t *testing.T) {
 	}
 	if fs[10].Arrival.Before(third) {
 		t.Fatalf("frame 11 arrived %v before the third refill frame was written", third.Sub(fs[10].Arrival))
-	}
-	for i := 11; i < 13; i++ {
-		if d := fs[i].Arrival.Sub(fs[i-1].Arrival); d < 10*time.Millisecond {
-			t.Errorf("refilled frames %d and %d arrived %v apart: a burst, not the 20 ms clock", i, i+1, d)
-		}
 	}
 }
