@@ -364,7 +364,7 @@ func (b *Bot) speaking(guildID string, sp Speaker) (done func()) {
 		defer b.voice.mu.Unlock()
 		gv.busy--
 		gv.last = time.Now()
-		if gv.idle != nil && gv.busy == 0 {
+		if gv.idle != nil && gv.busy == 0 && b.voice.speakers[guildID] == gv {
 			gv.idle.Reset(b.cfg.VoiceIdleTimeout)
 		}
 	}
