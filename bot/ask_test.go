@@ -126,14 +126,7 @@ func TestAllowLists(t *testing.T) {
 
 func TestResetStartsFreshConversation(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	var mu sync.Mutex
-	history := map[string]int{}
-	h.lv.Respond(func(r livetest.Request) livetest.Reply {
-		mu.Lock()
-		history[r.Prompt] = len(r.History)
-		mu.Unlock()
-		return livetest.Reply{}
-	})
+	histories := h.histories()
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.bob, "two"))
@@ -145,8 +138,7 @@ func TestResetStartsFreshConversation(t *testing.T) {
 		t.Fatalf("/reset answer = %q", cb.Message.Content)
 	}
 	answered(t, h.ask(h.alice, "three"))
-	mu.Lock()
-	defer mu.Unlock()
+	history := histories()
 	if history["one"] != 0 || history["two"] != 1 || history["three"] != 0 {
 		t.Fatalf("history lengths seen by Live: %v; want one:0 two:1 three:0", history)
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/livecord/livecord/discordtest"
@@ -144,14 +143,7 @@ func TestHelp(t *testing.T) {
 // opens a new Live session with that voice, without the earlier context.
 func TestVoiceStartsNewSession(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	var mu sync.Mutex
-	history := map[string]int{}
-	h.lv.Respond(func(r livetest.Request) livetest.Reply {
-		mu.Lock()
-		history[r.Prompt] = len(r.History)
-		mu.Unlock()
-		return livetest.Reply{}
-	})
+	histories := h.histories()
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.alice, "two"))
@@ -159,8 +151,7 @@ func TestVoiceStartsNewSession(t *testing.T) {
 		t.Fatalf("/voice answer = %q, %v", cb.Message.Content, err)
 	}
 	answered(t, h.ask(h.alice, "three"))
-	mu.Lock()
-	defer mu.Unlock()
+	history := histories()
 	if history["two"] != 1 || history["three"] != 0 {
 		t.Fatalf("history lengths seen by Live: %v; want two:1 three:0", history)
 	}
@@ -177,14 +168,7 @@ func TestVoiceStartsNewSession(t *testing.T) {
 func TestDMConversationsPerUser(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.GuildID = ""
-	var mu sync.Mutex
-	history := map[string]int{}
-	h.lv.Respond(func(r livetest.Request) livetest.Reply {
-		mu.Lock()
-		history[r.Prompt] = len(r.History)
-		mu.Unlock()
-		return livetest.Reply{}
-	})
+	histories := h.histories()
 	h.start()
 	dm := func(u discordtest.User, prompt string) {
 		ia, err := h.dc.Invoke(h.ctx(), discordtest.Invocation{User: u, Command: "ask",
@@ -197,8 +181,7 @@ func TestDMConversationsPerUser(t *testing.T) {
 	dm(h.alice, "alice one")
 	dm(h.bob, "bob one")
 	dm(h.alice, "alice two")
-	mu.Lock()
-	defer mu.Unlock()
+	history := histories()
 	if history["alice one"] != 0 || history["bob one"] != 0 || history["alice two"] != 1 {
 		t.Fatalf("history lengths seen by Live: %v; want alice one:0 bob one:0 alice two:1", history)
 	}

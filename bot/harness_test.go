@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +228,25 @@ func ephemeral(t *testing.T, ia *discordtest.Interaction) string {
 		t.Fatalf("callback = type %d flags %d %q, want an ephemeral message", cb.Type, cb.Message.Flags, cb.Message.Content)
 	}
 	return cb.Message.Content
+}
+
+// histories has Live answer every prompt with the default reply and records
+// how many earlier turns it had as context for each; the returned func reads
+// the record so far.
+func (h *harness) histories() func() map[string]int {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	h.lv.Respond(func(r livetest.Request) livetest.Reply {
+		mu.Lock()
+		seen[r.Prompt] = len(r.History)
+		mu.Unlock()
+		return livetest.Reply{}
+	})
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
+	}
 }
 
 func pcmBytes(s []int16) []byte {

@@ -19,20 +19,31 @@ import (
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
+// newVoiceHarness is a harness whose Discord emulator hands out vt's voice
+// server, with the bot's voice dialer trusting it and alice seated in the
+// guild's voice channel.
+func newVoiceHarness(t *testing.T, dopts discordtest.Options, lopts livetest.Options) (*harness, *voicetest.Server) {
+	t.Helper()
+	vt := voicetest.NewServer(t)
+	dopts.VoiceServer = func(guildID, channelID, userID, sessionID string) (string, string) {
+		g := vt.Grant(guildID, channelID, userID, sessionID)
+		return g.Endpoint, g.Token
+	}
+	h := newHarness(t, dopts, lopts)
+	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	return h, vt
+}
+
 // TestAskSpeaksInVoiceChannel: the Discord emulator hands out the voice
 // emulator's endpoint; an /ask from someone in a voice channel is spoken
 // there through the voice package (48 kHz Opus frames, then the five-frame
 // silence tail) while the text and WAV are posted.
 func TestAskSpeaksInVoiceChannel(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 10})
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 10})
 	met := admin.NewMetrics()
 	h.cfg.Metrics = met
 	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), Metrics: met})
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
 
 	pcm, _ := livetest.Speak("hi")
@@ -102,15 +113,9 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 // good (4014, kicked from the channel); the bot forgets it at once and the
 // next /ask joins again and is heard, rather than speaking into a dead one.
 func TestVoiceRejoinsAfterKick(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 20})
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 20})
 	met := admin.NewMetrics()
 	h.cfg.Metrics = met
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -168,13 +173,7 @@ func TestVoiceRejoinsAfterKick(t *testing.T) {
 // asker loses nothing: the final message carries the whole transcript and a
 // reply.wav of exactly Live's PCM, and says why the voice stopped.
 func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 2}) // the kick lands while Live is still streaming
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 2}) // the kick lands while Live is still streaming
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -214,15 +213,9 @@ func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
 // bot still speaks the whole reply (a turn holds the connection), then
 // leaves the channel once it has been quiet for the timeout.
 func TestVoiceLeavesWhenIdle(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 10})
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 10})
 	const idle = time.Second
 	h.cfg.VoiceIdleTimeout = idle
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -314,13 +307,7 @@ func TestVoiceUsesChannelBitrate(t *testing.T) {
 // once (no packet from the bot arrives a frame after /leave answered) and
 // leaves the channel; the reply itself is still posted whole.
 func TestLeaveMidReply(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 2})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 2})
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -369,14 +356,7 @@ func TestVoiceEventsInAnyOrder(t *testing.T) {
 		"null endpoint, server first":   {VoicePending: true, VoiceServerFirst: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			vt := voicetest.NewServer(t)
-			o.VoiceServer = func(guildID, channelID, userID, sessionID string) (string, string) {
-				g := vt.Grant(guildID, channelID, userID, sessionID)
-				return g.Endpoint, g.Token
-			}
-			h := newHarness(t, o, livetest.Options{Speed: 20})
-			h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
-			h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+			h, vt := newVoiceHarness(t, o, livetest.Options{Speed: 20})
 			h.start()
 			if msg := waitContent(t, h.run(h.alice, "join", nil), "Joined").Content; !strings.Contains(msg, "<#"+h.vc.ID+">") {
 				t.Fatalf("/join answer: %q", msg)
