@@ -569,7 +569,20 @@ func (b *Bot) leaveIfAlone(raw json.RawMessage) {
 		}
 	}
 	b.dg.State.RUnlock()
-	if humans == 0 && b.leave(e.GuildID) {
+	if humans == 0 && b.leaveIfCurrent(e.GuildID, gv) {
 		b.log.Info("left voice: nobody is listening", "guild", e.GuildID, "channel", gv.channelID)
 	}
+}
+
+// leaveIfCurrent leaves only if gv is still the guild's connection: the
+// asker who left gv's channel may already have had the bot follow them to
+// another one (their /ask and their VOICE_STATE_UPDATE race), and that new
+// connection must not be the one dropped.
+func (b *Bot) leaveIfCurrent(guildID string, gv *guildVoice) bool {
+	unlock := b.voice.lock(guildID)
+	defer unlock()
+	b.voice.mu.Lock()
+	current := b.voice.speakers[guildID] == gv
+	b.voice.mu.Unlock()
+	return current && b.leaveLocked(guildID)
 }
