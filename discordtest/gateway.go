@@ -356,23 +356,23 @@ func (s *Server) voiceStateUpdate(ctx context.Context, c *gwConn, raw json.RawMe
 	if hook != nil {
 		endpoint, token = hook(g.ID, channel, bot, c.sessionID)
 	}
-	var events []func() error
+	type event struct {
+		name string
+		data any
+	}
+	stateEv := event{"VOICE_STATE_UPDATE", state}
+	serverEv := event{"VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint}}
+	var events []event
 	if s.opts.VoicePending {
-		events = append(events, func() error {
-			return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": randomHex(8), "guild_id": g.ID, "endpoint": nil})
-		})
+		events = append(events, event{"VOICE_SERVER_UPDATE", map[string]any{"token": randomHex(8), "guild_id": g.ID, "endpoint": nil}})
 	}
-	server := func() error {
-		return c.send(ctx, 0, "VOICE_SERVER_UPDATE", map[string]any{"token": token, "guild_id": g.ID, "endpoint": endpoint})
-	}
-	stateEv := func() error { return c.send(ctx, 0, "VOICE_STATE_UPDATE", state) }
 	if s.opts.VoiceServerFirst {
-		events = append(events, server, stateEv)
+		events = append(events, serverEv, stateEv)
 	} else {
-		events = append(events, stateEv, server)
+		events = append(events, stateEv, serverEv)
 	}
-	for _, send := range events {
-		if err := send(); err != nil {
+	for _, e := range events {
+		if err := c.send(ctx, 0, e.name, e.data); err != nil {
 			return err
 		}
 	}
