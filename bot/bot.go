@@ -369,11 +369,12 @@ func convKey(ia *discordgo.Interaction) string {
 var noMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
 
 // restCtx bounds one REST call. It is detached from the bot's context so
-// that goodbyes can still be posted while shutting down, but shorter then,
-// so that a slow Discord cannot hold the shutdown for long.
+// that goodbyes can still be posted while shutting down; then every call
+// ends with the shutdown's grace period, so a slow Discord cannot hold the
+// shutdown for long.
 func (b *Bot) restCtx() (context.Context, context.CancelFunc) {
 	if b.ctx != nil && b.ctx.Err() != nil {
-		return context.WithTimeout(b.goodbye, 3*time.Second)
+		return context.WithCancel(b.goodbye)
 	}
 	return context.WithTimeout(context.Background(), 15*time.Second)
 }
