@@ -35,6 +35,18 @@ func newVoiceHarness(t *testing.T, dopts discordtest.Options, lopts livetest.Opt
 	return h, vt
 }
 
+// askMidReply has alice /ask prompt and returns once the voice server holds
+// the first ten frames of the spoken reply, which is still playing.
+func askMidReply(ctx context.Context, t *testing.T, h *harness, vt *voicetest.Server, prompt string) (*discordtest.Interaction, []voicetest.Frame) {
+	t.Helper()
+	ia := h.ask(h.alice, prompt)
+	frames, err := vt.WaitFrames(ctx, h.dc.AppID(), func(fs []voicetest.Frame) bool { return len(fs) >= 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ia, frames
+}
+
 // TestAskSpeaksInVoiceChannel: the Discord emulator hands out the voice
 // emulator's endpoint; an /ask from someone in a voice channel is spoken
 // there through the voice package (48 kHz Opus frames, then the five-frame
@@ -180,10 +192,7 @@ func TestVoiceKickMidReplyStillPostsWAV(t *testing.T) {
 
 	const prompt = "tell me a story"
 	pcm, transcript := livetest.Speak(prompt)
-	ia := h.ask(h.alice, prompt)
-	if _, err := vt.WaitFrames(ctx, h.dc.AppID(), func(fs []voicetest.Frame) bool { return len(fs) >= 10 }); err != nil {
-		t.Fatal(err)
-	}
+	ia, _ := askMidReply(ctx, t, h, vt, prompt)
 	if err := vt.ForceClose(h.dc.AppID(), 4014); err != nil {
 		t.Fatal(err)
 	}
@@ -314,10 +323,7 @@ func TestLeaveMidReply(t *testing.T) {
 	botID := h.dc.AppID()
 
 	pcm, _ := livetest.Speak("hi")
-	ia := h.ask(h.alice, "hi")
-	if _, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool { return len(fs) >= 10 }); err != nil {
-		t.Fatal(err)
-	}
+	ia, _ := askMidReply(ctx, t, h, vt, "hi")
 	if msg := ephemeral(t, h.run(h.bob, "leave", nil)); !strings.Contains(msg, "Left the voice channel") {
 		t.Fatalf("/leave answer = %q", msg)
 	}
@@ -392,11 +398,7 @@ func TestVoiceRejoinsOn4006(t *testing.T) {
 	botID := h.dc.AppID()
 
 	pcm, _ := livetest.Speak("hi")
-	ia := h.ask(h.alice, "hi")
-	first, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool { return len(fs) >= 10 })
-	if err != nil {
-		t.Fatal(err)
-	}
+	ia, first := askMidReply(ctx, t, h, vt, "hi")
 	old := first[0].SSRC
 	if err := vt.ForceClose(botID, 4006); err != nil {
 		t.Fatal(err)
