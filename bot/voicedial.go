@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -9,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/player"
 )
 
 // VoiceOptions configures NewVoiceDialer.
@@ -82,67 +80,29 @@ func (d *voiceDialer) DialVoice(ctx context.Context, vs VoiceServer, rejoin func
 		cancel()
 	}
 	// The player lives until Close, not until the dial's context ends.
-	sink := &firstPacketSink{Sink: conn}
+	pc := player.Config{Bitrate: cmp.Or(vs.Bitrate, d.o.Bitrate), Logger: d.o.Logger}
 	if d.o.Metrics != nil {
 		h := d.o.Metrics.FirstPacketLatency
-		sink.observe = func(took time.Duration) { h.Observe(took.Seconds()) }
+		pc.OnFirstPacket = func(took time.Duration) { h.Observe(took.Seconds()) }
 	}
-	player, err := voice.NewPlayer(context.Background(), sink, voice.PlayerConfig{Bitrate: cmp.Or(vs.Bitrate, d.o.Bitrate), Logger: d.o.Logger})
+	p, err := player.New(context.Background(), conn, pc)
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("voice: player: %w", err)
 	}
-	return &voiceSpeaker{conn: conn, sink: sink, player: player}, nil
-}
-
-// firstPacketSink notes when the first audio packet of a turn leaves, so the
-// time from Live's first chunk to the listener's first packet can be measured
-// where it happens (the player encodes and queues in between).
-type firstPacketSink struct {
-	voice.Sink
-	observe func(time.Duration) // nil: nothing to report to
-
-	mu      sync.Mutex
-	chunkAt time.Time // first chunk of the current turn; zero once measured
-}
-
-// chunk marks the arrival of a turn's first chunk.
-func (s *firstPacketSink) chunk(at time.Time) {
-	s.mu.Lock()
-	s.chunkAt = at
-	s.mu.Unlock()
-}
-
-func (s *firstPacketSink) WriteOpus(frame []byte) error {
-	err := s.Sink.WriteOpus(frame)
-	if err != nil || s.observe == nil || bytes.Equal(frame, voice.SilenceFrame) {
-		return err
-	}
-	s.mu.Lock()
-	at := s.chunkAt
-	s.chunkAt = time.Time{}
-	s.mu.Unlock()
-	if !at.IsZero() {
-		s.observe(time.Since(at))
-	}
-	return nil
+	return &voiceSpeaker{conn: conn, player: p}, nil
 }
 
 // voiceSpeaker adapts a voice.Conn and its Player to Speaker.
 type voiceSpeaker struct {
 	conn    *voice.Conn
-	sink    *firstPacketSink
-	player  *voice.Player
+	player  *player.Player
 	samples []int16
-	talking atomic.Bool // a turn's first chunk has been written
 }
 
 // Audio converts Live's PCM16LE bytes to samples; only the conversation's
 // goroutine calls it, so the buffer is reused.
 func (s *voiceSpeaker) Audio(pcm []byte) error {
-	if !s.talking.Swap(true) {
-		s.sink.chunk(time.Now())
-	}
 	s.samples = s.samples[:0]
 	for i := 0; i+1 < len(pcm); i += 2 {
 		s.samples = append(s.samples, int16(binary.LittleEndian.Uint16(pcm[i:])))
@@ -151,12 +111,10 @@ func (s *voiceSpeaker) Audio(pcm []byte) error {
 }
 
 func (s *voiceSpeaker) Interrupt() {
-	s.talking.Store(false)
 	s.player.Interrupt()
 }
 
 func (s *voiceSpeaker) EndOfTurn(ctx context.Context) error {
-	s.talking.Store(false)
 	if err := s.player.EndTurn(); err != nil {
 		return err
 	}

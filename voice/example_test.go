@@ -6,6 +6,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/livecord/livecord/voice/player"
+
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 )
@@ -35,7 +37,7 @@ func Example() {
 	}
 	defer conn.Close()
 
-	player, err := voice.NewPlayer(ctx, conn, voice.PlayerConfig{Bitrate: 64000})
+	player, err := player.New(ctx, conn, player.Config{Bitrate: 64000})
 	if err != nil {
 		panic(err)
 	}

@@ -360,7 +360,7 @@ func listen(ctx context.Context, c *voice.Conn, botID string, tail chan<- struct
 			continue
 		}
 		frames = append(frames, f)
-		if bytes.Equal(f.Opus, voice.SilenceFrame) {
+		if f.IsSilence() {
 			silent++
 		} else {
 			audio, silent = true, 0

@@ -1,4 +1,4 @@
-package voice_test
+package player_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+	"github.com/livecord/livecord/voice/player"
 
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/resample"
@@ -67,7 +70,7 @@ func decode(t *testing.T, fs []voicetest.Frame) []float64 {
 	}
 	var out []float64
 	for _, f := range fs {
-		pcm, err := dec.Decode(f.Payload, voice.FrameSamples, false)
+		pcm, err := dec.Decode(f.Payload, wire.FrameSamples, false)
 		if err != nil {
 			t.Fatalf("frame %d: opus decode: %v", f.Sequence, err)
 		}
@@ -103,7 +106,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 		if f.IsSilence() != (i >= n) {
 			t.Fatalf("frame %d of %d: silence=%v", i, len(fs), f.IsSilence())
 		}
-		if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+voice.FrameSamples) {
+		if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+wire.FrameSamples) {
 			t.Fatalf("frame %d: seq/timestamp not contiguous", i)
 		}
 	}
@@ -112,7 +115,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := rs.Flush(rs.Process(nil, pcm))
-	if want := (len(ref) + voice.FrameSamples - 1) / voice.FrameSamples; n != want {
+	if want := (len(ref) + wire.FrameSamples - 1) / wire.FrameSamples; n != want {
 		t.Fatalf("%d audio frames, want %d for %d resampled samples", n, want, len(ref))
 	}
 	want := make([]float64, len(ref))
@@ -230,7 +233,7 @@ func pacing(fs []voicetest.Frame) (median, p99dev, drift time.Duration) {
 }
 
 // streamFor writes d of speech to p as fast as Live would (in chunks, ahead of real time).
-func streamFor(ctx context.Context, t *testing.T, p *voice.Player, d time.Duration) {
+func streamFor(ctx context.Context, t *testing.T, p *player.Player, d time.Duration) {
 	pcm := speech()
 	total := int(d.Seconds() * 24000)
 	for sent := 0; sent < total; {
@@ -454,7 +457,7 @@ func (r *recordingSink) WriteOpus([]byte) error {
 func TestPlayerIdleCallsSendNothing(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	sink := &recordingSink{}
-	p, err := voice.NewPlayer(ctx, sink, voice.PlayerConfig{})
+	p, err := player.New(ctx, sink, player.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +474,7 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
-	if err := p.Write(make([]int16, 480)); !errors.Is(err, voice.ErrClosed) {
+	if err := p.Write(make([]int16, 480)); !errors.Is(err, player.ErrClosed) {
 		t.Fatalf("write after close: %v", err)
 	}
 	sink.mu.Lock()
