@@ -79,7 +79,7 @@ type Config struct {
 	// DefaultMaxPromptLength, at most 6000).
 	MaxPromptLength int
 	// Voice plays replies in voice channels; nil means text and WAV only.
-	Voice VoiceDialer
+	Voice *VoiceConfig
 	// VoiceIdleTimeout leaves a voice channel after this long without a
 	// spoken reply (default DefaultVoiceIdle; negative: stay until alone).
 	VoiceIdleTimeout time.Duration
@@ -121,7 +121,7 @@ type Bot struct {
 	convs   map[string]*conversation
 	lastAsk map[string]time.Time // user → last accepted /ask
 
-	voice      voiceState
+	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
 	ready      chan struct{} // closed once connected and commands are registered
 }
@@ -178,7 +178,6 @@ func New(cfg Config) (*Bot, error) {
 		}
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
-	b.voice.init()
 	return b, nil
 }
 
@@ -291,10 +290,9 @@ func (b *Bot) onEvent(_ *discordgo.Session, e *discordgo.Event) {
 	case "INTERACTION_CREATE":
 		b.onInteraction(e.RawData)
 	case "VOICE_STATE_UPDATE":
-		b.voice.onState(b.botUserID(), e.RawData)
-		b.leaveIfAlone(e.RawData)
+		b.onVoiceState(e.RawData)
 	case "VOICE_SERVER_UPDATE":
-		b.voice.onServer(e.RawData)
+		b.onVoiceServer(e.RawData)
 	}
 }
 

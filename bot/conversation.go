@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/voice"
 )
 
 var (
@@ -361,9 +362,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 		c.finish(j, r, log)
 		return
 	}
-	var sp Speaker
+	var sp *voice.Speech
 	if j.voiceChannel != "" && b.cfg.Voice != nil {
-		if sp, err = b.speaker(ctx, c.guildID, j.voiceChannel); err != nil {
+		if sp, err = b.speak(ctx, c.guildID, j.voiceChannel); err != nil {
 			log.Warn("voice unavailable for this reply", "err", err)
 			b.met.failed("voice")
 			note := "I couldn't join your voice channel, so this answer is text only."
@@ -374,7 +375,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			r.notes = append(r.notes, note)
 			sp = nil
 		} else {
-			defer b.speaking(c.guildID, sp)()
+			// Ends the speech even when playback failed partway, so the
+			// channel's idle timer runs again.
+			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
 	sent := time.Now()
@@ -408,7 +411,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			}
 			r.pcm = append(r.pcm, ev.Audio...)
 			if sp != nil {
-				if err := sp.Audio(ev.Audio); err != nil {
+				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
 					sp = nil
@@ -441,7 +444,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 	if sp != nil {
 		// The answer is posted; the next turn waits until this one has
 		// been heard (or the turn's deadline).
-		if err := sp.EndOfTurn(ctx); err != nil {
+		if err := sp.End(ctx); err != nil {
 			log.Debug("speaker end of turn", "err", err)
 		}
 	}

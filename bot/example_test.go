@@ -21,7 +21,7 @@ func Example() {
 		Token:   os.Getenv("DISCORD_TOKEN"),
 		DataDir: "data",
 		Live:    live.ConfigFromEnv(), // GEMINI_API_KEY, GEMINI_VOICE (the default voice), …
-		Voice:   bot.NewVoiceDialer(bot.VoiceOptions{Logger: logger}),
+		Voice:   &bot.VoiceConfig{Logger: logger},
 		Logger:  logger,
 	})
 	if err != nil {

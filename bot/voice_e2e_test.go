@@ -30,7 +30,7 @@ func newVoiceHarness(t *testing.T, dopts discordtest.Options, lopts livetest.Opt
 		return g.Endpoint, g.Token
 	}
 	h := newHarness(t, dopts, lopts)
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	return h, vt
 }
@@ -55,7 +55,7 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 10})
 	met := admin.NewMetrics()
 	h.cfg.Metrics = met
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), Metrics: met})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.start()
 
 	pcm, _ := livetest.Speak("hi")
@@ -266,7 +266,7 @@ func TestVoiceUsesChannelBitrate(t *testing.T) {
 		g := vt.Grant(guildID, channelID, userID, sessionID)
 		return g.Endpoint, g.Token
 	}}, livetest.Options{Speed: 20})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	low := h.dc.AddChannel(h.guild.ID, "Low bitrate", discordtest.ChannelVoice)
 	h.dc.SetBitrate(low.ID, 24000)
 	h.start()
@@ -390,7 +390,7 @@ func TestVoiceRejoinsOn4006(t *testing.T) {
 		g := vt.Grant(guildID, channelID, userID, sessionID)
 		return g.Endpoint, g.Token
 	}}, livetest.Options{Speed: 20})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -40,11 +40,12 @@ func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
 	vs := voicetest.NewServer(t)
 	dc, s, guild, channel := discord(t, vs)
 	ctx := testCtx(t, 20*time.Second)
-	c, err := voice.Join(ctx, s, guild, channel, voice.Config{TLSConfig: vs.ClientTLS()})
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer ch.Close()
+	c := voice.ChannelConn(ch)
 	bot := s.State.User.ID
 	if got := dc.VoiceChannel(guild, bot); got != channel {
 		t.Fatalf("bot is in %q, want %q", got, channel)
@@ -73,15 +74,29 @@ func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
 	if _, err := vs.WaitFrames(ctx, bot, func(f []voicetest.Frame) bool { return f[len(f)-1].SSRC == c.SSRC() }); err != nil {
 		t.Fatal(err)
 	}
-	// Leaving through the main gateway: the voice server closes with 4014.
-	if err := voice.Leave(s, guild); err != nil {
-		t.Fatal(err)
-	}
+	// Disconnected by Discord: the voice server closes with 4014 and the
+	// Channel forgets the connection.
 	vs.Disconnect(guild, bot)
 	<-c.Done()
 	var ce *voice.CloseError
 	if !errors.As(c.Err(), &ce) || ce.Code != 4014 {
 		t.Fatalf("err %v, want 4014", c.Err())
+	}
+	for ch.ChannelID() != "" {
+		if ctx.Err() != nil {
+			t.Fatal("the Channel kept a connection that ended with 4014")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Joining again, then leaving through the main gateway.
+	if err := ch.Join(ctx, channel, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Leave() {
+		t.Fatal("Leave: not connected")
+	}
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatalf("still in a voice channel after Leave: %v", err)
 	}
 }
 
@@ -92,7 +107,7 @@ func TestJoinTimesOutWithoutVoiceServer(t *testing.T) {
 		return "", "" // endpoint null: the voice server is going away; wait
 	})
 	ctx := testCtx(t, 500*time.Millisecond)
-	_, err := voice.Join(ctx, s, guild, channel, voice.Config{TLSConfig: vs.ClientTLS()})
+	_, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want a join deadline", err)
 	}
