@@ -106,7 +106,7 @@ func TestChat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in := strings.NewReader("one\n\ntwo\nq\nthree\n")
-	if err := runChat(ctx, []string{"-dir", dir}, in, &stdout, &stderr); err != nil {
+	if err := chat(ctx, []string{"-dir", dir}, in, &stdout, &stderr); err != nil {
 		t.Fatalf("chat: %v\n%s", err, stderr.String())
 	}
 	if got := stdout.String(); got != "reply one\nreply two\n" {
@@ -174,7 +174,7 @@ func TestChatText(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := runChat(ctx, []string{"-text", "-dir", dir}, strings.NewReader("one\ntwo\nq\n"), &stdout, &stderr); err != nil {
+	if err := chat(ctx, []string{"-text", "-dir", dir}, strings.NewReader("one\ntwo\nq\n"), &stdout, &stderr); err != nil {
 		t.Fatalf("chat -text: %v\n%s", err, stderr.String())
 	}
 	if want := livetest.DefaultTranscript("one") + "\n" + livetest.DefaultTranscript("two") + "\n"; stdout.String() != want {

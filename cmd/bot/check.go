@@ -21,13 +21,6 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-func init() {
-	commands["check"] = command{
-		summary: "validate configuration and credentials against Discord and Gemini (takes run's flags)",
-		run:     runCheck,
-	}
-}
-
 // Bounds of the checks: long enough for a slow link, short enough that a
 // black-holed host does not leave the user staring at nothing.
 const (

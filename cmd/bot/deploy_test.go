@@ -122,7 +122,7 @@ func TestDeploySubcommands(t *testing.T) {
 			t.Errorf("%s: no subcommand found by %s", file, re)
 		}
 		for _, m := range ms {
-			if _, ok := commands[m[1]]; !ok {
+			if !slices.ContainsFunc(commands, func(c command) bool { return c.name == m[1] }) {
 				t.Errorf("%s starts `livecord %s`, which is not a subcommand", file, m[1])
 			}
 		}

@@ -16,10 +16,6 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-func init() {
-	commands["run"] = command{summary: "the Discord bot (default)", run: runBot}
-}
-
 // runBot runs the Discord bot until ctx is cancelled (SIGINT/SIGTERM), then
 // shuts down gracefully: askers of unfinished questions are told, voice is
 // left, the gateway closed.

@@ -32,13 +32,6 @@ import (
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
-func init() {
-	commands["sandbox"] = command{
-		summary: "try /ask offline on the in-repo emulators: writes reply.wav and heard.wav, prints timings",
-		run:     runSandbox,
-	}
-}
-
 // sandboxOptions are `bot sandbox`'s settings.
 type sandboxOptions struct {
 	Prompt  string
