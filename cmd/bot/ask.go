@@ -33,7 +33,10 @@ func runAsk(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errors.New("no prompt given")
 	}
-	cfg := live.ConfigFromEnv()
+	cfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	if *textOnly {
 		cfg.Modality = live.Text
 	}

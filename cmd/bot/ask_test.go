@@ -17,7 +17,7 @@ import (
 	"github.com/livecord/livecord/live/livetest"
 )
 
-// liveEnv points ConfigFromEnv at srv and clears every other Live key.
+// liveEnv points loadLiveConfig at srv and clears every other Live key.
 func liveEnv(t *testing.T, srv *livetest.Server) {
 	for _, k := range []string{"GOOGLE_API_KEY", "GEMINI_MODEL", "GEMINI_API_VERSION", "GEMINI_VOICE", "GEMINI_LANGUAGE",
 		"GEMINI_SYSTEM_INSTRUCTION", "GEMINI_STALL_TIMEOUT", "GEMINI_OUTPUT_TRANSCRIPTION", "GEMINI_COMPRESSION"} {

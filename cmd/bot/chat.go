@@ -27,7 +27,10 @@ func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := live.ConfigFromEnv()
+	cfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	if *textOnly {
 		cfg.Modality = live.Text
 	}

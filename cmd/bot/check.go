@@ -108,7 +108,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cfgErr
 	}
 	cfg.Token = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(cfg.Token), "Bot "))
-	lc := live.ConfigFromEnv()
+	lc := cfg.Live
 	r := &checkReport{w: stdout, secrets: []string{cfg.Token, lc.APIKey}}
 
 	ok := checkConfig(r, cfg, lc, joined)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
-	"github.com/livecord/livecord/live"
 )
 
 // runBot runs the Discord bot until ctx is cancelled (SIGINT/SIGTERM), then
@@ -37,7 +36,6 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 		dglog.Log(ctx, l, fmt.Sprintf(format, a...))
 	}
 	cfg.Logger = log
-	cfg.Live = live.ConfigFromEnv()
 	cfg.Live.Logger = log.With("component", "live")
 	if cfg.Token == "" {
 		return errors.New("DISCORD_TOKEN is not set (in the environment or .env)")

@@ -139,7 +139,10 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 	}
 	defer dc.Close()
 
-	lcfg := live.ConfigFromEnv()
+	lcfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	realLive := useRealLive(lcfg, o.Offline)
 	if realLive {
 		r.Live = "Gemini Live (" + orDefault(lcfg.Model, live.DefaultModel) + ", the real service: a Gemini key is configured)"
