@@ -53,8 +53,14 @@ func (b *Bot) channel(guildID string, create bool) *voice.Channel {
 		IdleTimeout: max(b.cfg.VoiceIdleTimeout, 0), Logger: vc.Logger,
 		Hooks: voice.Hooks{
 			FirstPacket: b.met.firstPacket,
-			Joined:      func(string) { b.met.voiceConnections(1) },
-			Left:        func(string, string) { b.met.voiceConnections(-1) },
+			Joined: func(channelID string) {
+				b.met.voiceConnections(1)
+				b.log.Info("joined voice", "guild", guildID, "channel", channelID)
+			},
+			Left: func(channelID, why string) {
+				b.met.voiceConnections(-1)
+				b.log.Info("left voice: "+why, "guild", guildID, "channel", channelID)
+			},
 		},
 	})
 	if b.voice.m == nil {
@@ -187,9 +193,7 @@ func (b *Bot) leaveIfAlone(ch *voice.Channel, guildID string) {
 		}
 	}
 	b.dg.State.RUnlock()
-	if ch.Listeners(in, people) {
-		b.log.Info("left voice: nobody is listening", "guild", guildID, "channel", in)
-	}
+	ch.Listeners(in, people) // logged by the Left hook as "left voice: alone"
 }
 
 // voicePermError: the bot may not see, connect to or speak in the channel

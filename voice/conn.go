@@ -349,13 +349,11 @@ func (c *Conn) ServerUpdate(s Server) {
 
 // session is one WebSocket connection to the voice gateway.
 type session struct {
-	ws      *websocket.Conn
-	ctx     context.Context
-	cancel  context.CancelFunc
-	hbOnce  sync.Once
-	missed  atomic.Int32
-	hbNonce atomic.Int64
-	closeBy atomic.Value // error that ended the session from our side
+	ws     *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	hbOnce sync.Once
+	missed atomic.Int32
 }
 
 // connect dials the gateway and performs identify (or resume) up to the point

@@ -2,8 +2,6 @@ package voice_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/x509"
 	"encoding/pem"
 	"slices"
@@ -14,7 +12,6 @@ import (
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/voice/internal/wire"
 	"github.com/livecord/livecord/voice/player"
-	"layeh.com/gopus"
 
 	"github.com/coder/websocket"
 	"github.com/livecord/livecord/voice/voicetest"
@@ -32,19 +29,6 @@ func bothPools(srvs ...*voicetest.Server) *x509.CertPool {
 }
 
 func websocketCode(c int) websocket.StatusCode { return websocket.StatusCode(c) }
-
-func gcm(t *testing.T, k wire.SecretKey) cipher.AEAD {
-	t.Helper()
-	b, err := aes.NewCipher(k[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := cipher.NewGCM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
 
 func testKey() wire.SecretKey {
 	var k wire.SecretKey
@@ -89,26 +73,6 @@ func chunks(pcm []int16) [][]int16 {
 		n := min(sizes[i%len(sizes)], len(pcm))
 		out = append(out, pcm[:n])
 		pcm = pcm[n:]
-	}
-	return out
-}
-
-// decode turns received frames into 48 kHz mono (left channel) PCM.
-func decode(t *testing.T, fs []voicetest.Frame) []float64 {
-	t.Helper()
-	dec, err := gopus.NewDecoder(48000, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []float64
-	for _, f := range fs {
-		pcm, err := dec.Decode(f.Payload, wire.FrameSamples, false)
-		if err != nil {
-			t.Fatalf("frame %d: opus decode: %v", f.Sequence, err)
-		}
-		for i := 0; i < len(pcm); i += 2 {
-			out = append(out, float64(pcm[i]))
-		}
 	}
 	return out
 }
