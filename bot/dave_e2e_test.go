@@ -32,10 +32,7 @@ func TestAskSpeaksDAVEEncrypted(t *testing.T) {
 	es := voicetest.NewExternalSender()
 	vt := voicetest.NewServer(t, voicetest.Options{DAVE: es, RequireDAVE: true})
 	h := newHarness(t, discordtest.Options{
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vt.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		},
+		VoiceServer: vt.VoiceServer,
 		// Discord ends a voice connection with 4014 when its user leaves or moves.
 		VoiceLeft: func(guildID, _, userID string) { vt.Disconnect(guildID, userID) },
 	}, livetest.Options{Speed: 10})

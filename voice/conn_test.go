@@ -161,7 +161,7 @@ func TestConnRTPBeforeSpeakingIsAViolation(t *testing.T) {
 func TestConnResumes(t *testing.T) {
 	for _, code := range []int{4015, 1001} { // voice server crashed; a transport close
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			srv := voicetest.NewServer(t)
+			srv := voicetest.NewServer(t, voicetest.Options{})
 			ctx := testCtx(t, 10*time.Second)
 			bot := dial(t, srv, botID, nil)
 			if err := bot.SetSpeaking(ctx, true); err != nil {
@@ -196,7 +196,7 @@ func TestConnResumes(t *testing.T) {
 }
 
 func TestConnStopsOn4014(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	srv.Disconnect(guildID, botID)
@@ -215,7 +215,7 @@ func TestConnStopsOn4014(t *testing.T) {
 }
 
 func TestConnNewSessionAfter4006(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	rejoins := 0
 	bot := dial(t, srv, botID, func(c *voice.Config) {
@@ -252,7 +252,7 @@ func TestConnNewSessionAfter4006(t *testing.T) {
 }
 
 func TestConnWithoutRejoinEndsOn4006(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	srv.ForceClose(botID, 4006)
@@ -268,7 +268,7 @@ func TestConnWithoutRejoinEndsOn4006(t *testing.T) {
 }
 
 func TestDialBadTokenFails(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	_, err := voice.Dial(ctx, voice.Config{
 		Server: voice.Server{Endpoint: srv.Endpoint(), Token: "wrong-token", SessionID: "s"},
@@ -315,8 +315,8 @@ func TestConnHeartbeatsAckSeqAndResumeWhenUnanswered(t *testing.T) {
 // TestConnServerUpdate: a later VOICE_SERVER_UPDATE moves the connection to
 // another voice server (identify there, not resume).
 func TestConnServerUpdate(t *testing.T) {
-	a := voicetest.NewServer(t)
-	b := voicetest.NewServer(t)
+	a := voicetest.NewServer(t, voicetest.Options{})
+	b := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, a, botID, func(c *voice.Config) { c.TLSConfig = &tls.Config{RootCAs: bothPools(a, b)} })
 	if err := bot.SetSpeaking(ctx, true); err != nil {
@@ -381,7 +381,7 @@ func TestConnIgnoresUnknownOps(t *testing.T) {
 // TestConnSendsKeepalives: the connection keeps its UDP mapping open with
 // keepalive datagrams from the moment the link is up, before any audio.
 func TestConnSendsKeepalives(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	dial(t, srv, botID, nil)
 	for {

@@ -446,7 +446,7 @@ func TestDAVEInvalidCommitRecovers(t *testing.T) {
 // TestDAVEProtocolVersion0: where the server selects no DAVE (Stage
 // channels), the same layer passes frames through in clear both ways.
 func TestDAVEProtocolVersion0(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot, bd := daveDial(t, srv, botID)
 	u, ud := daveDial(t, srv, userID)

@@ -175,7 +175,7 @@ func TestE2EEHooks(t *testing.T) {
 }
 
 func TestDropPacketsHook(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	bot.SetSpeaking(ctx, true)

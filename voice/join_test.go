@@ -17,10 +17,7 @@ import (
 func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordgo.Session, string, string) {
 	t.Helper()
 	dc := discordtest.NewServer(t, discordtest.Options{
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vs.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		},
+		VoiceServer: vs.VoiceServer,
 	})
 	g := dc.AddGuild("voice")
 	vc := dc.AddChannel(g.ID, "Voice", discordtest.ChannelVoice)
@@ -37,7 +34,7 @@ func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordg
 }
 
 func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
-	vs := voicetest.NewServer(t)
+	vs := voicetest.NewServer(t, voicetest.Options{})
 	dc, s, guild, channel := discord(t, vs)
 	ctx := testCtx(t, 20*time.Second)
 	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
@@ -101,7 +98,7 @@ func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
 }
 
 func TestJoinTimesOutWithoutVoiceServer(t *testing.T) {
-	vs := voicetest.NewServer(t)
+	vs := voicetest.NewServer(t, voicetest.Options{})
 	dc, s, guild, channel := discord(t, vs)
 	dc.SetVoiceServer(func(guildID, channelID, userID, sessionID string) (string, string) {
 		return "", "" // endpoint null: the voice server is going away; wait

@@ -44,7 +44,7 @@ func readWAV(t *testing.T, path string) *wav.File {
 }
 
 func TestAsk(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	const prompt = "Hello? Gemini are you there?"
 	out := filepath.Join(t.TempDir(), "reply.wav")
@@ -67,7 +67,7 @@ func TestAsk(t *testing.T) {
 }
 
 func TestAskTextAndErrors(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -96,7 +96,7 @@ func TestAskTextAndErrors(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	srv.Respond(func(r livetest.Request) livetest.Reply {
 		return livetest.Reply{Transcript: "reply " + r.Prompt, Duration: 200 * time.Millisecond}
@@ -167,7 +167,7 @@ func TestEmulateLive(t *testing.T) {
 // TestChatText: `chat -text` with a text-capable model prints each reply and
 // writes no audio files.
 func TestChatText(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	t.Setenv("GEMINI_MODEL", "gemini-3.5-transcribe-live")
 	dir := t.TempDir()

@@ -129,11 +129,8 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 		return nil, fmt.Errorf("start the voice emulator: %w", err)
 	}
 	defer vt.Close()
-	dc, err := discordtest.Start(discordtest.Options{Logger: emuLog.With("emulator", "discord"),
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vt.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		}})
+	dc, err := discordtest.New(discordtest.Options{Logger: emuLog.With("emulator", "discord"),
+		VoiceServer: vt.VoiceServer})
 	if err != nil {
 		return nil, fmt.Errorf("start the Discord emulator: %w", err)
 	}

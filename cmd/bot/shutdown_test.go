@@ -41,10 +41,7 @@ func TestSIGTERMDuringSpokenReply(t *testing.T) {
 	}
 	// A DAVE channel, as on Discord, with alice listening in it.
 	vt := voicetest.NewServer(t, voicetest.Options{DAVE: voicetest.NewExternalSender(), RequireDAVE: true})
-	dc := discordtest.NewServer(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}})
+	dc := discordtest.NewServer(t, discordtest.Options{VoiceServer: vt.VoiceServer})
 	// Real-time streaming of a 30 s answer: the turn is still running when
 	// the signal arrives.
 	lv := livetest.NewServer(t, livetest.Options{Speed: 1})

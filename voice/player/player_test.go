@@ -82,7 +82,7 @@ func decode(t *testing.T, fs []voicetest.Frame) []float64 {
 }
 
 func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	listener := dial(t, srv, userID, func(c *voice.Config) { c.ReceiveBuffer = 1024 })
@@ -142,7 +142,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 // TestPlayerLatencyAndInterrupt checks the first chunk's time to the first
 // RTP packet and that an interruption turns the next slot into silence.
 func TestPlayerLatencyAndInterrupt(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -302,7 +302,7 @@ func TestPlayerPacing(t *testing.T) {
 	} else if testing.Short() {
 		d = 3 * time.Second
 	}
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, d+30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -337,7 +337,7 @@ func TestPlayerPacing(t *testing.T) {
 // UDP while the gateway resumes, with no gap over 200 ms (plus the scheduling
 // noise a bare timer sees in the same run: CI shares two cores).
 func TestPlayerSurvivesResume(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -370,7 +370,7 @@ func TestPlayerSurvivesResume(t *testing.T) {
 // TestPlayerStopsCleanlyOn4014: the connection stops, the player keeps its
 // clock without panicking and reports the refused frames.
 func TestPlayerStopsCleanlyOn4014(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -392,7 +392,7 @@ func TestPlayerStopsCleanlyOn4014(t *testing.T) {
 // TestPlayerBackToBackTurns: a turn written while the previous one is still
 // playing follows its silence tail on the same clock (no burst).
 func TestPlayerBackToBackTurns(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -488,7 +488,7 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 // playback waits until Refill frames are queued again (a small jitter
 // buffer) instead of dribbling out single frames.
 func TestPlayerRefillsAfterUnderrun(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot) // Refill 3 by default

@@ -23,8 +23,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/livecord/livecord/internal/tb"
 
 	"github.com/livecord/livecord/voice/internal/wire"
 
@@ -208,15 +209,11 @@ func New(opts Options) (*Server, error) {
 
 // NewServer starts a server for a test and closes it when the test ends,
 // failing the test if any protocol violation was recorded.
-func NewServer(t testing.TB, opts ...Options) *Server {
+func NewServer(t tb.T, o Options) *Server {
 	t.Helper()
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
 	s, err := New(o)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("voicetest: %v", err)
 	}
 	t.Cleanup(func() {
 		s.Close()
@@ -275,6 +272,14 @@ func (s *Server) Grant(guildID, channelID, userID, sessionID string) voice.Serve
 	s.grants[g.token] = g
 	s.mu.Unlock()
 	return voice.Server{Endpoint: s.endpoint, Token: g.token, SessionID: sessionID}
+}
+
+// VoiceServer grants a join (see Grant) and returns what the Discord
+// emulator puts in VOICE_SERVER_UPDATE: it is a discordtest.VoiceServerFunc,
+// the one glue between the two emulators (tests and `bot sandbox`).
+func (s *Server) VoiceServer(guildID, channelID, userID, sessionID string) (endpoint, token string) {
+	g := s.Grant(guildID, channelID, userID, sessionID)
+	return g.Endpoint, g.Token
 }
 
 // Disconnect removes userID from guildID's call as the main gateway does when

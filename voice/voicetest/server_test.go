@@ -152,7 +152,7 @@ func TestHandshakeAndCloseCodes(t *testing.T) {
 func TestResumeReplaysMissedMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	g := srv.Grant("1", "2", "3", "sess")
 	r := dialRaw(t, ctx, srv)
 	r.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
