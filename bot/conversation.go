@@ -409,7 +409,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			if len(r.pcm) == 0 {
 				b.met.firstAudio(time.Since(sent))
 			}
-			r.pcm = append(r.pcm, ev.Audio...)
+			r.pcm = turn.Audio()
 			if sp != nil {
 				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
@@ -423,7 +423,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 				}
 			}
 		case live.EventOutputTranscript, live.EventText:
-			r.transcript.WriteString(ev.Text)
+			r.transcript = turn.Transcript()
 			ed.set(r.streaming())
 		case live.EventInterrupted:
 			r.interrupted = true
@@ -438,6 +438,8 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			}
 		}
 	}
+	// The turn keeps what arrived, a failed turn's partial reply included.
+	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
 	ed.stop()
 	r.elapsed = time.Since(start)
 	c.finish(j, r, log)
@@ -448,7 +450,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			log.Debug("speaker end of turn", "err", err)
 		}
 	}
-	log.Info("ask answered", "audio", live.AudioDuration(len(r.pcm)), "chars", r.transcript.Len(),
+	log.Info("ask answered", "audio", live.AudioDuration(len(r.pcm)), "chars", len(r.transcript),
 		"elapsed", r.elapsed.Round(time.Millisecond), "partial", r.partial, "fresh", fresh)
 }
 
