@@ -21,7 +21,7 @@ const maxContent = 2000
 type reply struct {
 	prompt      string
 	userID      string
-	limit       int // attachment_size_limit
+	limit       int    // attachment_size_limit
 	transcript  string // the live.Turn's, read after each event
 	pcm         []byte // the live.Turn's audio so far (not a copy)
 	interrupted bool
