@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"bytes"
 	"encoding/json"
 
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/livecord/livecord/voice"
 )
 
 func TestSplit(t *testing.T) {
@@ -74,19 +74,26 @@ func TestMatchVoices(t *testing.T) {
 	}
 }
 
-// FuzzVoiceEvents feeds arbitrary gateway payloads to the voice event
-// decoders: they decode or fail without panicking, and a null endpoint is
-// never read as a server to connect to.
+// FuzzVoiceEvents feeds arbitrary gateway payloads through the voice event
+// decoders to a voice.Channel, as the bot's routing does: nothing panics,
+// and events alone never make a connection.
 func FuzzVoiceEvents(f *testing.F) {
 	f.Add([]byte(`{"guild_id":"1","user_id":"9","channel_id":"2","session_id":"s"}`))
 	f.Add([]byte(`{"guild_id":"1","token":"t","endpoint":null}`))
 	f.Add([]byte(`{"guild_id":"1","token":"t","endpoint":"h:1"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		ch := voice.NewChannel(voice.ChannelConfig{GuildID: "1", UserID: "9"})
+		defer ch.Close()
 		var st voiceStateEvent
-		_ = json.Unmarshal(raw, &st)
+		if json.Unmarshal(raw, &st) == nil && st.UserID == "9" {
+			ch.StateUpdate(deref(st.ChannelID), st.SessionID)
+		}
 		var sv voiceServerEvent
-		if json.Unmarshal(raw, &sv) == nil && sv.Endpoint != nil && *sv.Endpoint == "" && bytes.Contains(raw, []byte("null")) && !bytes.Contains(raw, []byte(`""`)) {
-			t.Fatal("null endpoint decoded as an empty string")
+		if json.Unmarshal(raw, &sv) == nil {
+			ch.ServerUpdate(deref(sv.Endpoint), sv.Token)
+		}
+		if ch.ChannelID() != "" {
+			t.Fatalf("connected to %q from events alone", ch.ChannelID())
 		}
 	})
 }

@@ -142,11 +142,7 @@ func (b *Bot) onVoiceState(raw json.RawMessage) {
 		return
 	}
 	if e.UserID == b.botUserID() {
-		var channelID string
-		if e.ChannelID != nil {
-			channelID = *e.ChannelID
-		}
-		ch.StateUpdate(channelID, e.SessionID)
+		ch.StateUpdate(deref(e.ChannelID), e.SessionID)
 		return
 	}
 	b.leaveIfAlone(ch, e.GuildID)
@@ -159,11 +155,7 @@ func (b *Bot) onVoiceServer(raw json.RawMessage) {
 		return
 	}
 	if ch := b.channel(e.GuildID, false); ch != nil {
-		var endpoint string
-		if e.Endpoint != nil {
-			endpoint = *e.Endpoint
-		}
-		ch.ServerUpdate(endpoint, e.Token)
+		ch.ServerUpdate(deref(e.Endpoint), e.Token)
 	}
 }
 
@@ -189,4 +181,13 @@ func (b *Bot) leaveIfAlone(ch *voice.Channel, guildID string) {
 	}
 	b.dg.State.RUnlock()
 	ch.Listeners(in, people) // logged by the Left hook as "left voice: alone"
+}
+
+// deref reads a nullable JSON string: null is "" (no channel; no endpoint
+// yet).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

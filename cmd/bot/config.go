@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -190,11 +191,9 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.QueueCap < 1 {
 		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))
 	}
-	var lerr error
-	cfg.Live, lerr = loadLiveConfig(getenv)
-	if j, ok := lerr.(interface{ Unwrap() []error }); ok {
-		errs = append(errs, j.Unwrap()...)
-	}
+	var lerrs []error
+	cfg.Live, lerrs = readLiveConfig(getenv)
+	errs = append(errs, lerrs...)
 	return cfg, ro, errors.Join(errs...)
 }
 
@@ -206,6 +205,13 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 // live.Dial applies; a value that does not parse, or that Live would refuse,
 // is an error naming the key (all of them, joined).
 func loadLiveConfig(getenv func(string) string) (live.Config, error) {
+	c, errs := readLiveConfig(getenv)
+	return c, errors.Join(errs...)
+}
+
+// readLiveConfig is loadLiveConfig with each problem apart, for
+// loadBotConfig's list.
+func readLiveConfig(getenv func(string) string) (live.Config, []error) {
 	var errs []error
 	boolean := func(name string, def bool) bool {
 		v := strings.TrimSpace(getenv(name))
@@ -241,8 +247,16 @@ func loadLiveConfig(getenv func(string) string) (live.Config, error) {
 			c.StallTimeout = d
 		}
 	}
-	if err := c.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("GEMINI_MODEL, GEMINI_API_VERSION or GEMINI_BASE_URL: %w", err))
+	// Each key alone, so the message names the one Live would refuse.
+	for key, one := range map[string]live.Config{
+		"GEMINI_MODEL":       {Model: c.Model},
+		"GEMINI_API_VERSION": {APIVersion: c.APIVersion},
+		"GEMINI_BASE_URL":    {BaseURL: c.BaseURL},
+	} {
+		if err := one.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
 	}
-	return c, errors.Join(errs...)
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return c, errs
 }
