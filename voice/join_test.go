@@ -3,6 +3,8 @@ package voice_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,5 +109,77 @@ func TestJoinTimesOutWithoutVoiceServer(t *testing.T) {
 	_, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want a join deadline", err)
+	}
+}
+
+// TestChannelLeavesWhenIdleOrAlone: a Channel leaves after IdleTimeout
+// without speech (not during it), and when told its channel is empty, but
+// not for another channel's emptiness; Hooks see each join and leave.
+func TestChannelLeavesWhenIdleOrAlone(t *testing.T) {
+	vs := voicetest.NewServer(t, voicetest.Options{})
+	dc, s, guild, channel := discord(t, vs)
+	ctx := testCtx(t, 20*time.Second)
+	bot := s.State.User.ID
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	const idle = 300 * time.Millisecond
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true,
+		IdleTimeout: idle, Hooks: voice.Hooks{
+			Joined: func(string) { note("joined") },
+			Left:   func(_, why string) { note("left " + why) },
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+
+	// A Speech longer than the idle timeout keeps the bot in the channel.
+	sp, err := ch.Speak(ctx, channel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]byte, 2*24000) // 1 s of 24 kHz PCM16LE
+	start := time.Now()
+	if err := sp.Write(pcm); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if played := time.Since(start); played < 2*idle || ch.ChannelID() != channel {
+		t.Fatalf("after %v of speech the channel is %q, want %q (speech outlasting the idle timeout)", played, ch.ChannelID(), channel)
+	}
+	ended := time.Now()
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatalf("no idle leave: %v", err)
+	}
+	// The timer restarts inside End, just before ended is read: allow that
+	// gap, not a leave that ignored the timeout.
+	if after := time.Since(ended); after < idle*9/10 {
+		t.Fatalf("left %v after the speech ended, before the idle timeout %v", after, idle)
+	}
+
+	// Alone: another channel's emptiness is ignored, its own is not.
+	if err := ch.Join(ctx, channel, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Listeners("some-other-channel", 0) || ch.Listeners(channel, 2) {
+		t.Fatal("left for another channel's emptiness, or with people present")
+	}
+	if !ch.Listeners(channel, 0) {
+		t.Fatal("stayed in an empty channel")
+	}
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"joined", "left idle", "joined", "left alone"}; !slices.Equal(events, want) {
+		t.Fatalf("hooks saw %v, want %v", events, want)
 	}
 }
