@@ -79,8 +79,8 @@ type Channel struct {
 	wake   chan struct{}
 
 	mu         sync.Mutex
-	sessionID  string
-	stateChan  string
+	want       string // the channel of the last op 4 join
+	sessionID  string // from our VOICE_STATE_UPDATE in want
 	token      string
 	endpoint   string
 	haveState  bool
@@ -113,24 +113,34 @@ func NewChannel(cfg ChannelConfig) *Channel {
 }
 
 // StateUpdate hands over the bot's own VOICE_STATE_UPDATE in this guild
-// (channelID "" when it left).
+// (channelID "" when it left). Only one for the channel last joined counts:
+// a stale one (a previous channel, a leave) that a concurrent dispatcher
+// delivers late must not hide it.
 func (c *Channel) StateUpdate(channelID, sessionID string) {
 	c.mu.Lock()
-	c.sessionID, c.stateChan, c.haveState = sessionID, channelID, true
+	if channelID != "" && channelID == c.want {
+		c.sessionID, c.haveState = sessionID, true
+	}
 	c.mu.Unlock()
 	c.poke()
 }
 
 // ServerUpdate hands over the guild's VOICE_SERVER_UPDATE. An empty
-// endpoint (null: the server is going away) waits for the next one; a new
-// endpoint while connected moves the connection there.
+// endpoint (null: a server is being allocated, or going away) is ignored:
+// the next one counts. Ignoring it, rather than recording it, also keeps a
+// null event that a concurrent event dispatcher (discordgo runs each
+// handler on its own goroutine) delivers after the real one from hiding
+// it. A new endpoint while connected moves the connection there.
 func (c *Channel) ServerUpdate(endpoint, token string) {
+	if endpoint == "" {
+		return
+	}
 	c.mu.Lock()
 	c.token, c.endpoint, c.haveServer = token, endpoint, true
 	l, requesting := c.cur, c.requesting
 	srv := Server{Endpoint: endpoint, Token: token, SessionID: c.sessionID}
 	c.mu.Unlock()
-	if l != nil && !requesting && endpoint != "" {
+	if l != nil && !requesting {
 		l.conn.ServerUpdate(srv)
 	}
 	c.poke()
@@ -267,7 +277,7 @@ func (c *Channel) request(ctx context.Context, channelID string) (Server, error)
 		defer cancel()
 	}
 	c.mu.Lock()
-	c.haveState, c.haveServer, c.requesting = false, false, true
+	c.haveState, c.haveServer, c.requesting, c.want = false, false, true, channelID
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -279,7 +289,7 @@ func (c *Channel) request(ctx context.Context, channelID string) (Server, error)
 	}
 	for {
 		c.mu.Lock()
-		ok := c.haveState && c.haveServer && c.endpoint != "" && c.stateChan == channelID
+		ok := c.haveState && c.haveServer
 		srv := Server{Endpoint: c.endpoint, Token: c.token, SessionID: c.sessionID}
 		c.mu.Unlock()
 		if ok {
