@@ -6,18 +6,23 @@
 // Live as one turn; the deferred reply is edited as the transcript grows
 // (throttled) and ends holding the quoted prompt, the transcript, the
 // duration and reply.wav (Ogg/Opus past the upload limit). When the asker
-// sits in a voice channel and a [VoiceDialer] is configured, the reply's PCM
-// also goes to a [Speaker] as it streams.
+// sits in a voice channel and Config.Voice is set, the reply's PCM is also
+// spoken there as it streams, through one voice.Channel per guild.
+//
+// Files: bot.go (Config, New, Run, shutdown), events.go (gateway dispatch),
+// commands.go (slash commands), conversation.go (queues and Live turns),
+// editor.go (throttled edits), reply.go (the final message), rest.go
+// (interaction REST calls), voice.go (the guilds' voice channels),
+// voicecommands.go (/join, /leave, permissions), store.go, health.go,
+// metrics.go.
 package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +30,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live"
 )
 
@@ -79,7 +85,7 @@ type Config struct {
 	// DefaultMaxPromptLength, at most 6000).
 	MaxPromptLength int
 	// Voice plays replies in voice channels; nil means text and WAV only.
-	Voice VoiceDialer
+	Voice *VoiceConfig
 	// VoiceIdleTimeout leaves a voice channel after this long without a
 	// spoken reply (default DefaultVoiceIdle; negative: stay until alone).
 	VoiceIdleTimeout time.Duration
@@ -114,14 +120,13 @@ type Bot struct {
 	// stretch a shutdown one message at a time.
 	goodbye    context.Context
 	endGoodbye context.CancelFunc
-	wg         sync.WaitGroup // handlers and conversation workers
+	tasks      tasks.Group // handlers and conversation workers; refuses new ones once shutdown begins
 
 	mu      sync.Mutex
-	closing bool
 	convs   map[string]*conversation
 	lastAsk map[string]time.Time // user → last accepted /ask
 
-	voice      voiceState
+	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
 	ready      chan struct{} // closed once connected and commands are registered
 }
@@ -178,7 +183,6 @@ func New(cfg Config) (*Bot, error) {
 		}
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
-	b.voice.init()
 	return b, nil
 }
 
@@ -250,52 +254,15 @@ func (b *Bot) CheckGateway(context.Context) error {
 // shutdown stops new work, lets workers tell their askers, leaves voice and
 // closes the gateway.
 func (b *Bot) shutdown() {
-	b.mu.Lock()
-	b.closing = true
-	b.mu.Unlock()
 	grace := time.AfterFunc(shutdownGrace, b.endGoodbye)
 	defer grace.Stop()
-	b.cancel()
-	b.wg.Wait()
+	b.cancel() // handlers and enqueue refuse work from here on
+	b.tasks.Close()
 	b.leaveAllVoice()
 	if err := b.dg.Close(); err != nil {
 		b.log.Warn("close gateway", "err", err)
 	}
 	b.http.CloseIdleConnections()
-}
-
-// track counts a handler as running unless the bot is shutting down.
-func (b *Bot) track() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closing {
-		return false
-	}
-	b.wg.Add(1)
-	return true
-}
-
-// onEvent receives every gateway dispatch raw, which keeps fields discordgo
-// lacks (attachment_size_limit) and keeps discordgo's own voice code idle.
-func (b *Bot) onEvent(_ *discordgo.Session, e *discordgo.Event) {
-	switch e.Type {
-	case "INTERACTION_CREATE", "VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE":
-	default:
-		return
-	}
-	if !b.track() {
-		return
-	}
-	defer b.wg.Done()
-	switch e.Type {
-	case "INTERACTION_CREATE":
-		b.onInteraction(e.RawData)
-	case "VOICE_STATE_UPDATE":
-		b.voice.onState(b.botUserID(), e.RawData)
-		b.leaveIfAlone(e.RawData)
-	case "VOICE_SERVER_UPDATE":
-		b.voice.onServer(e.RawData)
-	}
 }
 
 func (b *Bot) botUserID() string {
@@ -305,172 +272,10 @@ func (b *Bot) botUserID() string {
 	return ""
 }
 
-// interaction is an interaction with the raw fields discordgo drops.
-type interaction struct {
-	*discordgo.Interaction
-	// attachLimit is attachment_size_limit (bytes per file).
-	attachLimit int
-	received    time.Time
-}
-
-// decodeInteraction parses an INTERACTION_CREATE payload, keeping
-// attachment_size_limit.
-func decodeInteraction(raw json.RawMessage) (*interaction, error) {
-	ia := &interaction{Interaction: &discordgo.Interaction{}, received: time.Now()}
-	if err := json.Unmarshal(raw, ia.Interaction); err != nil {
-		return nil, fmt.Errorf("decode interaction: %w", err)
-	}
-	var extra struct {
-		AttachmentSizeLimit int `json:"attachment_size_limit"`
-	}
-	_ = json.Unmarshal(raw, &extra)
-	ia.attachLimit = extra.AttachmentSizeLimit
-	if ia.attachLimit <= 0 {
-		ia.attachLimit = 10 << 20 // Discord's default
-	}
-	return ia, nil
-}
-
-func (b *Bot) onInteraction(raw json.RawMessage) {
-	ia, err := decodeInteraction(raw)
-	if err != nil {
-		b.log.Warn("undecodable interaction", "err", err)
-		return
-	}
-	switch ia.Type {
-	case discordgo.InteractionApplicationCommand:
-		b.onCommand(ia)
-	case discordgo.InteractionApplicationCommandAutocomplete:
-		b.onAutocomplete(ia)
-	}
-}
-
-// userOf returns the invoking user (member in guilds, user in DMs).
-func userOf(ia *discordgo.Interaction) *discordgo.User {
-	if ia.Member != nil && ia.Member.User != nil {
-		return ia.Member.User
-	}
-	if ia.User != nil {
-		return ia.User
-	}
-	return &discordgo.User{}
-}
-
-// convKey names the conversation an interaction belongs to.
-func convKey(ia *discordgo.Interaction) string {
-	if ia.GuildID != "" {
-		return "guild:" + ia.GuildID
-	}
-	return "dm:" + userOf(ia).ID
-}
-
 // noMentions is allowed_mentions with nothing allowed: echoed prompts and
 // model text must never ping anyone.
 var noMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
 
-// restCtx bounds one REST call. It is detached from the bot's context so
-// that goodbyes can still be posted while shutting down; then every call
-// ends with the shutdown's grace period, so a slow Discord cannot hold the
-// shutdown for long.
-func (b *Bot) restCtx() (context.Context, context.CancelFunc) {
-	if b.ctx != nil && b.ctx.Err() != nil {
-		return context.WithCancel(b.goodbye)
-	}
-	return context.WithTimeout(context.Background(), 15*time.Second)
-}
-
 // shutdownGrace is how long askers may be told goodbye during a shutdown,
 // all messages together; voice is left and the gateway closed after it.
 const shutdownGrace = 2500 * time.Millisecond
-
-func (b *Bot) respond(ia *interaction, content string, ephemeral bool) {
-	ctx, cancel := b.restCtx()
-	defer cancel()
-	data := &discordgo.InteractionResponseData{Content: clip(content), AllowedMentions: noMentions}
-	if ephemeral {
-		data.Flags = discordgo.MessageFlagsEphemeral
-	}
-	err := b.dg.InteractionRespond(ia.Interaction, &discordgo.InteractionResponse{
-		Type: discordgo.InteractionResponseChannelMessageWithSource, Data: data}, discordgo.WithContext(ctx))
-	if err != nil {
-		b.log.Warn("interaction reply failed", "err", scrub(err, ia.Token), "command", ia.ApplicationCommandData().Name)
-	}
-}
-
-func (b *Bot) deferReply(ia *interaction, ephemeral bool) error {
-	ctx, cancel := b.restCtx()
-	defer cancel()
-	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}
-	if ephemeral {
-		resp.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
-	}
-	if err := b.dg.InteractionRespond(ia.Interaction, resp, discordgo.WithContext(ctx)); err != nil {
-		return fmt.Errorf("defer reply: %w", scrub(err, ia.Token))
-	}
-	return nil
-}
-
-// edit replaces the original response's content (and adds files).
-func (b *Bot) edit(ia *interaction, content string, files ...*discordgo.File) error {
-	ctx, cancel := b.restCtx()
-	defer cancel()
-	c := clip(content)
-	_, err := b.dg.InteractionResponseEdit(ia.Interaction, &discordgo.WebhookEdit{
-		Content: &c, AllowedMentions: noMentions, Files: files}, discordgo.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("edit reply: %w", scrub(err, ia.Token))
-	}
-	return nil
-}
-
-func (b *Bot) followup(ia *interaction, content string) error {
-	ctx, cancel := b.restCtx()
-	defer cancel()
-	_, err := b.dg.FollowupMessageCreate(ia.Interaction, true, &discordgo.WebhookParams{
-		Content: clip(content), AllowedMentions: noMentions}, discordgo.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("follow-up: %w", scrub(err, ia.Token))
-	}
-	return nil
-}
-
-// scrub removes an interaction token from an error's text: transport
-// errors quote the webhook URL, which carries it.
-func scrub(err error, token string) error {
-	if err == nil || token == "" || !strings.Contains(err.Error(), token) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), token, "[token]"))
-}
-
-// APITransport returns the transport for Discord REST: one that sends every
-// request to apiURL's scheme and host (Config.APIURL), or a plain one when
-// apiURL is empty. base is the underlying transport, whose idle connections
-// a caller may close.
-func APITransport(apiURL string) (rt http.RoundTripper, base *http.Transport, err error) {
-	base = http.DefaultTransport.(*http.Transport).Clone()
-	if apiURL == "" {
-		return base, base, nil
-	}
-	u, err := url.Parse(apiURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", apiURL)
-	}
-	return hostRewriter{scheme: u.Scheme, host: u.Host, next: base}, base, nil
-}
-
-// hostRewriter sends every request to one host (Config.APIURL).
-type hostRewriter struct {
-	scheme, host string
-	next         *http.Transport
-}
-
-func (h hostRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.URL.Scheme, req.URL.Host, req.Host = h.scheme, h.host, h.host
-	return h.next.RoundTrip(req)
-}
-
-// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
-// transport at shutdown.
-func (h hostRewriter) CloseIdleConnections() { h.next.CloseIdleConnections() }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/voice"
 )
 
 var (
@@ -73,7 +74,7 @@ func (b *Bot) convLocked(key, guildID string) *conversation {
 func (b *Bot) enqueue(ia *interaction, j *job) (*conversation, int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closing {
+	if b.ctx.Err() != nil {
 		return nil, 0, errShuttingDown
 	}
 	c := b.convLocked(convKey(ia.Interaction), ia.GuildID)
@@ -89,7 +90,11 @@ func (b *Bot) enqueue(ia *interaction, j *job) (*conversation, int, error) {
 		pos++
 	}
 	if !c.working {
-		b.wg.Add(1) // as track(), whose check of closing is above
+		if !b.tasks.Enter() { // shutdown began after the check above
+			c.queue = c.queue[:len(c.queue)-1]
+			b.met.queued(-1)
+			return nil, 0, errShuttingDown
+		}
 		c.working = true
 		go c.work()
 	}
@@ -155,7 +160,7 @@ func (b *Bot) resetConversation(ia *interaction) {
 }
 
 func (c *conversation) work() {
-	defer c.b.wg.Done()
+	defer c.b.tasks.Leave()
 	idle := time.NewTimer(c.b.cfg.IdleTimeout)
 	defer idle.Stop()
 	// Every exit closes the session before clearing working: a new worker
@@ -361,9 +366,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 		c.finish(j, r, log)
 		return
 	}
-	var sp Speaker
+	var sp *voice.Speech
 	if j.voiceChannel != "" && b.cfg.Voice != nil {
-		if sp, err = b.speaker(ctx, c.guildID, j.voiceChannel); err != nil {
+		if sp, err = b.speak(ctx, c.guildID, j.voiceChannel); err != nil {
 			log.Warn("voice unavailable for this reply", "err", err)
 			b.met.failed("voice")
 			note := "I couldn't join your voice channel, so this answer is text only."
@@ -374,7 +379,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			r.notes = append(r.notes, note)
 			sp = nil
 		} else {
-			defer b.speaking(c.guildID, sp)()
+			// Ends the speech even when playback failed partway, so the
+			// channel's idle timer runs again.
+			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
 	sent := time.Now()
@@ -406,9 +413,9 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			if len(r.pcm) == 0 {
 				b.met.firstAudio(time.Since(sent))
 			}
-			r.pcm = append(r.pcm, ev.Audio...)
+			r.pcm = turn.Audio()
 			if sp != nil {
-				if err := sp.Audio(ev.Audio); err != nil {
+				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
 					sp = nil
@@ -420,7 +427,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 				}
 			}
 		case live.EventOutputTranscript, live.EventText:
-			r.transcript.WriteString(ev.Text)
+			r.transcript = turn.Transcript()
 			ed.set(r.streaming())
 		case live.EventInterrupted:
 			r.interrupted = true
@@ -435,17 +442,19 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			}
 		}
 	}
+	// The turn keeps what arrived, a failed turn's partial reply included.
+	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
 	ed.stop()
 	r.elapsed = time.Since(start)
 	c.finish(j, r, log)
 	if sp != nil {
 		// The answer is posted; the next turn waits until this one has
 		// been heard (or the turn's deadline).
-		if err := sp.EndOfTurn(ctx); err != nil {
+		if err := sp.End(ctx); err != nil {
 			log.Debug("speaker end of turn", "err", err)
 		}
 	}
-	log.Info("ask answered", "audio", live.AudioDuration(len(r.pcm)), "chars", r.transcript.Len(),
+	log.Info("ask answered", "audio", live.AudioDuration(len(r.pcm)), "chars", len(r.transcript),
 		"elapsed", r.elapsed.Round(time.Millisecond), "partial", r.partial, "fresh", fresh)
 }
 
@@ -493,79 +502,4 @@ func liveMessage(err error, ctx context.Context) string {
 		return le.UserMessage()
 	}
 	return "Something went wrong talking to Gemini. Please try again."
-}
-
-// editor applies the latest wanted content to a reply, at most once per
-// interval, from its own goroutine, so slow REST calls never hold up the
-// audio.
-type editor struct {
-	b        *Bot
-	ia       *interaction
-	interval time.Duration
-
-	mu      sync.Mutex
-	want    string
-	applied string
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-}
-
-func newEditor(b *Bot, ia *interaction, interval time.Duration) *editor {
-	e := &editor{b: b, ia: ia, interval: interval, kick: make(chan struct{}, 1),
-		quit: make(chan struct{}), done: make(chan struct{})}
-	go e.loop()
-	return e
-}
-
-func (e *editor) set(content string) {
-	e.mu.Lock()
-	e.want = content
-	e.mu.Unlock()
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
-}
-
-// stop ends the loop and waits for an edit in flight.
-func (e *editor) stop() {
-	e.once.Do(func() { close(e.quit) })
-	<-e.done
-}
-
-func (e *editor) loop() {
-	defer close(e.done)
-	var last time.Time
-	for {
-		select {
-		case <-e.kick:
-		case <-e.quit:
-			return
-		}
-		if wait := e.interval - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-e.quit:
-				t.Stop()
-				return
-			}
-		}
-		e.mu.Lock()
-		want := e.want
-		same := want == e.applied
-		e.mu.Unlock()
-		if same {
-			continue
-		}
-		last = time.Now()
-		if err := e.b.edit(e.ia, want); err != nil {
-			e.b.log.Debug("streaming edit failed", "err", err)
-		}
-		e.mu.Lock()
-		e.applied = want
-		e.mu.Unlock()
-	}
 }

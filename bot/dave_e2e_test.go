@@ -3,7 +3,6 @@ package bot_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -16,13 +15,6 @@ import (
 	"github.com/livecord/livecord/voice/voicetest"
 	"layeh.com/gopus"
 )
-
-// newDAVE is cmd/bot's wiring: one DAVE layer per voice connection.
-func newDAVE(t testing.TB) func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error) {
-	return func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error) {
-		return voice.NewDAVE(mustSnowflake(t, vs.UserID), mustSnowflake(t, vs.ChannelID), log)
-	}
-}
 
 func mustSnowflake(t testing.TB, id string) uint64 {
 	v, err := strconv.ParseUint(id, 10, 64)
@@ -40,14 +32,11 @@ func TestAskSpeaksDAVEEncrypted(t *testing.T) {
 	es := voicetest.NewExternalSender()
 	vt := voicetest.NewServer(t, voicetest.Options{DAVE: es, RequireDAVE: true})
 	h := newHarness(t, discordtest.Options{
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vt.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		},
+		VoiceServer: vt.VoiceServer,
 		// Discord ends a voice connection with 4014 when its user leaves or moves.
 		VoiceLeft: func(guildID, _, userID string) { vt.Disconnect(guildID, userID) },
 	}, livetest.Options{Speed: 10})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), E2EE: newDAVE(t)})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS()}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 

@@ -20,8 +20,8 @@ func Example() {
 	b, err := bot.New(bot.Config{
 		Token:   os.Getenv("DISCORD_TOKEN"),
 		DataDir: "data",
-		Live:    live.ConfigFromEnv(), // GEMINI_API_KEY, GEMINI_VOICE (the default voice), …
-		Voice:   bot.NewVoiceDialer(bot.VoiceOptions{Logger: logger}),
+		Live:    live.Config{APIKey: os.Getenv("GEMINI_API_KEY"), Voice: "Kore"}, // Voice: the default voice
+		Voice:   &bot.VoiceConfig{Logger: logger},
 		Logger:  logger,
 	})
 	if err != nil {

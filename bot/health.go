@@ -76,5 +76,5 @@ func (b *Bot) CheckLive(ctx context.Context) error {
 	if errors.As(err, &le) {
 		return fmt.Errorf("%s (%s)", le.UserMessage(), le.Class)
 	}
-	return errors.New("Gemini Live could not be reached")
+	return errors.New("live: the service could not be reached")
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestCheckLive(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	newBot := func(key string) *Bot {
 		b, err := New(Config{Token: "t", DataDir: t.TempDir(),
 			Live: live.Config{APIKey: key, BaseURL: srv.URL(), StallTimeout: 5 * time.Second}})
@@ -61,7 +61,7 @@ func TestCheckLive(t *testing.T) {
 // TestCheckGateway: unhealthy until connected and commands are registered,
 // healthy while connected.
 func TestCheckGateway(t *testing.T) {
-	dc := discordtest.NewServer(t)
+	dc := discordtest.NewServer(t, discordtest.Options{})
 	g := dc.AddGuild("g")
 	b, err := New(Config{Token: dc.Token(), GuildID: g.ID, DataDir: t.TempDir(), HTTPClient: dc.HTTPClient()})
 	if err != nil {

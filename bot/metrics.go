@@ -77,3 +77,11 @@ func (m metrics) queued(delta float64) {
 		m.m.QueuedTurns.Add(delta)
 	}
 }
+
+// firstPacket is the voice Channel's first-packet hook: a turn's first PCM
+// handed to the player → its first audio packet sent.
+func (m metrics) firstPacket(d time.Duration) {
+	if m.m != nil {
+		m.m.FirstPacketLatency.Observe(d.Seconds())
+	}
+}

@@ -21,9 +21,9 @@ const maxContent = 2000
 type reply struct {
 	prompt      string
 	userID      string
-	limit       int // attachment_size_limit
-	transcript  strings.Builder
-	pcm         []byte
+	limit       int    // attachment_size_limit
+	transcript  string // the live.Turn's, read after each event
+	pcm         []byte // the live.Turn's audio so far (not a copy)
 	interrupted bool
 	partial     bool   // the turn failed after it started
 	failure     string // user-facing failure text ("" when it went fine)
@@ -60,7 +60,7 @@ func errorText(msg, prompt string) string {
 // of the transcript so far, within one message.
 func (r *reply) streaming() string {
 	h := header(r.prompt, r.userID)
-	t := r.transcript.String()
+	t := r.transcript
 	if t == "" {
 		return h + "\n\n💭 *Thinking…*"
 	}
@@ -85,7 +85,7 @@ func (r *reply) final() ([]string, []*discordgo.File, error) {
 	var b strings.Builder
 	b.WriteString(header(r.prompt, r.userID))
 	b.WriteString("\n\n")
-	if t := strings.TrimSpace(r.transcript.String()); t != "" {
+	if t := strings.TrimSpace(r.transcript); t != "" {
 		b.WriteString(t)
 	} else {
 		b.WriteString("*(no transcript)*")

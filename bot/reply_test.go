@@ -3,10 +3,12 @@ package bot
 import (
 	"encoding/json"
 
-	"github.com/bwmarrin/discordgo"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/livecord/livecord/voice"
 )
 
 func TestSplit(t *testing.T) {
@@ -72,25 +74,26 @@ func TestMatchVoices(t *testing.T) {
 	}
 }
 
-// FuzzVoiceEvents feeds arbitrary gateway payloads to the voice event
-// parsers while a join waits.
+// FuzzVoiceEvents feeds arbitrary gateway payloads through the voice event
+// decoders to a voice.Channel, as the bot's routing does: nothing panics,
+// and events alone never make a connection.
 func FuzzVoiceEvents(f *testing.F) {
 	f.Add([]byte(`{"guild_id":"1","user_id":"9","channel_id":"2","session_id":"s"}`))
 	f.Add([]byte(`{"guild_id":"1","token":"t","endpoint":null}`))
 	f.Add([]byte(`{"guild_id":"1","token":"t","endpoint":"h:1"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		var v voiceState
-		v.init()
-		j := &voiceJoin{channelID: "2", state: make(chan string, 1), server: make(chan VoiceServer, 1)}
-		v.joins["1"] = j
-		v.onState("9", json.RawMessage(raw))
-		v.onServer(json.RawMessage(raw))
-		select {
-		case vs := <-j.server:
-			if vs.Endpoint == "" {
-				t.Fatal("empty endpoint accepted")
-			}
-		default:
+		ch := voice.NewChannel(voice.ChannelConfig{GuildID: "1", UserID: "9"})
+		defer ch.Close()
+		var st voiceStateEvent
+		if json.Unmarshal(raw, &st) == nil && st.UserID == "9" {
+			ch.StateUpdate(deref(st.ChannelID), st.SessionID)
+		}
+		var sv voiceServerEvent
+		if json.Unmarshal(raw, &sv) == nil {
+			ch.ServerUpdate(deref(sv.Endpoint), sv.Token)
+		}
+		if ch.ChannelID() != "" {
+			t.Fatalf("connected to %q from events alone", ch.ChannelID())
 		}
 	})
 }

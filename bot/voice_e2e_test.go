@@ -24,13 +24,10 @@ import (
 // guild's voice channel.
 func newVoiceHarness(t *testing.T, dopts discordtest.Options, lopts livetest.Options) (*harness, *voicetest.Server) {
 	t.Helper()
-	vt := voicetest.NewServer(t)
-	dopts.VoiceServer = func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}
+	vt := voicetest.NewServer(t, voicetest.Options{})
+	dopts.VoiceServer = vt.VoiceServer
 	h := newHarness(t, dopts, lopts)
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	return h, vt
 }
@@ -55,7 +52,7 @@ func TestAskSpeaksInVoiceChannel(t *testing.T) {
 	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 10})
 	met := admin.NewMetrics()
 	h.cfg.Metrics = met
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), Metrics: met})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.start()
 
 	pcm, _ := livetest.Speak("hi")
@@ -261,12 +258,9 @@ func TestVoiceLeavesWhenIdle(t *testing.T) {
 // TestVoiceUsesChannelBitrate: the Opus encoder runs at the voice channel's
 // bitrate (as its listeners' clients are set up for), not a fixed one.
 func TestVoiceUsesChannelBitrate(t *testing.T) {
-	vt := voicetest.NewServer(t)
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}}, livetest.Options{Speed: 20})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	vt := voicetest.NewServer(t, voicetest.Options{})
+	h := newHarness(t, discordtest.Options{VoiceServer: vt.VoiceServer}, livetest.Options{Speed: 20})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	low := h.dc.AddChannel(h.guild.ID, "Low bitrate", discordtest.ChannelVoice)
 	h.dc.SetBitrate(low.ID, 24000)
 	h.start()
@@ -380,17 +374,16 @@ func TestVoiceEventsInAnyOrder(t *testing.T) {
 // mid-reply; the bot asks the main gateway again (a second op 4 and
 // VOICE_SERVER_UPDATE), identifies afresh and the reply goes on to its end.
 func TestVoiceRejoinsOn4006(t *testing.T) {
-	vt := voicetest.NewServer(t)
+	vt := voicetest.NewServer(t, voicetest.Options{})
 	var mu sync.Mutex
 	grants := 0
 	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
 		mu.Lock()
 		grants++
 		mu.Unlock()
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
+		return vt.VoiceServer(guildID, channelID, userID, sessionID)
 	}}, livetest.Options{Speed: 20})
-	h.cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS()})
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	h.start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

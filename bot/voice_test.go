@@ -1,78 +1,27 @@
 package bot_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
+	"github.com/livecord/livecord/voice/voicetest"
 )
 
-// fakeVoice records what the bot hands to the voice seam.
-type fakeVoice struct {
-	mu       sync.Mutex
-	dials    []bot.VoiceServer
-	speakers []*fakeSpeaker
-}
-
-func (f *fakeVoice) DialVoice(_ context.Context, vs bot.VoiceServer, _ func(context.Context) (bot.VoiceServer, error)) (bot.Speaker, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	sp := &fakeSpeaker{}
-	f.dials = append(f.dials, vs)
-	f.speakers = append(f.speakers, sp)
-	return sp, nil
-}
-
-func (f *fakeVoice) state() ([]bot.VoiceServer, []*fakeSpeaker) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]bot.VoiceServer(nil), f.dials...), append([]*fakeSpeaker(nil), f.speakers...)
-}
-
-type fakeSpeaker struct {
-	mu     sync.Mutex
-	pcm    bytes.Buffer
-	ends   int
-	closed bool
-}
-
-func (s *fakeSpeaker) Audio(pcm []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pcm.Write(pcm)
-	return nil
-}
-func (s *fakeSpeaker) Interrupt() {}
-func (s *fakeSpeaker) EndOfTurn(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ends++
-	return nil
-}
-func (s *fakeSpeaker) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
-
-// TestVoiceSeam: /join goes through op 4 to the voice dialer with the
-// gateway's voice server; /ask streams exactly Live's PCM to the speaker;
-// /leave disconnects.
+// TestVoiceSeam: /join goes through op 4 to a voice connection the voice
+// server accepts (the session and token the gateway handed out); /ask is
+// spoken there, reusing the /join connection, as the whole reply and one
+// silence tail; /leave disconnects; alone in the channel the bot leaves.
 func TestVoiceSeam(t *testing.T) {
-	h := newHarness(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		return "voice.local:1234", "tok-" + channelID
-	}}, livetest.Options{Speed: 50})
-	fv := &fakeVoice{}
-	h.cfg.Voice = fv
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, "")
 	h.start()
+	call := voicetest.CallID{GuildID: h.guild.ID, ChannelID: h.vc.ID}
+	botID := h.dc.AppID()
 
 	if msg := ephemeral(t, h.run(h.alice, "join", nil)); !strings.Contains(msg, "Join a voice channel first") {
 		t.Fatalf("/join outside voice = %q", msg)
@@ -80,60 +29,60 @@ func TestVoiceSeam(t *testing.T) {
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	join := h.run(h.alice, "join", nil)
 	waitContent(t, join, "Joined <#"+h.vc.ID+">")
-	dials, _ := fv.state()
-	if len(dials) != 1 {
-		t.Fatalf("%d voice dials", len(dials))
-	}
-	vs := dials[0]
-	if vs.GuildID != h.guild.ID || vs.ChannelID != h.vc.ID || vs.Endpoint != "voice.local:1234" ||
-		vs.Token != "tok-"+h.vc.ID || vs.SessionID == "" || vs.UserID != h.dc.AppID() {
-		t.Fatalf("voice server handed to the dialer: %+v", vs)
-	}
-	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), h.vc.ID); err != nil {
+	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, botID, h.vc.ID); err != nil {
 		t.Fatalf("bot not in %s: %v", h.vc.ID, err)
 	}
+	if m := vt.Members(call); !slices.Contains(m, botID) {
+		t.Fatalf("voice call members %v lack the bot", m)
+	}
+	joined, _ := vt.Member(botID)
 
 	prompt := "say something out loud"
 	pcm, _ := livetest.Speak(prompt)
 	answered(t, h.ask(h.alice, prompt))
 	answered(t, h.ask(h.bob, "bob is not in voice"))
-	dials, sps := fv.state()
-	if len(dials) != 1 {
-		t.Fatalf("%d voice dials, want the /join connection reused", len(dials))
+	// 480 samples of Live's 24 kHz are one 20 ms frame.
+	want := (len(pcm) + 479) / 480
+	fs, err := vt.WaitFrames(h.ctx(), botID, func(fs []voicetest.Frame) bool {
+		return len(fs) >= want+5 && fs[len(fs)-1].IsSilence()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	sp := sps[0]
-	sp.mu.Lock()
-	got, ends := sp.pcm.Bytes(), sp.ends
-	sp.mu.Unlock()
-	if !bytes.Equal(got, pcmBytes(pcm)) || ends != 1 {
-		t.Fatalf("speaker got %d bytes and %d end-of-turns; want exactly the emulator's %d bytes and 1",
-			len(got), ends, 2*len(pcm))
+	audio, silence := 0, 0
+	for _, f := range fs {
+		if f.SSRC != joined.SSRC {
+			t.Fatalf("frame on SSRC %d, want the /join connection's %d", f.SSRC, joined.SSRC)
+		}
+		if f.IsSilence() {
+			silence++
+		} else {
+			audio++
+		}
+	}
+	if audio < want || audio > want+1 || silence != 5 {
+		t.Fatalf("voice got %d audio and %d silence frames; want the reply's %d (+1 for the resampler tail) and one tail of 5",
+			audio, silence, want)
 	}
 
 	if msg := ephemeral(t, h.run(h.alice, "leave", nil)); !strings.Contains(msg, "Left") {
 		t.Fatalf("/leave = %q", msg)
 	}
-	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), ""); err != nil {
+	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, botID, ""); err != nil {
 		t.Fatalf("bot still in a voice channel after /leave: %v", err)
 	}
-	sp.mu.Lock()
-	closed := sp.closed
-	sp.mu.Unlock()
-	if !closed {
-		t.Fatal("speaker not closed by /leave")
+	if msg := ephemeral(t, h.run(h.alice, "leave", nil)); !strings.Contains(msg, "not in a voice channel") {
+		t.Fatalf("second /leave = %q", msg)
 	}
 
 	// Alone in the channel, the bot leaves by itself.
 	waitContent(t, h.run(h.alice, "join", nil), "Joined")
-	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), h.vc.ID); err != nil {
+	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, botID, h.vc.ID); err != nil {
 		t.Fatal(err)
 	}
 	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, "")
-	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), ""); err != nil {
+	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, botID, ""); err != nil {
 		t.Fatalf("the bot stayed in an empty channel: %v", err)
-	}
-	if _, sps := fv.state(); len(sps) != 2 {
-		t.Fatalf("%d voice connections, want 2", len(sps))
 	}
 }
 
@@ -206,10 +155,7 @@ func TestJoinNeedsVoicePermissions(t *testing.T) {
 }
 
 func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness), missing, has string) {
-	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	fv := &fakeVoice{}
-	h.cfg.Voice = fv
-	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.start()
 	take(h)
 	m := waitContent(t, h.run(h.alice, "join", nil), "permission")
@@ -221,7 +167,7 @@ func testJoinNeedsVoicePermissions(t *testing.T, take func(*harness), missing, h
 	if !strings.Contains(m.Content, "missing the "+missing+" permission in your voice channel") || len(m.Attachments) != 1 {
 		t.Fatalf("/ask answer:\n%s", m.Content)
 	}
-	if dials, _ := fv.state(); len(dials) != 0 || h.dc.VoiceChannel(h.guild.ID, h.dc.AppID()) != "" {
-		t.Fatalf("the bot tried to join: %d dials", len(dials))
+	if m := vt.Members(voicetest.CallID{GuildID: h.guild.ID, ChannelID: h.vc.ID}); len(m) != 0 || h.dc.VoiceChannel(h.guild.ID, h.dc.AppID()) != "" {
+		t.Fatalf("the bot tried to join: voice members %v", m)
 	}
 }

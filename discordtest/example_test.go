@@ -13,7 +13,7 @@ import (
 // Example connects a discordgo bot to the emulator, registers a command,
 // and has a user run it.
 func Example() {
-	srv, err := discordtest.Start(discordtest.Options{})
+	srv, err := discordtest.New(discordtest.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -28,8 +28,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/livecord/livecord/internal/tb"
 
 	"github.com/livecord/livecord/internal/tasks"
 )
@@ -101,13 +102,9 @@ type Server struct {
 }
 
 // NewServer starts an emulator for a test and closes it when the test ends.
-func NewServer(t testing.TB, opts ...Options) *Server {
+func NewServer(t tb.T, o Options) *Server {
 	t.Helper()
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	s, err := Start(o)
+	s, err := New(o)
 	if err != nil {
 		t.Fatalf("discordtest: %v", err)
 	}
@@ -115,8 +112,9 @@ func NewServer(t testing.TB, opts ...Options) *Server {
 	return s
 }
 
-// Start starts an emulator on a loopback port; Close stops it.
-func Start(o Options) (*Server, error) {
+// New starts an emulator on a loopback port (for programs: `bot sandbox`);
+// Close stops it. Tests use NewServer.
+func New(o Options) (*Server, error) {
 	if o.Token == "" {
 		o.Token = "emulator-token"
 	}

@@ -245,7 +245,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	srv := discordtest.NewServer(t)
+	srv := discordtest.NewServer(t, discordtest.Options{})
 	dg, _ := discordgo.New("Bot wrong-token")
 	dg.Client = srv.HTTPClient()
 	defer dg.Client.CloseIdleConnections()

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -54,8 +52,7 @@ type Config struct {
 	Modality Modality
 	// InputTranscription asks for transcripts of the user's audio.
 	InputTranscription bool
-	// OutputTranscription asks for transcripts of the model's audio
-	// (ConfigFromEnv turns it on).
+	// OutputTranscription asks for transcripts of the model's audio.
 	OutputTranscription bool
 	// Compression enables contextWindowCompression (sliding window), which
 	// lifts the 15-minute session limit.
@@ -73,38 +70,23 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ConfigFromEnv reads GEMINI_API_KEY (falling back to GOOGLE_API_KEY),
-// GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL, GEMINI_VOICE,
-// GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION, GEMINI_COMPRESSION (default on),
-// GEMINI_STALL_TIMEOUT (a Go duration) and GEMINI_OUTPUT_TRANSCRIPTION
-// (default on). Unset keys leave the defaults Dial applies.
-func ConfigFromEnv() Config {
-	c := Config{
-		APIKey:              os.Getenv("GEMINI_API_KEY"),
-		Model:               os.Getenv("GEMINI_MODEL"),
-		APIVersion:          os.Getenv("GEMINI_API_VERSION"),
-		BaseURL:             os.Getenv("GEMINI_BASE_URL"),
-		Voice:               os.Getenv("GEMINI_VOICE"),
-		Language:            os.Getenv("GEMINI_LANGUAGE"),
-		SystemInstruction:   os.Getenv("GEMINI_SYSTEM_INSTRUCTION"),
-		OutputTranscription: envBool("GEMINI_OUTPUT_TRANSCRIPTION", true),
-		Compression:         envBool("GEMINI_COMPRESSION", true),
+// Validate reports the first field Dial would refuse: the base URL's
+// scheme, the API version, the model name, the modality or a negative
+// stall timeout. Empty fields are valid (Dial fills in the defaults); a
+// missing APIKey is left to Dial, which names it.
+func (c Config) Validate() error {
+	if c.StallTimeout < 0 {
+		return fmt.Errorf("live: stall timeout %v is negative", c.StallTimeout)
 	}
-	if c.APIKey == "" {
-		c.APIKey = os.Getenv("GOOGLE_API_KEY")
+	switch c.Modality {
+	case "", Audio, Text:
+	default:
+		return fmt.Errorf("live: modality %q is not AUDIO or TEXT", c.Modality)
 	}
-	if d, err := time.ParseDuration(os.Getenv("GEMINI_STALL_TIMEOUT")); err == nil && d > 0 {
-		c.StallTimeout = d
+	if _, _, err := c.withDefaults().endpoint(); err != nil {
+		return fmt.Errorf("live: %w", err)
 	}
-	return c
-}
-
-func envBool(name string, def bool) bool {
-	v, err := strconv.ParseBool(os.Getenv(name))
-	if err != nil {
-		return def
-	}
-	return v
+	return nil
 }
 
 // withDefaults returns c with empty fields filled in.

@@ -7,27 +7,24 @@ import (
 	"time"
 )
 
-func TestConfigFromEnv(t *testing.T) {
-	for _, k := range []string{"GEMINI_API_KEY", "GEMINI_MODEL", "GEMINI_API_VERSION", "GEMINI_BASE_URL", "GEMINI_VOICE",
-		"GEMINI_LANGUAGE", "GEMINI_SYSTEM_INSTRUCTION", "GEMINI_STALL_TIMEOUT", "GEMINI_OUTPUT_TRANSCRIPTION", "GEMINI_COMPRESSION"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("GOOGLE_API_KEY", "google-key")
-	c := ConfigFromEnv()
-	if c.APIKey != "google-key" || !c.OutputTranscription || !c.Compression || c.StallTimeout != 0 {
-		t.Errorf("defaults: %+v", c)
-	}
-	t.Setenv("GEMINI_API_KEY", "gemini-key")
-	t.Setenv("GEMINI_STALL_TIMEOUT", "12s")
-	t.Setenv("GEMINI_OUTPUT_TRANSCRIPTION", "false")
-	t.Setenv("GEMINI_VOICE", "Kore")
-	c = ConfigFromEnv()
-	if c.APIKey != "gemini-key" || c.StallTimeout != 12*time.Second || c.OutputTranscription || c.Voice != "Kore" {
-		t.Errorf("set: %+v", c)
-	}
+func TestConfigDefaultsAndValidate(t *testing.T) {
 	d := Config{}.withDefaults()
 	if d.Model != DefaultModel || d.APIVersion != "v1beta" || d.Modality != Audio || d.StallTimeout != DefaultStallTimeout {
 		t.Errorf("withDefaults: %+v", d)
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("the zero Config: %v", err)
+	}
+	for _, c := range []Config{
+		{StallTimeout: -time.Second},
+		{Modality: "VIDEO"},
+		{APIVersion: "v2"},
+		{BaseURL: "ftp://example.com"},
+		{Model: "a/../b"},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: valid", c)
+		}
 	}
 }
 

@@ -22,7 +22,7 @@
 //     ("auth_tokens/…") use the BidiGenerateContentConstrained method with an
 //     "Authorization: Token" header.
 //   - A Config literal starts with output transcription off (Go's zero
-//     value); [ConfigFromEnv] turns it on for audio replies.
+//     value); the bot's configuration loader turns it on for audio replies.
 //   - Text turns are sent as clientContent with turnComplete, which is what
 //     the seed notebook's send(..., end_of_turn=True) does; a new turn sent
 //     while a reply is still streaming interrupts it (the old Turn yields

@@ -11,7 +11,7 @@ import (
 )
 
 // One text turn, audio and transcript out. In production the Config comes
-// from live.ConfigFromEnv(); here it points at the in-repo emulator.
+// from the program's configuration (cmd/bot reads GEMINI_*); here it points at the in-repo emulator.
 func ExampleDial() {
 	srv, err := livetest.New(livetest.Options{})
 	if err != nil {

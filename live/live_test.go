@@ -133,7 +133,7 @@ func pcmBytes(pcm []int16) []byte {
 }
 
 func TestTextInAudioOut(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	turn := send(t, s, prompt)
 	r := drain(t, turn)
@@ -207,7 +207,7 @@ func TestTextInAudioOut(t *testing.T) {
 
 // A second turn sees the handle the first one produced.
 func TestHandleAfterTurn(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	drain(t, send(t, s, "one"))
 	r := drain(t, send(t, s, "two"))
@@ -238,7 +238,7 @@ func historyResponder(req livetest.Request) livetest.Reply {
 }
 
 func TestGoAwayResumesWithContext(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	s := dial(t, config(srv, nil))
 	// goAway arrives mid-reply; the connection closes 1011 a while later.
@@ -261,7 +261,7 @@ func TestGoAwayResumesWithContext(t *testing.T) {
 }
 
 func TestResumeAfterMidTurnClose(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	s := dial(t, config(srv, nil))
 	drain(t, send(t, s, "first"))
@@ -291,7 +291,7 @@ func TestResumeAfterMidTurnClose(t *testing.T) {
 }
 
 func TestStall(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	cfg := config(srv, nil)
 	cfg.StallTimeout = time.Second
 	s := dial(t, cfg)
@@ -318,7 +318,7 @@ func TestStall(t *testing.T) {
 }
 
 func TestInterruption(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	srv.Script(livetest.Reply{Duration: time.Minute})
 	first := send(t, s, "tell me a long story")
@@ -343,7 +343,7 @@ func TestInterruption(t *testing.T) {
 }
 
 func TestOddChunks(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	for _, size := range []int{999, 11521, 3} {
 		srv.Script(livetest.Reply{ChunkBytes: size, Duration: 200 * time.Millisecond})
@@ -358,7 +358,7 @@ func TestOddChunks(t *testing.T) {
 // TestLargeFrames: a 2.5 s chunk arrives as one 160 KB frame, far past
 // coder/websocket's default 32 KiB read limit.
 func TestLargeFrames(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	srv.Script(livetest.Reply{ChunkBytes: 120001, Duration: 3 * time.Second})
 	r := drain(t, send(t, s, "big"))
@@ -369,7 +369,7 @@ func TestLargeFrames(t *testing.T) {
 }
 
 func TestTextModality(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	cfg := config(srv, nil)
 	cfg.Model, cfg.Modality = "gemini-3.5-transcribe-live", live.Text
 	s := dial(t, cfg)
@@ -403,7 +403,7 @@ func TestErrorClasses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := livetest.NewServer(t)
+			srv := livetest.NewServer(t, livetest.Options{})
 			var logs syncBuf
 			cfg := config(srv, &logs)
 			tc.prep(srv, &cfg)
@@ -446,7 +446,7 @@ func TestKeyNotInDialError(t *testing.T) {
 }
 
 func TestResumeFromHandleInNewSession(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	s := dial(t, config(srv, nil))
 	drain(t, send(t, s, "remember 42"))
@@ -463,7 +463,7 @@ func TestResumeFromHandleInNewSession(t *testing.T) {
 }
 
 func TestCloseFailsOpenTurn(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	s := dial(t, config(srv, nil))
 	srv.Script(livetest.Reply{Duration: time.Minute})
 	turn := send(t, s, "long")
@@ -484,7 +484,7 @@ func TestCloseFailsOpenTurn(t *testing.T) {
 // reply arrived (the service closing between turns races our Send) is
 // resumed and the turn sent again, once.
 func TestResendWhenLostBeforeReply(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	var logs syncBuf
 	s := dial(t, config(srv, &logs))
@@ -540,7 +540,7 @@ func TestNoLeaksAfterClose(t *testing.T) {
 }
 
 func TestEphemeralTokenAndSpeechConfig(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	cfg := config(srv, nil)
 	cfg.APIKey, cfg.APIVersion, cfg.Voice, cfg.Language = srv.Token, "v1alpha", "Puck", "en-GB"
 	s := dial(t, cfg)
@@ -578,7 +578,7 @@ func (h notifyHandler) Handle(ctx context.Context, r slog.Record) error {
 // goAway between turns, then the service's 1011 close: the next Send
 // resumes on a new connection with the latest handle.
 func TestClosedBetweenTurnsResumes(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	ended := make(chan struct{}, 1)
 	cfg := config(srv, nil)
@@ -604,7 +604,7 @@ func TestClosedBetweenTurnsResumes(t *testing.T) {
 // An expired handle surfaces once as ClassSessionExpired; the Session then
 // forgets it and the next Send starts a fresh conversation.
 func TestExpiredHandle(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	srv.Respond(historyResponder)
 	ended := make(chan struct{}, 1)
 	cfg := config(srv, nil)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need, then
-# vets and runs every test with the race detector.
+# vets, staticchecks and runs every test with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,5 +29,7 @@ export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-stringop-overread}"
 export LIVECORD_REQUIRE_NODE=1
 
 go vet ./...
+# staticcheck, pinned: CI keeps the tree as clean as it is today.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 # -count=1: every run really runs (the real-client tests exec node, whose inputs the test cache cannot see).
 go test -race -count=1 -timeout 14m ./...

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/coder/websocket"
 	"github.com/pion/rtp"
 
@@ -81,7 +83,7 @@ type Conn struct {
 	server   Server
 	ws       *websocket.Conn // current gateway connection, nil between sessions
 	udp      *udpLink        // current UDP link, nil until ready
-	cipher   *Cipher         // nil while not ready to send
+	cipher   *wire.Cipher    // nil while not ready to send
 	speaking bool
 
 	// recvMu orders receive-side delivery: the SSRC→user map from op 5 and
@@ -236,11 +238,11 @@ func (c *Conn) SetSpeaking(ctx context.Context, on bool) error {
 }
 
 func (c *Conn) sendSpeaking(ctx context.Context, ws *websocket.Conn, ssrc uint32, on bool) error {
-	s := Speaking{SSRC: ssrc}
+	s := wire.Speaking{SSRC: ssrc}
 	if on {
 		s.Speaking = 1
 	}
-	m, err := NewMessage(OpSpeaking, s)
+	m, err := wire.NewMessage(wire.OpSpeaking, s)
 	if err != nil {
 		return err
 	}
@@ -271,7 +273,7 @@ func (c *Conn) WriteOpus(frame []byte) error {
 		}
 		payload = c.encBuf
 	}
-	h := rtp.Header{Version: 2, PayloadType: PayloadTypeOpus, SequenceNumber: c.seq, Timestamp: c.ts, SSRC: link.ssrc}
+	h := rtp.Header{Version: 2, PayloadType: wire.PayloadTypeOpus, SequenceNumber: c.seq, Timestamp: c.ts, SSRC: link.ssrc}
 	c.nonce++
 	pkt, err := ci.Seal(c.pktBuf[:0], &h, payload, c.nonce)
 	if err != nil {
@@ -279,7 +281,7 @@ func (c *Conn) WriteOpus(frame []byte) error {
 	}
 	c.pktBuf = pkt
 	c.seq++
-	c.ts += FrameSamples
+	c.ts += wire.FrameSamples
 	if _, err := link.conn.Write(pkt); err != nil {
 		return fmt.Errorf("voice: write: udp: %w", err)
 	}
@@ -301,7 +303,7 @@ func (c *Conn) ReadFrame(ctx context.Context) (Frame, error) {
 
 // WriteMessage sends a gateway message on the current connection (the
 // GatewayWriter handed to E2EE).
-func (c *Conn) WriteMessage(ctx context.Context, m Message) error {
+func (c *Conn) WriteMessage(ctx context.Context, m wire.Message) error {
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
@@ -311,7 +313,7 @@ func (c *Conn) WriteMessage(ctx context.Context, m Message) error {
 	return c.writeWS(ctx, ws, m)
 }
 
-func (c *Conn) writeWS(ctx context.Context, ws *websocket.Conn, m Message) error {
+func (c *Conn) writeWS(ctx context.Context, ws *websocket.Conn, m wire.Message) error {
 	b, err := m.MarshalClient()
 	if err != nil {
 		return err
@@ -347,13 +349,11 @@ func (c *Conn) ServerUpdate(s Server) {
 
 // session is one WebSocket connection to the voice gateway.
 type session struct {
-	ws      *websocket.Conn
-	ctx     context.Context
-	cancel  context.CancelFunc
-	hbOnce  sync.Once
-	missed  atomic.Int32
-	hbNonce atomic.Int64
-	closeBy atomic.Value // error that ended the session from our side
+	ws     *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	hbOnce sync.Once
+	missed atomic.Int32
 }
 
 // connect dials the gateway and performs identify (or resume) up to the point
@@ -393,16 +393,16 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 	c.ws = ws // E2EE may answer during the handshake (op 26 right after op 4)
 	c.mu.Unlock()
 
-	var first Message
+	var first wire.Message
 	if resume {
-		first, err = NewMessage(OpResume, Resume{ServerID: c.cfg.GuildID, SessionID: srv.SessionID, Token: srv.Token, SeqAck: int(c.lastSq.Load())})
+		first, err = wire.NewMessage(wire.OpResume, wire.Resume{ServerID: c.cfg.GuildID, SessionID: srv.SessionID, Token: srv.Token, SeqAck: int(c.lastSq.Load())})
 	} else {
 		c.lastSq.Store(-1)
 		maxDAVE := 0
 		if c.cfg.E2EE != nil {
 			maxDAVE = c.cfg.E2EE.MaxProtocolVersion()
 		}
-		first, err = NewMessage(OpIdentify, Identify{ServerID: c.cfg.GuildID, UserID: c.cfg.UserID, SessionID: srv.SessionID, Token: srv.Token, MaxDAVEProtocolVersion: maxDAVE})
+		first, err = wire.NewMessage(wire.OpIdentify, wire.Identify{ServerID: c.cfg.GuildID, UserID: c.cfg.UserID, SessionID: srv.SessionID, Token: srv.Token, MaxDAVEProtocolVersion: maxDAVE})
 	}
 	if err != nil {
 		return fail(err)
@@ -434,7 +434,7 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 			return fail(fmt.Errorf("voice: handshake: %w", err))
 		}
 		switch {
-		case resume && m.Op == OpResumed:
+		case resume && m.Op == wire.OpResumed:
 			c.mu.Lock()
 			c.endSess = s.cancel
 			speaking, udp := c.speaking, c.udp
@@ -446,12 +446,12 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 			}
 			c.log.Debug("voice gateway resumed")
 			return s, nil
-		case !resume && m.Op == OpReady:
-			var r Ready
+		case !resume && m.Op == wire.OpReady:
+			var r wire.Ready
 			if err := m.Decode(&r); err != nil {
 				return fail(err)
 			}
-			mode, err := ChooseMode(r.Modes)
+			mode, err := wire.ChooseMode(r.Modes)
 			if err != nil {
 				return fail(err)
 			}
@@ -462,22 +462,22 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 			if err != nil {
 				return fail(err)
 			}
-			sp, err := NewMessage(OpSelectProtocol, SelectProtocol{Protocol: "udp", Data: SelectProtocolData{Address: disc.Addr().String(), Port: int(disc.Port()), Mode: mode}})
+			sp, err := wire.NewMessage(wire.OpSelectProtocol, wire.SelectProtocol{Protocol: "udp", Data: wire.SelectProtocolData{Address: disc.Addr().String(), Port: int(disc.Port()), Mode: mode}})
 			if err == nil {
 				err = c.writeWS(hctx, ws, sp)
 			}
 			if err != nil {
 				return fail(fmt.Errorf("voice: select protocol: %w", err))
 			}
-		case !resume && m.Op == OpSessionDescription:
+		case !resume && m.Op == wire.OpSessionDescription:
 			if link == nil {
 				return fail(errors.New("voice: session description before ready"))
 			}
-			var d SessionDescription
+			var d wire.SessionDescription
 			if err := m.Decode(&d); err != nil {
 				return fail(err)
 			}
-			ci, err := NewCipher(d.Mode, d.SecretKey)
+			ci, err := wire.NewCipher(d.Mode, d.SecretKey)
 			if err != nil {
 				return fail(err)
 			}
@@ -503,13 +503,13 @@ func (c *Conn) connect(ctx context.Context, resume bool) (*session, error) {
 
 // readMsg reads one gateway message and handles what every state handles:
 // seq tracking, hello/heartbeat ACKs, speaking and E2EE ops.
-func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
+func (c *Conn) readMsg(ctx context.Context, s *session) (wire.Message, error) {
 	for {
 		typ, b, err := s.ws.Read(ctx)
 		if err != nil {
-			return Message{}, err
+			return wire.Message{}, err
 		}
-		m, err := ParseServerMessage(typ == websocket.MessageBinary, b)
+		m, err := wire.ParseServerMessage(typ == websocket.MessageBinary, b)
 		if err != nil {
 			c.log.Warn("voice gateway: unparsable frame ignored", "err", err)
 			continue
@@ -518,18 +518,18 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 			c.lastSq.Store(int64(m.Seq))
 		}
 		switch m.Op {
-		case OpHello:
-			var h Hello
+		case wire.OpHello:
+			var h wire.Hello
 			if err := m.Decode(&h); err != nil || h.HeartbeatInterval <= 0 {
-				return Message{}, fmt.Errorf("voice: bad hello: %v", err)
+				return wire.Message{}, fmt.Errorf("voice: bad hello: %v", err)
 			}
 			s.hbOnce.Do(func() {
 				c.tasks.Go(func() { c.heartbeat(s, time.Duration(h.HeartbeatInterval*float64(time.Millisecond))) })
 			})
-		case OpHeartbeatACK:
+		case wire.OpHeartbeatACK:
 			s.missed.Store(0)
-		case OpSpeaking:
-			var sp Speaking
+		case wire.OpSpeaking:
+			var sp wire.Speaking
 			if err := m.Decode(&sp); err == nil && sp.UserID != "" {
 				c.recvMu.Lock()
 				c.ssrcUsers[sp.SSRC] = sp.UserID
@@ -540,8 +540,8 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 				}
 				c.recvMu.Unlock()
 			}
-		case OpClientDisconnect:
-			var d ClientDisconnect
+		case wire.OpClientDisconnect:
+			var d wire.ClientDisconnect
 			if err := m.Decode(&d); err == nil {
 				c.recvMu.Lock()
 				for k, u := range c.ssrcUsers {
@@ -552,7 +552,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 				c.recvMu.Unlock()
 			}
 		}
-		if e := c.cfg.E2EE; e != nil && (m.Op == OpSessionDescription || m.Op == OpClientsConnect || m.Op == OpClientDisconnect || m.Op.IsDAVE()) {
+		if e := c.cfg.E2EE; e != nil && (m.Op == wire.OpSessionDescription || m.Op == wire.OpClientsConnect || m.Op == wire.OpClientDisconnect || m.Op.IsDAVE()) {
 			if err := e.HandleMessage(ctx, m, c); err != nil {
 				c.log.Warn("voice e2ee: message not handled", "op", m.Op.String(), "err", err)
 			}
@@ -572,7 +572,7 @@ func (c *Conn) heartbeat(s *session, interval time.Duration) {
 			s.cancel()
 			return
 		}
-		m, _ := NewMessage(OpHeartbeat, Heartbeat{T: time.Now().UnixMilli(), SeqAck: int(c.lastSq.Load())})
+		m, _ := wire.NewMessage(wire.OpHeartbeat, wire.Heartbeat{T: time.Now().UnixMilli(), SeqAck: int(c.lastSq.Load())})
 		if err := c.writeWS(s.ctx, s.ws, m); err != nil {
 			return
 		}
@@ -612,14 +612,14 @@ func (c *Conn) run(s *session) {
 		c.newServer = nil
 		c.mu.Unlock()
 
-		action := ActionResume
+		action := wire.ActionResume
 		var ce *CloseError
 		switch {
 		case ns != nil:
 			c.mu.Lock()
 			c.server = *ns
 			c.mu.Unlock()
-			action = ActionNewSession
+			action = wire.ActionNewSession
 			ce = nil
 		default:
 			ce = closeErrorFrom(err)
@@ -643,10 +643,10 @@ func closeCodeOf(ce *CloseError) websocket.StatusCode {
 
 // recover re-establishes the gateway after a close: resume with a few
 // retries, escalating to a new session when the server refuses.
-func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session, error) {
+func (c *Conn) recover(action wire.Action, ce *CloseError, haveCreds bool) (*session, error) {
 	backoff := []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 	var resumeErr error
-	if action == ActionResume {
+	if action == wire.ActionResume {
 		for _, d := range backoff {
 			if err := sleepCtx(c.ctx, d); err != nil {
 				return nil, ErrClosed
@@ -659,18 +659,18 @@ func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session,
 			c.log.Warn("voice gateway: resume failed", "err", err)
 			var rce *CloseError
 			if errors.As(err, &rce) {
-				if rce.Action == ActionStop {
+				if rce.Action == wire.ActionStop {
 					return nil, rce
 				}
-				if rce.Action == ActionNewSession {
+				if rce.Action == wire.ActionNewSession {
 					ce = rce
 					break
 				}
 			}
 		}
-		action = ActionNewSession
+		action = wire.ActionNewSession
 	}
-	if action == ActionStop {
+	if action == wire.ActionStop {
 		return nil, ce
 	}
 	for _, d := range backoff {
@@ -680,7 +680,7 @@ func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session,
 		if !haveCreds {
 			if c.cfg.Rejoin == nil {
 				switch {
-				case ce != nil && ce.Action == ActionNewSession:
+				case ce != nil && ce.Action == wire.ActionNewSession:
 					return nil, ce
 				case resumeErr != nil:
 					return nil, fmt.Errorf("voice: resume failed and no Rejoin is configured: %w", resumeErr)
@@ -702,7 +702,7 @@ func (c *Conn) recover(action Action, ce *CloseError, haveCreds bool) (*session,
 		c.log.Warn("voice gateway: new session failed", "err", err)
 		haveCreds = false
 		var rce *CloseError
-		if errors.As(err, &rce) && rce.Action == ActionStop {
+		if errors.As(err, &rce) && rce.Action == wire.ActionStop {
 			return nil, rce
 		}
 	}
@@ -723,7 +723,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (c *Conn) openUDP(ctx context.Context, r Ready) (*udpLink, error) {
+func (c *Conn) openUDP(ctx context.Context, r wire.Ready) (*udpLink, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "udp", net.JoinHostPort(r.IP, strconv.Itoa(r.Port)))
 	if err != nil {
@@ -734,7 +734,7 @@ func (c *Conn) openUDP(ctx context.Context, r Ready) (*udpLink, error) {
 
 // discover runs IP discovery on conn (retrying: UDP may lose the request).
 func discover(ctx context.Context, conn *net.UDPConn, ssrc uint32) (netip.AddrPort, error) {
-	req, _ := Discovery{SSRC: ssrc}.Marshal()
+	req, _ := wire.Discovery{SSRC: ssrc}.Marshal()
 	buf := make([]byte, 1500)
 	for attempt := 0; attempt < 5; attempt++ {
 		if ctx.Err() != nil {
@@ -753,7 +753,7 @@ func discover(ctx context.Context, conn *net.UDPConn, ssrc uint32) (netip.AddrPo
 			if err != nil {
 				break // timeout: send again
 			}
-			var resp Discovery
+			var resp wire.Discovery
 			if resp.Unmarshal(buf[:n]) == nil && resp.Response && resp.SSRC == ssrc {
 				conn.SetReadDeadline(time.Time{})
 				return resp.Addr, nil
@@ -764,7 +764,7 @@ func discover(ctx context.Context, conn *net.UDPConn, ssrc uint32) (netip.AddrPo
 }
 
 // startUDP starts the link's reader and keepalive goroutines.
-func (c *Conn) startUDP(link *udpLink, ci *Cipher) {
+func (c *Conn) startUDP(link *udpLink, ci *wire.Cipher) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	link.cancel = cancel
 	context.AfterFunc(ctx, func() { link.conn.Close() })
@@ -791,7 +791,7 @@ func (c *Conn) keepalive(ctx context.Context, link *udpLink) {
 	}
 }
 
-func (c *Conn) receive(ctx context.Context, link *udpLink, ci *Cipher) {
+func (c *Conn) receive(ctx context.Context, link *udpLink, ci *wire.Cipher) {
 	buf := make([]byte, 2048)
 	for {
 		n, err := link.conn.Read(buf)
@@ -802,7 +802,7 @@ func (c *Conn) receive(ctx context.Context, link *udpLink, ci *Cipher) {
 			continue // e.g. an ICMP refusal reported on a connected socket
 		}
 		arrival := time.Now()
-		if !IsOpusRTP(buf[:n]) {
+		if !wire.IsOpusRTP(buf[:n]) {
 			continue // keepalive echoes, RTCP
 		}
 		p, _, err := ci.Open(nil, buf[:n])

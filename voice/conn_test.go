@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/player"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 	"go.uber.org/goleak"
@@ -51,9 +55,9 @@ func dial(t *testing.T, srv *voicetest.Server, user string, mut func(*voice.Conf
 
 // newPlayer starts a default Player sending to sink and closes it when the
 // test ends (before the connections dialled earlier: cleanups run last-first).
-func newPlayer(ctx context.Context, t *testing.T, sink voice.Sink) *voice.Player {
+func newPlayer(ctx context.Context, t *testing.T, sink player.Sink) *player.Player {
 	t.Helper()
-	p, err := voice.NewPlayer(ctx, sink, voice.PlayerConfig{})
+	p, err := player.New(ctx, sink, player.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +76,7 @@ func opusLike(i int) []byte {
 }
 
 func TestConnSendsAndRelays(t *testing.T) {
-	for _, mode := range voice.SupportedModes {
+	for _, mode := range wire.SupportedModes {
 		t.Run(mode, func(t *testing.T) {
 			srv := voicetest.NewServer(t, voicetest.Options{Modes: []string{mode}, HeartbeatInterval: 200 * time.Millisecond})
 			ctx := testCtx(t, 10*time.Second)
@@ -98,7 +102,7 @@ func TestConnSendsAndRelays(t *testing.T) {
 				if !bytes.Equal(f.Payload, opusLike(i)) {
 					t.Fatalf("frame %d = %q", i, f.Payload)
 				}
-				if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+voice.FrameSamples) {
+				if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+wire.FrameSamples) {
 					t.Fatalf("frame %d: seq %d ts %d after seq %d ts %d", i, f.Sequence, f.Timestamp, fs[i-1].Sequence, fs[i-1].Timestamp)
 				}
 				if f.SSRC != bot.SSRC() {
@@ -157,7 +161,7 @@ func TestConnRTPBeforeSpeakingIsAViolation(t *testing.T) {
 func TestConnResumes(t *testing.T) {
 	for _, code := range []int{4015, 1001} { // voice server crashed; a transport close
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			srv := voicetest.NewServer(t)
+			srv := voicetest.NewServer(t, voicetest.Options{})
 			ctx := testCtx(t, 10*time.Second)
 			bot := dial(t, srv, botID, nil)
 			if err := bot.SetSpeaking(ctx, true); err != nil {
@@ -192,7 +196,7 @@ func TestConnResumes(t *testing.T) {
 }
 
 func TestConnStopsOn4014(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	srv.Disconnect(guildID, botID)
@@ -202,7 +206,7 @@ func TestConnStopsOn4014(t *testing.T) {
 		t.Fatal("conn did not stop after 4014")
 	}
 	var ce *voice.CloseError
-	if !errors.As(bot.Err(), &ce) || ce.Code != 4014 || ce.Action != voice.ActionStop {
+	if !errors.As(bot.Err(), &ce) || ce.Code != 4014 || ce.Action != wire.ActionStop {
 		t.Fatalf("err = %v, want 4014 stop", bot.Err())
 	}
 	if err := bot.WriteOpus(opusLike(0)); !errors.Is(err, voice.ErrNotConnected) {
@@ -211,7 +215,7 @@ func TestConnStopsOn4014(t *testing.T) {
 }
 
 func TestConnNewSessionAfter4006(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	rejoins := 0
 	bot := dial(t, srv, botID, func(c *voice.Config) {
@@ -248,7 +252,7 @@ func TestConnNewSessionAfter4006(t *testing.T) {
 }
 
 func TestConnWithoutRejoinEndsOn4006(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	srv.ForceClose(botID, 4006)
@@ -258,13 +262,13 @@ func TestConnWithoutRejoinEndsOn4006(t *testing.T) {
 		t.Fatal("conn did not end")
 	}
 	var ce *voice.CloseError
-	if !errors.As(bot.Err(), &ce) || ce.Action != voice.ActionNewSession {
+	if !errors.As(bot.Err(), &ce) || ce.Action != wire.ActionNewSession {
 		t.Fatalf("err = %v, want a new-session close error", bot.Err())
 	}
 }
 
 func TestDialBadTokenFails(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	_, err := voice.Dial(ctx, voice.Config{
 		Server: voice.Server{Endpoint: srv.Endpoint(), Token: "wrong-token", SessionID: "s"},
@@ -311,8 +315,8 @@ func TestConnHeartbeatsAckSeqAndResumeWhenUnanswered(t *testing.T) {
 // TestConnServerUpdate: a later VOICE_SERVER_UPDATE moves the connection to
 // another voice server (identify there, not resume).
 func TestConnServerUpdate(t *testing.T) {
-	a := voicetest.NewServer(t)
-	b := voicetest.NewServer(t)
+	a := voicetest.NewServer(t, voicetest.Options{})
+	b := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, a, botID, func(c *voice.Config) { c.TLSConfig = &tls.Config{RootCAs: bothPools(a, b)} })
 	if err := bot.SetSpeaking(ctx, true); err != nil {
@@ -341,7 +345,7 @@ func TestConnIgnoresUnknownOps(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	call := voicetest.CallID{GuildID: guildID, ChannelID: channelID}
-	for _, m := range []voice.Message{
+	for _, m := range []wire.Message{
 		{Op: 99, Data: json.RawMessage(`{"future":true}`)},
 		{Op: 18, Data: json.RawMessage(`null`)},
 		{Op: 77, Binary: true, Payload: []byte{0xde, 0xad}},
@@ -377,7 +381,7 @@ func TestConnIgnoresUnknownOps(t *testing.T) {
 // TestConnSendsKeepalives: the connection keeps its UDP mapping open with
 // keepalive datagrams from the moment the link is up, before any audio.
 func TestConnSendsKeepalives(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	dial(t, srv, botID, nil)
 	for {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 	"github.com/pion/rtp"
@@ -51,8 +53,8 @@ func BenchmarkDAVEPacket(b *testing.B) {
 		opus[i] = byte(i*7 + 1)
 	}
 	b.Run("transport-seal-aes256gcm", func(b *testing.B) {
-		c, _ := voice.NewCipher(voice.ModeAES256GCM, testKey())
-		h := rtp.Header{Version: 2, PayloadType: voice.PayloadTypeOpus, SSRC: 1}
+		c, _ := wire.NewCipher(wire.ModeAES256GCM, testKey())
+		h := rtp.Header{Version: 2, PayloadType: wire.PayloadTypeOpus, SSRC: 1}
 		buf := make([]byte, 0, 256)
 		b.ReportAllocs()
 		var n uint32

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/player"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/internal/nodetest"
-	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
@@ -140,7 +143,7 @@ func (h *heard) add(t *testing.T, e djsEvent) {
 	}
 	h.last, h.lastT = i, e.T
 	h.frames = append(h.frames, e)
-	if e.Samples != voice.FrameSamples {
+	if e.Samples != wire.FrameSamples {
 		h.badOpus++
 	}
 	if e.RMS > 300 {
@@ -173,7 +176,7 @@ func TestDiscordJSDAVEPeers(t *testing.T) {
 	t.Logf("bot and discord.js formed the group: epoch %d, committer %s, %d commits dropped in the race", st.Epoch, st.Committer, st.Dropped)
 
 	tap := &tapSink{c: bot}
-	p, err := voice.NewPlayer(ctx, tap, voice.PlayerConfig{})
+	p, err := player.New(ctx, tap, player.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice/dave"
 	"github.com/livecord/livecord/voice/mls"
 )
@@ -88,7 +90,7 @@ func (d *DAVE) MaxProtocolVersion() int { return dave.MaxProtocolVersion }
 // voice session, so it also starts a fresh DAVE session: no group, key
 // package or recognised user carries over from the previous server session
 // (Discord sends op 11 after op 4, so the new set is complete).
-func (d *DAVE) HandleMessage(ctx context.Context, m Message, g GatewayWriter) error {
+func (d *DAVE) HandleMessage(ctx context.Context, m wire.Message, g GatewayWriter) error {
 	payload := []byte(m.Data)
 	if m.Binary {
 		payload = m.Payload
@@ -97,7 +99,7 @@ func (d *DAVE) HandleMessage(ctx context.Context, m Message, g GatewayWriter) er
 	defer d.sendMu.Unlock()
 	d.w, d.wctx = g, ctx
 	s := d.sess.Load()
-	if m.Op == OpSessionDescription {
+	if m.Op == wire.OpSessionDescription {
 		var err error
 		if s, err = d.newSession(); err != nil {
 			return err
@@ -138,25 +140,25 @@ func (d *DAVE) WaitReady(ctx context.Context) error {
 }
 
 // observe tracks transitions the way discord.js does for its failure counter.
-func (d *DAVE) observe(op Op, payload []byte) {
+func (d *DAVE) observe(op wire.Op, payload []byte) {
 	var t struct {
 		TransitionID int `json:"transition_id"`
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch op {
-	case OpDAVEExecuteTransition:
+	case wire.OpDAVEExecuteTransition:
 		if json.Unmarshal(payload, &t) == nil {
 			if _, ok := d.pendingTID[t.TransitionID]; ok {
 				delete(d.pendingTID, t.TransitionID)
 				d.lastTID, d.failures = t.TransitionID, 0
 			}
 		}
-	case OpDAVEPrepareTransition:
+	case wire.OpDAVEPrepareTransition:
 		if json.Unmarshal(payload, &t) == nil && t.TransitionID == 0 {
 			d.lastTID, d.failures = 0, 0
 		}
-	case OpDAVEMLSAnnounceCommitTransition, OpDAVEMLSWelcome:
+	case wire.OpDAVEMLSAnnounceCommitTransition, wire.OpDAVEMLSWelcome:
 		if len(payload) >= 2 && payload[0] == 0 && payload[1] == 0 {
 			d.lastTID, d.failures = 0, 0 // transition 0 executes at once
 		}
@@ -166,14 +168,14 @@ func (d *DAVE) observe(op Op, payload []byte) {
 // send writes the session's replies in order; called with sendMu held.
 func (d *DAVE) send(ctx context.Context, g GatewayWriter, out []dave.Outgoing) error {
 	for _, o := range out {
-		m := Message{Op: Op(o.Op), Seq: -1, Binary: o.Binary}
+		m := wire.Message{Op: wire.Op(o.Op), Seq: -1, Binary: o.Binary}
 		if o.Binary {
 			m.Payload = o.Payload
 		} else {
 			m.Data = o.Payload
 		}
-		if o.Op == int(OpDAVETransitionReady) {
-			var t DAVETransition
+		if o.Op == int(wire.OpDAVETransitionReady) {
+			var t wire.DAVETransition
 			if json.Unmarshal(o.Payload, &t) == nil {
 				d.mu.Lock()
 				d.pendingTID[t.TransitionID] = time.Now()
@@ -240,10 +242,10 @@ func (d *DAVE) decryptFailed(s *dave.Session) {
 		return // a new session started meanwhile
 	}
 	d.log.Warn("voice dave: frames keep failing to decrypt; flagging the transition and rejoining the group", "transition", tid)
-	flag, _ := json.Marshal(DAVETransition{TransitionID: tid})
-	reset, _ := json.Marshal(DAVEPrepareEpoch{ProtocolVersion: s.ProtocolVersion(), Epoch: 1})
-	out, err := s.HandleOp(int(OpDAVEPrepareEpoch), reset) // a fresh leaf and key package
-	out = append([]dave.Outgoing{{Op: int(OpDAVEMLSInvalidCommitWelcome), Payload: flag}}, out...)
+	flag, _ := json.Marshal(wire.DAVETransition{TransitionID: tid})
+	reset, _ := json.Marshal(wire.DAVEPrepareEpoch{ProtocolVersion: s.ProtocolVersion(), Epoch: 1})
+	out, err := s.HandleOp(int(wire.OpDAVEPrepareEpoch), reset) // a fresh leaf and key package
+	out = append([]dave.Outgoing{{Op: int(wire.OpDAVEMLSInvalidCommitWelcome), Payload: flag}}, out...)
 	if err = errors.Join(err, d.send(d.wctx, d.w, out)); err != nil {
 		d.log.Warn("voice dave: recovery", "err", err)
 	}

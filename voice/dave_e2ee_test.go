@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/player"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/resample"
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/dave"
@@ -175,7 +179,7 @@ func TestDAVEBotAloneThenGroupEncryptsEveryFrame(t *testing.T) {
 	}
 
 	tap := &tapSink{c: bot}
-	p, err := voice.NewPlayer(ctx, tap, voice.PlayerConfig{})
+	p, err := player.New(ctx, tap, player.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +391,7 @@ func TestDAVEInvalidCommitRecovers(t *testing.T) {
 	bot, bd := daveDial(t, srv, botID)
 	u1, ud1 := daveDial(t, srv, userID)
 	inGroup(ctx, t, es, []string{botID, userID}, bd, ud1)
-	if err := es.CorruptNext(call, botID, voice.OpDAVEMLSAnnounceCommitTransition); err != nil {
+	if err := es.CorruptNext(call, botID, wire.OpDAVEMLSAnnounceCommitTransition); err != nil {
 		t.Fatal(err)
 	}
 	u2, ud2 := daveDial(t, srv, user2)
@@ -442,7 +446,7 @@ func TestDAVEInvalidCommitRecovers(t *testing.T) {
 // TestDAVEProtocolVersion0: where the server selects no DAVE (Stage
 // channels), the same layer passes frames through in clear both ways.
 func TestDAVEProtocolVersion0(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot, bd := daveDial(t, srv, botID)
 	u, ud := daveDial(t, srv, userID)
@@ -529,14 +533,14 @@ func TestDAVEPacingAndLatency(t *testing.T) {
 // silent23 is a DAVE member that never acknowledges transitions (op 23).
 type silent23 struct{ *voice.DAVE }
 
-func (s silent23) HandleMessage(ctx context.Context, m voice.Message, g voice.GatewayWriter) error {
+func (s silent23) HandleMessage(ctx context.Context, m wire.Message, g voice.GatewayWriter) error {
 	return s.DAVE.HandleMessage(ctx, m, drop23{g})
 }
 
 type drop23 struct{ voice.GatewayWriter }
 
-func (d drop23) WriteMessage(ctx context.Context, m voice.Message) error {
-	if m.Op == voice.OpDAVETransitionReady {
+func (d drop23) WriteMessage(ctx context.Context, m wire.Message) error {
+	if m.Op == wire.OpDAVETransitionReady {
 		return nil
 	}
 	return d.GatewayWriter.WriteMessage(ctx, m)

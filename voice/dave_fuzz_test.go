@@ -4,13 +4,15 @@ import (
 	"context"
 	"testing"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/dave/davetest"
 )
 
 type discardWriter struct{ n int }
 
-func (w *discardWriter) WriteMessage(context.Context, voice.Message) error { w.n++; return nil }
+func (w *discardWriter) WriteMessage(context.Context, wire.Message) error { w.n++; return nil }
 
 // FuzzDAVEMessage feeds the DAVE layer gateway messages as the voice server
 // could send them (any op, JSON or binary, after a real op 4 and op 25) and
@@ -37,9 +39,9 @@ func FuzzDAVEMessage(f *testing.F) {
 		}
 		w := &discardWriter{}
 		ctx := context.Background()
-		d.HandleMessage(ctx, voice.Message{Op: voice.OpSessionDescription, Data: []byte(`{"dave_protocol_version":1}`)}, w)
-		d.HandleMessage(ctx, voice.Message{Op: voice.OpDAVEMLSExternalSender, Binary: true, Payload: ext}, w)
-		m := voice.Message{Op: voice.Op(op), Binary: binary}
+		d.HandleMessage(ctx, wire.Message{Op: wire.OpSessionDescription, Data: []byte(`{"dave_protocol_version":1}`)}, w)
+		d.HandleMessage(ctx, wire.Message{Op: wire.OpDAVEMLSExternalSender, Binary: true, Payload: ext}, w)
+		m := wire.Message{Op: wire.Op(op), Binary: binary}
 		if binary {
 			m.Payload = payload
 		} else {

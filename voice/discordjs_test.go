@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/internal/nodetest"
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
@@ -33,7 +35,7 @@ type peerEvent struct {
 // and decodes its audio. Both transport modes (discord.js uses node:crypto
 // for AES-GCM and @noble/ciphers for XChaCha20-Poly1305).
 func TestDiscordJSPeerHearsTheBot(t *testing.T) {
-	for _, mode := range voice.SupportedModes {
+	for _, mode := range wire.SupportedModes {
 		t.Run(mode, func(t *testing.T) { testDiscordJSPeer(t, mode) })
 	}
 }
@@ -124,7 +126,7 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 		if e.Opus != hex.EncodeToString(f.Payload) {
 			t.Fatalf("frame %d: discord.js got %s, the bot sent %x", i, e.Opus, f.Payload)
 		}
-		if e.Samples != voice.FrameSamples {
+		if e.Samples != wire.FrameSamples {
 			t.Fatalf("frame %d: opusscript decoded %d samples", i, e.Samples)
 		}
 		if !f.IsSilence() && e.RMS > 300 {
@@ -151,7 +153,7 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 		if f.UserID != peer {
 			t.Fatalf("frame from %q (ssrc %d), want the peer", f.UserID, f.SSRC)
 		}
-		out, err := dec.Decode(f.Opus, voice.FrameSamples, false)
+		out, err := dec.Decode(f.Opus, wire.FrameSamples, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,13 +162,13 @@ func testDiscordJSPeer(t *testing.T, mode string) {
 		}
 		n++
 	}
-	rms := math.Sqrt(energy / float64(25*2*voice.FrameSamples))
+	rms := math.Sqrt(energy / float64(25*2*wire.FrameSamples))
 	t.Logf("our Conn received 25 frames from discord.js, decoded RMS %.0f (tone amplitude 8000 → RMS 5657)", rms)
 	if rms < 3000 {
 		t.Fatalf("decoded RMS %.0f, want the 440 Hz tone", rms)
 	}
 	next("sent")
-	if mode != voice.ModeAES256GCM {
+	if mode != wire.ModeAES256GCM {
 		return
 	}
 

@@ -1,15 +1,25 @@
-// Package voice is one Discord voice connection, written for today's Discord:
-// voice gateway v8 over WebSocket, UDP IP discovery, RTP with the rtpsize
-// transport AEAD (aead_aes256_gcm_rtpsize preferred,
+// Package voice is the bot's presence in Discord voice, written for today's
+// Discord: voice gateway v8 over WebSocket, UDP IP discovery, RTP with the
+// rtpsize transport AEAD (aead_aes256_gcm_rtpsize preferred,
 // aead_xchacha20_poly1305_rtpsize supported), speaking, heartbeats with
 // seq_ack, resume and new-session handling driven by a close-code table, and
-// a Player that turns 24 kHz PCM chunks into paced Opus packets.
+// DAVE end-to-end encryption.
 //
-// DAVE end-to-end encryption plugs in through the E2EE interface: it receives
-// the DAVE gateway op codes (21–31, JSON and binary) and transforms each Opus
-// frame between the encoder and RTP.
+// Channel owns the bot's life in one guild's voice channel: it sends op 4
+// through a function the caller passes in (Op4 is discordgo's), takes the
+// main gateway's VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE in either order
+// (StateUpdate, ServerUpdate; Follow wires discordgo's handlers), follows a
+// voice server failover, rejoins on close codes that need a new session,
+// speaks DAVE unless told not to (Stage channels, tests), plays replies
+// through its player (Speak returns a Speech), leaves when idle or alone,
+// and reports what metrics need through Hooks. Join does all of that for a
+// program with a discordgo session.
 //
-// Dial connects given the values from the main gateway's VOICE_STATE_UPDATE
-// and VOICE_SERVER_UPDATE; Join obtains them through discordgo
-// (ChannelVoiceJoinManual, never ChannelVoiceJoin) and dials.
+// Conn is one voice connection, for callers that have the three values
+// from the main gateway themselves (Dial), such as a listener in tests.
+// The E2EE interface is where DAVE (NewDAVE) plugs into a Conn.
+//
+// The player lives in voice/player; the protocol's bytes (messages, op and
+// close codes, discovery, the transport cipher) in voice/internal/wire,
+// shared with the emulator voice/voicetest.
 package voice

@@ -3,6 +3,8 @@ package voice
 import (
 	"context"
 	"errors"
+
+	"github.com/livecord/livecord/voice/internal/wire"
 )
 
 // E2EE is the end-to-end encryption layer (DAVE) that sits between Opus and
@@ -16,7 +18,7 @@ type E2EE interface {
 	// (recognised users) and the DAVE ops 21–31, JSON and binary alike. Replies
 	// (ops 23, 26, 28, 31) go out through g. HandleMessage must not block for long.
 	// After a new session (not a resume) it sees op 4 again and should reset.
-	HandleMessage(ctx context.Context, m Message, g GatewayWriter) error
+	HandleMessage(ctx context.Context, m wire.Message, g GatewayWriter) error
 	// EncryptOpus appends to dst the frame to put in RTP for one Opus frame,
 	// silence frames included (DAVE passes those through). An error drops the
 	// frame: DAVE sends no audio before its first executed transition.
@@ -28,7 +30,7 @@ type E2EE interface {
 // GatewayWriter sends a message on the current voice gateway connection. Set
 // Binary (with Payload) for ops 26 and 28, Data for JSON ops.
 type GatewayWriter interface {
-	WriteMessage(ctx context.Context, m Message) error
+	WriteMessage(ctx context.Context, m wire.Message) error
 }
 
 // ErrNotConnected is returned by writes while the connection is between

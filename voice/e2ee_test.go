@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 )
@@ -17,26 +19,26 @@ import (
 // answers op 4 with a binary op 26, and transforms frames reversibly.
 type xorE2EE struct {
 	mu      sync.Mutex
-	ops     []voice.Message
+	ops     []wire.Message
 	ready   bool
-	gotOp30 chan voice.Message
+	gotOp30 chan wire.Message
 }
 
 func (x *xorE2EE) MaxProtocolVersion() int { return 1 }
 
-func (x *xorE2EE) HandleMessage(ctx context.Context, m voice.Message, g voice.GatewayWriter) error {
+func (x *xorE2EE) HandleMessage(ctx context.Context, m wire.Message, g voice.GatewayWriter) error {
 	x.mu.Lock()
 	x.ops = append(x.ops, m)
 	x.mu.Unlock()
 	switch m.Op {
-	case voice.OpSessionDescription:
-		return g.WriteMessage(ctx, voice.Message{Op: voice.OpDAVEMLSKeyPackage, Binary: true, Payload: []byte("key package")})
-	case voice.OpDAVEMLSWelcome:
+	case wire.OpSessionDescription:
+		return g.WriteMessage(ctx, wire.Message{Op: wire.OpDAVEMLSKeyPackage, Binary: true, Payload: []byte("key package")})
+	case wire.OpDAVEMLSWelcome:
 		x.mu.Lock()
 		x.ready = true
 		x.mu.Unlock()
 		x.gotOp30 <- m
-		return g.WriteMessage(ctx, mustMessage(voice.OpDAVETransitionReady, voice.DAVETransition{TransitionID: 3}))
+		return g.WriteMessage(ctx, mustMessage(wire.OpDAVETransitionReady, wire.DAVETransition{TransitionID: 3}))
 	}
 	return nil
 }
@@ -66,8 +68,8 @@ func (x *xorE2EE) DecryptOpus(dst []byte, user string, frame []byte) ([]byte, er
 	return dst, nil
 }
 
-func mustMessage(op voice.Op, v any) voice.Message {
-	m, err := voice.NewMessage(op, v)
+func mustMessage(op wire.Op, v any) wire.Message {
+	m, err := wire.NewMessage(op, v)
 	if err != nil {
 		panic(err)
 	}
@@ -78,7 +80,7 @@ func mustMessage(op voice.Op, v any) voice.Message {
 type gatewayDAVE struct {
 	mu     sync.Mutex
 	maxVer []int
-	client chan voice.Message
+	client chan wire.Message
 	joined chan string
 }
 
@@ -90,21 +92,21 @@ func (g *gatewayDAVE) ProtocolVersion(max int) int {
 }
 func (g *gatewayDAVE) Joined(call voicetest.CallID, user string) { g.joined <- user }
 func (g *gatewayDAVE) Left(voicetest.CallID, string)             {}
-func (g *gatewayDAVE) ClientMessage(_ voicetest.CallID, _ string, m voice.Message) {
+func (g *gatewayDAVE) ClientMessage(_ voicetest.CallID, _ string, m wire.Message) {
 	g.client <- m
 }
 
 func TestE2EEHooks(t *testing.T) {
-	gd := &gatewayDAVE{client: make(chan voice.Message, 16), joined: make(chan string, 4)}
+	gd := &gatewayDAVE{client: make(chan wire.Message, 16), joined: make(chan string, 4)}
 	srv := voicetest.NewServer(t, voicetest.Options{DAVE: gd})
 	ctx := testCtx(t, 10*time.Second)
-	e := &xorE2EE{gotOp30: make(chan voice.Message, 1)}
+	e := &xorE2EE{gotOp30: make(chan wire.Message, 1)}
 	bot := dial(t, srv, botID, func(c *voice.Config) { c.E2EE = e })
 	listener := dial(t, srv, userID, func(c *voice.Config) { c.E2EE = &xorE2EE{ready: true} })
 
 	// identify carried the E2EE's version; op 26 arrived as a binary frame.
 	kp := <-gd.client
-	if !kp.Binary || kp.Op != voice.OpDAVEMLSKeyPackage || string(kp.Payload) != "key package" {
+	if !kp.Binary || kp.Op != wire.OpDAVEMLSKeyPackage || string(kp.Payload) != "key package" {
 		t.Fatalf("client op %+v", kp)
 	}
 	if gd.maxVer[0] != 1 {
@@ -120,7 +122,7 @@ func TestE2EEHooks(t *testing.T) {
 	// A binary server op (with the server's seq prefix) reaches the E2EE; its
 	// JSON reply reaches the gateway's DAVE hook.
 	if err := srv.Send(voicetest.CallID{GuildID: guildID, ChannelID: channelID}, botID,
-		voice.Message{Op: voice.OpDAVEMLSWelcome, Binary: true, Payload: []byte{0, 3, 1, 2}}); err != nil {
+		wire.Message{Op: wire.OpDAVEMLSWelcome, Binary: true, Payload: []byte{0, 3, 1, 2}}); err != nil {
 		t.Fatal(err)
 	}
 	w := <-e.gotOp30
@@ -128,10 +130,10 @@ func TestE2EEHooks(t *testing.T) {
 		t.Fatalf("op 30 as received: %+v", w)
 	}
 	for r := range gd.client { // the listener's own op 26 may come first
-		if r.Op == voice.OpDAVEMLSKeyPackage {
+		if r.Op == wire.OpDAVEMLSKeyPackage {
 			continue
 		}
-		if r.Op != voice.OpDAVETransitionReady || r.Binary {
+		if r.Op != wire.OpDAVETransitionReady || r.Binary {
 			t.Fatalf("reply %+v", r)
 		}
 		break
@@ -154,15 +156,15 @@ func TestE2EEHooks(t *testing.T) {
 	// The bot's E2EE saw op 4 first, and the listener's arrival (op 11).
 	for {
 		e.mu.Lock()
-		var ops []voice.Op
+		var ops []wire.Op
 		for _, m := range e.ops {
 			ops = append(ops, m.Op)
 		}
 		e.mu.Unlock()
-		if ops[0] != voice.OpSessionDescription {
+		if ops[0] != wire.OpSessionDescription {
 			t.Fatalf("E2EE saw ops %v", ops)
 		}
-		if slices.Contains(ops, voice.OpClientsConnect) {
+		if slices.Contains(ops, wire.OpClientsConnect) {
 			break
 		}
 		if ctx.Err() != nil {
@@ -173,7 +175,7 @@ func TestE2EEHooks(t *testing.T) {
 }
 
 func TestDropPacketsHook(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 10*time.Second)
 	bot := dial(t, srv, botID, nil)
 	bot.SetSpeaking(ctx, true)

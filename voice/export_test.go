@@ -1,14 +1,12 @@
 package voice
 
-import (
-	"slices"
-	"time"
-)
-
-// LatenessSamples returns the player's recent per-packet lateness (tests and
-// benchmarks aggregate them across players).
-func LatenessSamples(p *Player) []time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.stats.lateness)
+// ChannelConn returns the Channel's current connection (nil when not
+// connected), for tests that look at the wire.
+func ChannelConn(c *Channel) *Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return nil
+	}
+	return c.cur.conn
 }

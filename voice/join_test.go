@@ -3,6 +3,8 @@ package voice_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,10 +19,7 @@ import (
 func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordgo.Session, string, string) {
 	t.Helper()
 	dc := discordtest.NewServer(t, discordtest.Options{
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vs.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		},
+		VoiceServer: vs.VoiceServer,
 	})
 	g := dc.AddGuild("voice")
 	vc := dc.AddChannel(g.ID, "Voice", discordtest.ChannelVoice)
@@ -37,14 +36,15 @@ func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordg
 }
 
 func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
-	vs := voicetest.NewServer(t)
+	vs := voicetest.NewServer(t, voicetest.Options{})
 	dc, s, guild, channel := discord(t, vs)
 	ctx := testCtx(t, 20*time.Second)
-	c, err := voice.Join(ctx, s, guild, channel, voice.Config{TLSConfig: vs.ClientTLS()})
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer ch.Close()
+	c := voice.ChannelConn(ch)
 	bot := s.State.User.ID
 	if got := dc.VoiceChannel(guild, bot); got != channel {
 		t.Fatalf("bot is in %q, want %q", got, channel)
@@ -73,27 +73,113 @@ func TestJoinThroughMainGatewayAndRejoinOn4006(t *testing.T) {
 	if _, err := vs.WaitFrames(ctx, bot, func(f []voicetest.Frame) bool { return f[len(f)-1].SSRC == c.SSRC() }); err != nil {
 		t.Fatal(err)
 	}
-	// Leaving through the main gateway: the voice server closes with 4014.
-	if err := voice.Leave(s, guild); err != nil {
-		t.Fatal(err)
-	}
+	// Disconnected by Discord: the voice server closes with 4014 and the
+	// Channel forgets the connection.
 	vs.Disconnect(guild, bot)
 	<-c.Done()
 	var ce *voice.CloseError
 	if !errors.As(c.Err(), &ce) || ce.Code != 4014 {
 		t.Fatalf("err %v, want 4014", c.Err())
 	}
+	for ch.ChannelID() != "" {
+		if ctx.Err() != nil {
+			t.Fatal("the Channel kept a connection that ended with 4014")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Joining again, then leaving through the main gateway.
+	if err := ch.Join(ctx, channel, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Leave() {
+		t.Fatal("Leave: not connected")
+	}
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatalf("still in a voice channel after Leave: %v", err)
+	}
 }
 
 func TestJoinTimesOutWithoutVoiceServer(t *testing.T) {
-	vs := voicetest.NewServer(t)
+	vs := voicetest.NewServer(t, voicetest.Options{})
 	dc, s, guild, channel := discord(t, vs)
 	dc.SetVoiceServer(func(guildID, channelID, userID, sessionID string) (string, string) {
 		return "", "" // endpoint null: the voice server is going away; wait
 	})
 	ctx := testCtx(t, 500*time.Millisecond)
-	_, err := voice.Join(ctx, s, guild, channel, voice.Config{TLSConfig: vs.ClientTLS()})
+	_, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want a join deadline", err)
+	}
+}
+
+// TestChannelLeavesWhenIdleOrAlone: a Channel leaves after IdleTimeout
+// without speech (not during it), and when told its channel is empty, but
+// not for another channel's emptiness; Hooks see each join and leave.
+func TestChannelLeavesWhenIdleOrAlone(t *testing.T) {
+	vs := voicetest.NewServer(t, voicetest.Options{})
+	dc, s, guild, channel := discord(t, vs)
+	ctx := testCtx(t, 20*time.Second)
+	bot := s.State.User.ID
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	const idle = 300 * time.Millisecond
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true,
+		IdleTimeout: idle, Hooks: voice.Hooks{
+			Joined: func(string) { note("joined") },
+			Left:   func(_, why string) { note("left " + why) },
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+
+	// A Speech longer than the idle timeout keeps the bot in the channel.
+	sp, err := ch.Speak(ctx, channel, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]byte, 2*24000) // 1 s of 24 kHz PCM16LE
+	start := time.Now()
+	if err := sp.Write(pcm); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if played := time.Since(start); played < 2*idle || ch.ChannelID() != channel {
+		t.Fatalf("after %v of speech the channel is %q, want %q (speech outlasting the idle timeout)", played, ch.ChannelID(), channel)
+	}
+	ended := time.Now()
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatalf("no idle leave: %v", err)
+	}
+	// The timer restarts inside End, just before ended is read: allow that
+	// gap, not a leave that ignored the timeout.
+	if after := time.Since(ended); after < idle*9/10 {
+		t.Fatalf("left %v after the speech ended, before the idle timeout %v", after, idle)
+	}
+
+	// Alone: another channel's emptiness is ignored, its own is not.
+	if err := ch.Join(ctx, channel, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ch.Listeners("some-other-channel", 0) || ch.Listeners(channel, 2) {
+		t.Fatal("left for another channel's emptiness, or with people present")
+	}
+	if !ch.Listeners(channel, 0) {
+		t.Fatal("stayed in an empty channel")
+	}
+	if err := dc.WaitVoiceChannel(ctx, guild, bot, ""); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"joined", "left idle", "joined", "left alone"}; !slices.Equal(events, want) {
+		t.Fatalf("hooks saw %v, want %v", events, want)
 	}
 }

@@ -14,13 +14,6 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-func init() {
-	commands["ask"] = command{
-		summary: "one Live turn from the terminal: prints the reply text, writes reply.wav",
-		run:     runAsk,
-	}
-}
-
 // runAsk reproduces the seed notebook's single turn: send the prompt, print
 // the reply's text, save its audio as a 24 kHz mono 16-bit WAV.
 func runAsk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,7 +33,10 @@ func runAsk(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errors.New("no prompt given")
 	}
-	cfg := live.ConfigFromEnv()
+	cfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	if *textOnly {
 		cfg.Modality = live.Text
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/livecord/livecord/live/livetest"
 )
 
-// liveEnv points ConfigFromEnv at srv and clears every other Live key.
+// liveEnv points loadLiveConfig at srv and clears every other Live key.
 func liveEnv(t *testing.T, srv *livetest.Server) {
 	for _, k := range []string{"GOOGLE_API_KEY", "GEMINI_MODEL", "GEMINI_API_VERSION", "GEMINI_VOICE", "GEMINI_LANGUAGE",
 		"GEMINI_SYSTEM_INSTRUCTION", "GEMINI_STALL_TIMEOUT", "GEMINI_OUTPUT_TRANSCRIPTION", "GEMINI_COMPRESSION"} {
@@ -44,7 +44,7 @@ func readWAV(t *testing.T, path string) *wav.File {
 }
 
 func TestAsk(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	const prompt = "Hello? Gemini are you there?"
 	out := filepath.Join(t.TempDir(), "reply.wav")
@@ -67,7 +67,7 @@ func TestAsk(t *testing.T) {
 }
 
 func TestAskTextAndErrors(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -96,7 +96,7 @@ func TestAskTextAndErrors(t *testing.T) {
 }
 
 func TestChat(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	srv.Respond(func(r livetest.Request) livetest.Reply {
 		return livetest.Reply{Transcript: "reply " + r.Prompt, Duration: 200 * time.Millisecond}
@@ -106,7 +106,7 @@ func TestChat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in := strings.NewReader("one\n\ntwo\nq\nthree\n")
-	if err := runChat(ctx, []string{"-dir", dir}, in, &stdout, &stderr); err != nil {
+	if err := chat(ctx, []string{"-dir", dir}, in, &stdout, &stderr); err != nil {
 		t.Fatalf("chat: %v\n%s", err, stderr.String())
 	}
 	if got := stdout.String(); got != "reply one\nreply two\n" {
@@ -167,14 +167,14 @@ func TestEmulateLive(t *testing.T) {
 // TestChatText: `chat -text` with a text-capable model prints each reply and
 // writes no audio files.
 func TestChatText(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	liveEnv(t, srv)
 	t.Setenv("GEMINI_MODEL", "gemini-3.5-transcribe-live")
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := runChat(ctx, []string{"-text", "-dir", dir}, strings.NewReader("one\ntwo\nq\n"), &stdout, &stderr); err != nil {
+	if err := chat(ctx, []string{"-text", "-dir", dir}, strings.NewReader("one\ntwo\nq\n"), &stdout, &stderr); err != nil {
 		t.Fatalf("chat -text: %v\n%s", err, stderr.String())
 	}
 	if want := livetest.DefaultTranscript("one") + "\n" + livetest.DefaultTranscript("two") + "\n"; stdout.String() != want {

@@ -12,18 +12,14 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-func init() {
-	commands["chat"] = command{
-		summary: "a multi-turn Live conversation in the terminal (q quits; audio_N.wav per turn)",
-		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			return runChat(ctx, args, os.Stdin, stdout, stderr)
-		},
-	}
+// runChat is the chat command, reading stdin.
+func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return chat(ctx, args, os.Stdin, stdout, stderr)
 }
 
-// runChat reproduces the seed notebook's loop: one session, one turn per
+// chat reproduces the seed notebook's loop: one session, one turn per
 // line, the reply's text printed and its audio saved as audio_N.wav.
-func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func chat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	textOnly := fs.Bool("text", false, "ask for text replies (only for models that allow TEXT)")
@@ -31,7 +27,10 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := live.ConfigFromEnv()
+	cfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	if *textOnly {
 		cfg.Modality = live.Text
 	}

@@ -21,13 +21,6 @@ import (
 	"github.com/livecord/livecord/live"
 )
 
-func init() {
-	commands["check"] = command{
-		summary: "validate configuration and credentials against Discord and Gemini (takes run's flags)",
-		run:     runCheck,
-	}
-}
-
 // Bounds of the checks: long enough for a slow link, short enough that a
 // black-holed host does not leave the user staring at nothing.
 const (
@@ -115,7 +108,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cfgErr
 	}
 	cfg.Token = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(cfg.Token), "Bot "))
-	lc := live.ConfigFromEnv()
+	lc := cfg.Live
 	r := &checkReport{w: stdout, secrets: []string{cfg.Token, lc.APIKey}}
 
 	ok := checkConfig(r, cfg, lc, joined)

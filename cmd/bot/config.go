@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
+	"github.com/livecord/livecord/live"
 )
 
 // logOptions choose the log handler.
@@ -51,10 +53,6 @@ func splitIDs(s string) ([]string, error) {
 	return out, nil
 }
 
-// loadBotConfig reads the Discord side's configuration: flags win over the
-// environment (which main has already filled from .env without overriding
-// what was set). The token is read only from the environment: a flag would
-// show it in process listings.
 // runOptions are `bot run`'s settings that are not the bot's.
 type runOptions struct {
 	Log       logOptions
@@ -62,6 +60,11 @@ type runOptions struct {
 	AdminAddr string // admin listener address; "" when disabled
 }
 
+// loadBotConfig reads the whole configuration, the Discord side and Live's
+// (cfg.Live, from loadLiveConfig): flags win over the environment (which
+// main has already filled from .env without overriding what was set). The
+// token is read only from the environment: a flag would show it in process
+// listings. Every bad value is reported, joined in err.
 func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg bot.Config, ro runOptions, err error) {
 	lo := &ro.Log
 	var errs []error
@@ -188,5 +191,72 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.QueueCap < 1 {
 		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))
 	}
+	var lerrs []error
+	cfg.Live, lerrs = readLiveConfig(getenv)
+	errs = append(errs, lerrs...)
 	return cfg, ro, errors.Join(errs...)
+}
+
+// loadLiveConfig reads Live's settings: GEMINI_API_KEY (falling back to
+// GOOGLE_API_KEY), GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL,
+// GEMINI_VOICE, GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION,
+// GEMINI_COMPRESSION (default on), GEMINI_STALL_TIMEOUT (a Go duration) and
+// GEMINI_OUTPUT_TRANSCRIPTION (default on). Unset keys leave the defaults
+// live.Dial applies; a value that does not parse, or that Live would refuse,
+// is an error naming the key (all of them, joined).
+func loadLiveConfig(getenv func(string) string) (live.Config, error) {
+	c, errs := readLiveConfig(getenv)
+	return c, errors.Join(errs...)
+}
+
+// readLiveConfig is loadLiveConfig with each problem apart, for
+// loadBotConfig's list.
+func readLiveConfig(getenv func(string) string) (live.Config, []error) {
+	var errs []error
+	boolean := func(name string, def bool) bool {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
+			return def
+		}
+		return b
+	}
+	c := live.Config{
+		APIKey:              firstEnv(getenv, "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+		Model:               strings.TrimSpace(getenv("GEMINI_MODEL")),
+		APIVersion:          strings.TrimSpace(getenv("GEMINI_API_VERSION")),
+		BaseURL:             strings.TrimSpace(getenv("GEMINI_BASE_URL")),
+		Voice:               strings.TrimSpace(getenv("GEMINI_VOICE")),
+		Language:            strings.TrimSpace(getenv("GEMINI_LANGUAGE")),
+		SystemInstruction:   getenv("GEMINI_SYSTEM_INSTRUCTION"),
+		OutputTranscription: boolean("GEMINI_OUTPUT_TRANSCRIPTION", true),
+		Compression:         boolean("GEMINI_COMPRESSION", true),
+	}
+	if v := strings.TrimSpace(getenv("GEMINI_STALL_TIMEOUT")); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %q is not a duration such as 30s", v))
+		case d <= 0:
+			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %v must be positive", d))
+		default:
+			c.StallTimeout = d
+		}
+	}
+	// Each key alone, so the message names the one Live would refuse.
+	for key, one := range map[string]live.Config{
+		"GEMINI_MODEL":       {Model: c.Model},
+		"GEMINI_API_VERSION": {APIVersion: c.APIVersion},
+		"GEMINI_BASE_URL":    {BaseURL: c.BaseURL},
+	} {
+		if err := one.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return c, errs
 }

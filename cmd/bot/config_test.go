@@ -106,8 +106,8 @@ func TestVoiceSwitch(t *testing.T) {
 	}
 }
 
-// TestEnvExampleDocumentsEveryKey: each variable `bot run` reads is in
-// .env.example, under a comment.
+// TestEnvExampleDocumentsEveryKey: each variable `bot run` reads, the
+// Discord side's and Live's, is in .env.example, under a comment.
 func TestEnvExampleDocumentsEveryKey(t *testing.T) {
 	var read []string
 	getenv := func(k string) string {
@@ -135,8 +135,8 @@ func TestEnvExampleDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	for _, k := range read {
-		if k == "DISCORD_BOT_TOKEN" || k == "GUILD_ID" {
-			continue // fallbacks, named in DISCORD_TOKEN's and DISCORD_GUILD_ID's comments
+		if k == "DISCORD_BOT_TOKEN" || k == "GUILD_ID" || k == "GOOGLE_API_KEY" {
+			continue // fallbacks, named in DISCORD_TOKEN's, DISCORD_GUILD_ID's and GEMINI_API_KEY's comments
 		}
 		if c, ok := documented[k]; !ok || !c {
 			t.Errorf("%s is read by `bot run` but not documented in .env.example", k)
@@ -162,5 +162,43 @@ func TestDotEnv(t *testing.T) {
 		if got := os.Getenv(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestLoadLiveConfig: the GEMINI_* keys and their defaults, and every bad
+// value stops the start with a message naming its key.
+func TestLoadLiveConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string {
+		return func(k string) string { return kv[k] }
+	}
+	c, err := loadLiveConfig(env(map[string]string{"GOOGLE_API_KEY": "google-key"}))
+	if err != nil || c.APIKey != "google-key" || !c.OutputTranscription || !c.Compression || c.StallTimeout != 0 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	c, err = loadLiveConfig(env(map[string]string{"GEMINI_API_KEY": "gemini-key", "GOOGLE_API_KEY": "google-key",
+		"GEMINI_STALL_TIMEOUT": "12s", "GEMINI_OUTPUT_TRANSCRIPTION": "false", "GEMINI_VOICE": "Kore", "GEMINI_COMPRESSION": "0"}))
+	if err != nil || c.APIKey != "gemini-key" || c.StallTimeout != 12*time.Second || c.OutputTranscription || c.Voice != "Kore" || c.Compression {
+		t.Errorf("set: %+v, %v", c, err)
+	}
+	for key, bad := range map[string]string{
+		"GEMINI_STALL_TIMEOUT":        "abc",
+		"GEMINI_COMPRESSION":          "maybe",
+		"GEMINI_OUTPUT_TRANSCRIPTION": "sometimes",
+		"GEMINI_API_VERSION":          "v2",
+		"GEMINI_BASE_URL":             "ftp://example.com",
+		"GEMINI_MODEL":                "a/../b",
+	} {
+		_, err := loadLiveConfig(env(map[string]string{key: bad}))
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s=%s: err %v, want one naming %s", key, bad, err, key)
+		}
+	}
+	if _, err := loadLiveConfig(env(map[string]string{"GEMINI_STALL_TIMEOUT": "-1s"})); err == nil {
+		t.Error("a negative stall timeout loads")
+	}
+	// Through run's loader, a bad Live value is one of the reported problems.
+	t.Setenv("GEMINI_COMPRESSION", "maybe")
+	if _, _, err := loadBotConfig(nil, os.Getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "GEMINI_COMPRESSION") {
+		t.Errorf("loadBotConfig with GEMINI_COMPRESSION=maybe: %v", err)
 	}
 }

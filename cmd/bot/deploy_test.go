@@ -8,14 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/livecord/livecord/live"
 )
 
 // TestConfigurationDocumented checks the documentation and packaging against
 // what the code reads: every variable `run` asks for is in .env.example and
 // in the README's configuration table, every .env.example key is read by
-// run's configuration or by live.ConfigFromEnv, and the Dockerfile, compose
+// run's configuration (loadBotConfig and loadLiveConfig), and the Dockerfile, compose
 // file and systemd unit set only variables that exist (a misspelt one would
 // be silently ignored).
 func TestConfigurationDocumented(t *testing.T) {
@@ -37,7 +35,7 @@ func TestConfigurationDocumented(t *testing.T) {
 	}, io.Discard); err != nil {
 		t.Fatalf("defaults do not load: %v", err)
 	}
-	// The keys live.ConfigFromEnv reacts to, found by setting each
+	// The keys loadLiveConfig reacts to, found by setting each
 	// candidate in turn.
 	var exampleKeys []string
 	for _, m := range regexp.MustCompile(`(?m)^([A-Z][A-Z0-9_]*)=`).FindAllStringSubmatch(example, -1) {
@@ -49,12 +47,15 @@ func TestConfigurationDocumented(t *testing.T) {
 			t.Setenv(k, "")
 		}
 	}
-	base := live.ConfigFromEnv()
+	base, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reacts := func(k string) bool {
 		defer os.Unsetenv(k)
 		for _, v := range []string{"x", "false", "7s"} {
 			os.Setenv(k, v)
-			if !reflect.DeepEqual(live.ConfigFromEnv(), base) {
+			if c, err := loadLiveConfig(os.Getenv); err != nil || !reflect.DeepEqual(c, base) {
 				return true
 			}
 		}
@@ -122,7 +123,7 @@ func TestDeploySubcommands(t *testing.T) {
 			t.Errorf("%s: no subcommand found by %s", file, re)
 		}
 		for _, m := range ms {
-			if _, ok := commands[m[1]]; !ok {
+			if !slices.ContainsFunc(commands, func(c command) bool { return c.name == m[1] }) {
 				t.Errorf("%s starts `livecord %s`, which is not a subcommand", file, m[1])
 			}
 		}

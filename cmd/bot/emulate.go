@@ -19,21 +19,17 @@ var emulators = map[string]func(ctx context.Context, args []string, stdout, stde
 	"live": emulateLive,
 }
 
-func init() {
-	commands["emulate"] = command{
-		summary: "run an in-repo emulator alone (emulate live: the Gemini Live service)",
-		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			names := make([]string, 0, len(emulators))
-			for n := range emulators {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			if len(args) == 0 || emulators[args[0]] == nil {
-				return fmt.Errorf("usage: bot emulate {%s} [flags]", strings.Join(names, "|"))
-			}
-			return emulators[args[0]](ctx, args[1:], stdout, stderr)
-		},
+// runEmulate is the emulate command.
+func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, 0, len(emulators))
+	for n := range emulators {
+		names = append(names, n)
 	}
+	sort.Strings(names)
+	if len(args) == 0 || emulators[args[0]] == nil {
+		return fmt.Errorf("usage: bot emulate {%s} [flags]", strings.Join(names, "|"))
+	}
+	return emulators[args[0]](ctx, args[1:], stdout, stderr)
 }
 
 // emulateLive runs livetest until interrupted and prints the two variables

@@ -14,13 +14,6 @@ import (
 	"github.com/livecord/livecord/admin"
 )
 
-func init() {
-	commands["health"] = command{
-		summary: "ask a running bot's /healthz; exits 1 unless healthy (Docker HEALTHCHECK)",
-		run:     runHealthcheck,
-	}
-}
-
 // runHealthcheck queries the admin listener of a bot configured like this
 // process (ADMIN_ADDR), so container images need no HTTP client of their own.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {

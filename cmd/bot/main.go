@@ -1,6 +1,6 @@
 // Command bot is livecord: a Discord bot that speaks Gemini Live replies in
-// voice channels. Subcommands register themselves in commands (one file each),
-// so the pieces of the binary can grow independently.
+// voice channels. Its subcommands are listed in commands, each written in a
+// file of its own.
 package main
 
 import (
@@ -11,7 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 
 	"github.com/joho/godotenv"
@@ -19,13 +19,23 @@ import (
 
 // command is one subcommand of the binary.
 type command struct {
+	name    string
 	summary string
 	// run gets the arguments after the subcommand's name; ctx is cancelled on
 	// SIGINT or SIGTERM.
 	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-var commands = map[string]command{}
+// commands lists the subcommands, in usage order.
+var commands = []command{
+	{name: "run", summary: "the Discord bot (default)", run: runBot},
+	{name: "ask", summary: "one Live turn from the terminal: prints the reply text, writes reply.wav", run: runAsk},
+	{name: "chat", summary: "a multi-turn Live conversation in the terminal (q quits; audio_N.wav per turn)", run: runChat},
+	{name: "check", summary: "validate configuration and credentials against Discord and Gemini (takes run's flags)", run: runCheck},
+	{name: "health", summary: "ask a running bot's /healthz; exits 1 unless healthy (Docker HEALTHCHECK)", run: runHealthcheck},
+	{name: "sandbox", summary: "try /ask offline on the in-repo emulators: writes reply.wav and heard.wav, prints timings", run: runSandbox},
+	{name: "emulate", summary: "run an in-repo emulator alone (emulate live: the Gemini Live service)", run: runEmulate},
+}
 
 func main() {
 	loadDotEnv()
@@ -48,13 +58,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		usage(stdout)
 		return 0
 	}
-	cmd, ok := commands[name]
-	if !ok {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
 		fmt.Fprintf(stderr, "bot: unknown command %q\n\n", name)
 		usage(stderr)
 		return 2
 	}
-	err := cmd.run(ctx, args, stdout, stderr)
+	err := commands[i].run(ctx, args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		// The flag set has printed the command's usage already.
 		return 0
@@ -68,13 +78,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bot [command] [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'bot COMMAND -h' for a command's flags. With no command, bot runs the Discord bot.")
 }

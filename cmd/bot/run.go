@@ -13,18 +13,7 @@ import (
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
-	"github.com/livecord/livecord/live"
-	"github.com/livecord/livecord/voice"
 )
-
-// voiceE2EE, when set (by the DAVE wiring in this command, from another
-// file's init), supplies each voice connection's end-to-end encryption;
-// nil joins voice without DAVE.
-var voiceE2EE func(vs bot.VoiceServer, log *slog.Logger) (voice.E2EE, error)
-
-func init() {
-	commands["run"] = command{summary: "the Discord bot (default)", run: runBot}
-}
 
 // runBot runs the Discord bot until ctx is cancelled (SIGINT/SIGTERM), then
 // shuts down gracefully: askers of unfinished questions are told, voice is
@@ -47,7 +36,6 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 		dglog.Log(ctx, l, fmt.Sprintf(format, a...))
 	}
 	cfg.Logger = log
-	cfg.Live = live.ConfigFromEnv()
 	cfg.Live.Logger = log.With("component", "live")
 	if cfg.Token == "" {
 		return errors.New("DISCORD_TOKEN is not set (in the environment or .env)")
@@ -69,7 +57,7 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Info("admin listening", "addr", adm.Addr())
 	}
 	if ro.Voice {
-		cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{E2EE: voiceE2EE, Logger: log.With("component", "voice"), Metrics: cfg.Metrics})
+		cfg.Voice = &bot.VoiceConfig{Logger: log.With("component", "voice")}
 	}
 	b, err := bot.New(cfg)
 	if err != nil {

@@ -41,7 +41,7 @@ func (b *syncBuffer) String() string {
 // returns nil without leaving goroutines behind.
 func TestRunAgainstEmulators(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dc, err := discordtest.Start(discordtest.Options{})
+	dc, err := discordtest.New(discordtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

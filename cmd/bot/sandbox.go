@@ -32,13 +32,6 @@ import (
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
-func init() {
-	commands["sandbox"] = command{
-		summary: "try /ask offline on the in-repo emulators: writes reply.wav and heard.wav, prints timings",
-		run:     runSandbox,
-	}
-}
-
 // sandboxOptions are `bot sandbox`'s settings.
 type sandboxOptions struct {
 	Prompt  string
@@ -126,30 +119,27 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 	r := &sandboxReport{}
 
 	// Voice first: the Discord emulator hands out its endpoint on op 4.
-	// With the bot's DAVE wiring present the channel requires DAVE, as
-	// Discord's voice channels do, and the emulator is the external sender.
-	vopts := voicetest.Options{Logger: emuLog.With("emulator", "voice")}
-	var ext *voicetest.ExternalSender
-	if voiceE2EE != nil {
-		ext = voicetest.NewExternalSender()
-		vopts.DAVE, vopts.RequireDAVE, r.DAVE = ext, true, true
-	}
+	// The channel requires DAVE, as Discord's voice channels do, and the
+	// emulator is the external sender.
+	ext := voicetest.NewExternalSender()
+	vopts := voicetest.Options{Logger: emuLog.With("emulator", "voice"), DAVE: ext, RequireDAVE: true}
+	r.DAVE = true
 	vt, err := voicetest.New(vopts)
 	if err != nil {
 		return nil, fmt.Errorf("start the voice emulator: %w", err)
 	}
 	defer vt.Close()
-	dc, err := discordtest.Start(discordtest.Options{Logger: emuLog.With("emulator", "discord"),
-		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-			g := vt.Grant(guildID, channelID, userID, sessionID)
-			return g.Endpoint, g.Token
-		}})
+	dc, err := discordtest.New(discordtest.Options{Logger: emuLog.With("emulator", "discord"),
+		VoiceServer: vt.VoiceServer})
 	if err != nil {
 		return nil, fmt.Errorf("start the Discord emulator: %w", err)
 	}
 	defer dc.Close()
 
-	lcfg := live.ConfigFromEnv()
+	lcfg, err := loadLiveConfig(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	realLive := useRealLive(lcfg, o.Offline)
 	if realLive {
 		r.Live = "Gemini Live (" + orDefault(lcfg.Model, live.DefaultModel) + ", the real service: a Gemini key is configured)"
@@ -215,8 +205,7 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 	cfg.Logger = log
 	cfg.Live = lcfg
 	cfg.Live.Logger = log.With("component", "live")
-	cfg.Voice = bot.NewVoiceDialer(bot.VoiceOptions{TLSConfig: vt.ClientTLS(), E2EE: voiceE2EE,
-		Logger: log.With("component", "voice")})
+	cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), Logger: log.With("component", "voice")}
 	cfg.Metrics = admin.NewMetrics()
 	firstAudio := &stampedHistogram{Histogram: cfg.Metrics.FirstAudioLatency}
 	cfg.Metrics.FirstAudioLatency = firstAudio
@@ -251,17 +240,15 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 	lc := voice.Config{Server: vt.Grant(guild.ID, vc.ID, you.ID, hex.EncodeToString(sid)),
 		UserID: you.ID, GuildID: guild.ID, ChannelID: vc.ID, TLSConfig: vt.ClientTLS(),
 		ReceiveBuffer: 4096, Logger: emuLog.With("client", "listener")}
-	var listenerDAVE *voice.DAVE
-	if r.DAVE {
-		// The listener's own MLS member: it can only decode the reply if
-		// the bot encrypted it for the group they share.
-		uid, _ := strconv.ParseUint(you.ID, 10, 64)
-		cid, _ := strconv.ParseUint(vc.ID, 10, 64)
-		if listenerDAVE, err = voice.NewDAVE(uid, cid, emuLog.With("client", "listener")); err != nil {
-			return nil, fmt.Errorf("the listener's DAVE session: %w", err)
-		}
-		lc.E2EE = listenerDAVE
+	// The listener's own MLS member: it can only decode the reply if the
+	// bot encrypted it for the group they share.
+	uid, _ := strconv.ParseUint(you.ID, 10, 64)
+	cid, _ := strconv.ParseUint(vc.ID, 10, 64)
+	listenerDAVE, err := voice.NewDAVE(uid, cid, emuLog.With("client", "listener"))
+	if err != nil {
+		return nil, fmt.Errorf("the listener's DAVE session: %w", err)
 	}
+	lc.E2EE = listenerDAVE
 	listener, err := voice.Dial(ctx, lc)
 	if err != nil {
 		return nil, fmt.Errorf("the listener could not join the voice emulator: %w", err)
@@ -329,11 +316,9 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 		}
 	}
 	r.Violations = vt.Violations()
-	if listenerDAVE != nil {
-		r.Epoch, _ = listenerDAVE.Epoch()
-		if st := ext.State(voicetest.CallID{GuildID: guild.ID, ChannelID: vc.ID}); st.Epoch != r.Epoch {
-			return nil, fmt.Errorf("the listener's DAVE epoch %d is not the group's %d", r.Epoch, st.Epoch)
-		}
+	r.Epoch, _ = listenerDAVE.Epoch()
+	if st := ext.State(voicetest.CallID{GuildID: guild.ID, ChannelID: vc.ID}); st.Epoch != r.Epoch {
+		return nil, fmt.Errorf("the listener's DAVE epoch %d is not the group's %d", r.Epoch, st.Epoch)
 	}
 	return r, nil
 }
@@ -360,7 +345,7 @@ func listen(ctx context.Context, c *voice.Conn, botID string, tail chan<- struct
 			continue
 		}
 		frames = append(frames, f)
-		if bytes.Equal(f.Opus, voice.SilenceFrame) {
+		if f.IsSilence() {
 			silent++
 		} else {
 			audio, silent = true, 0

@@ -86,9 +86,9 @@ func TestSandbox(t *testing.T) {
 			t.Errorf("summary lacks %q", k)
 		}
 	}
-	// With the DAVE wiring in the binary, the channel requires DAVE and the
-	// listener decoded the reply through its own MLS group member.
-	if voiceE2EE != nil && !strings.Contains(lines["encryption"], "DAVE on") {
+	// The channel requires DAVE and the listener decoded the reply through
+	// its own MLS group member.
+	if !strings.Contains(lines["encryption"], "DAVE on") {
 		t.Errorf("encryption %q: the sandbox ran without DAVE", lines["encryption"])
 	}
 	if lines["transcript"] != transcript {

@@ -39,13 +39,9 @@ func TestSIGTERMDuringSpokenReply(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}
-	// A DAVE channel, as on Discord (when this build has the DAVE wiring),
-	// with alice listening in it.
-	vt := voicetest.NewServer(t, voicetest.Options{DAVE: voicetest.NewExternalSender(), RequireDAVE: voiceE2EE != nil})
-	dc := discordtest.NewServer(t, discordtest.Options{VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
-		g := vt.Grant(guildID, channelID, userID, sessionID)
-		return g.Endpoint, g.Token
-	}})
+	// A DAVE channel, as on Discord, with alice listening in it.
+	vt := voicetest.NewServer(t, voicetest.Options{DAVE: voicetest.NewExternalSender(), RequireDAVE: true})
+	dc := discordtest.NewServer(t, discordtest.Options{VoiceServer: vt.VoiceServer})
 	// Real-time streaming of a 30 s answer: the turn is still running when
 	// the signal arrives.
 	lv := livetest.NewServer(t, livetest.Options{Speed: 1})
@@ -60,15 +56,13 @@ func TestSIGTERMDuringSpokenReply(t *testing.T) {
 
 	lc := voice.Config{Server: vt.Grant(g.ID, vc.ID, alice.ID, "alice-session"), UserID: alice.ID,
 		GuildID: g.ID, ChannelID: vc.ID, TLSConfig: vt.ClientTLS()}
-	if voiceE2EE != nil {
-		uid, _ := strconv.ParseUint(alice.ID, 10, 64)
-		cid, _ := strconv.ParseUint(vc.ID, 10, 64)
-		d, err := voice.NewDAVE(uid, cid, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lc.E2EE = d
+	uid, _ := strconv.ParseUint(alice.ID, 10, 64)
+	cid, _ := strconv.ParseUint(vc.ID, 10, 64)
+	d, err := voice.NewDAVE(uid, cid, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	lc.E2EE = d
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
 	listener, err := voice.Dial(dctx, lc)

@@ -54,7 +54,7 @@ func runSDK(t *testing.T, opts map[string]any) sdkSummary {
 // decodes the binary pretty-printed frames into audio and transcription.
 func TestOfficialSDK(t *testing.T) {
 	nodetest.Require(t)
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	const prompt = "Hello? Gemini are you there?"
 	for _, tc := range []struct {
 		name, apiKey, version, wantVersion, cred string

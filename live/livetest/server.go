@@ -34,8 +34,9 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/livecord/livecord/internal/tb"
 
 	"github.com/coder/websocket"
 
@@ -172,17 +173,12 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// NewServer starts an emulator for a test and closes it at cleanup. At most
-// one Options may be given.
-func NewServer(t testing.TB, opts ...Options) *Server {
+// NewServer starts an emulator for a test and closes it at cleanup.
+func NewServer(t tb.T, o Options) *Server {
 	t.Helper()
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
 	s, err := New(o)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("livetest: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s

@@ -53,7 +53,7 @@ func read(t *testing.T, ws *websocket.Conn) (websocket.MessageType, []byte, erro
 const setup = `{"setup":{"model":"models/gemini-3.8-live","generationConfig":{"responseModalities":["AUDIO"]},"outputAudioTranscription":{},"sessionResumption":{}}}`
 
 func TestPathsAndCredentials(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	v1beta := "/ws/google.ai.generativelanguage.v1beta." + method
 	tests := []struct {
 		name, path string
@@ -105,7 +105,7 @@ func closeOf(t *testing.T, err error) websocket.CloseError {
 }
 
 func TestRejections(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	path := "/ws/google.ai.generativelanguage.v1beta." + method
 	key := "?key=" + srv.Key
 	tests := []struct {
@@ -205,7 +205,7 @@ func turn(t *testing.T, ws *websocket.Conn) []serverMsg {
 // 240 ms chunks, interleaved transcript, generationComplete, then
 // turnComplete with usage, then a resumable handle.
 func TestSnakeCaseTurn(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
 	write(t, ws, `{"setup":{"model":"models/gemini-3.8-live","generation_config":{"response_modalities":["AUDIO"],"speech_config":{"voice_config":{"prebuilt_voice_config":{"voice_name":"Kore"}}}},"output_audio_transcription":{},"session_resumption":{},"context_window_compression":{"sliding_window":{"target_tokens":"1000"},"trigger_tokens":2000}}}`)
 	if _, _, err := read(t, ws); err != nil {
@@ -274,7 +274,7 @@ func mustSpeak(p string) []int16 { pcm, _ := livetest.Speak(p); return pcm }
 
 // Audio arrives faster than real time.
 func TestFasterThanRealTime(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
 	write(t, ws, setup)
 	read(t, ws)
@@ -288,7 +288,7 @@ func TestFasterThanRealTime(t *testing.T) {
 }
 
 func TestGoAwayThenClose1011(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
 	write(t, ws, setup)
 	read(t, ws)
@@ -305,7 +305,7 @@ func TestGoAwayThenClose1011(t *testing.T) {
 }
 
 func TestInterruptedByNewTurn(t *testing.T) {
-	srv := livetest.NewServer(t)
+	srv := livetest.NewServer(t, livetest.Options{})
 	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
 	write(t, ws, setup)
 	read(t, ws)
@@ -342,7 +342,7 @@ func TestFaults(t *testing.T) {
 		{"drop", livetest.Fault{Kind: livetest.FaultDrop, AfterChunks: 1}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := livetest.NewServer(t)
+			srv := livetest.NewServer(t, livetest.Options{})
 			ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
 			write(t, ws, setup)
 			read(t, ws)

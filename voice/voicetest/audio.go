@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	"layeh.com/gopus"
+	"github.com/livecord/livecord/voice/internal/wire"
 
-	"github.com/livecord/livecord/voice"
+	"layeh.com/gopus"
 )
 
 // DecodeOpus decodes 20 ms frames of 48 kHz stereo Opus, as a listener's
@@ -18,10 +18,10 @@ func DecodeOpus(frames [][]byte) (pcm []float64, bad int, err error) {
 		return nil, 0, fmt.Errorf("voicetest: opus decoder: %w", err)
 	}
 	for _, f := range frames {
-		out, err := dec.Decode(f, voice.FrameSamples, false)
+		out, err := dec.Decode(f, wire.FrameSamples, false)
 		if err != nil {
 			bad++
-			out = make([]int16, 2*voice.FrameSamples)
+			out = make([]int16, 2*wire.FrameSamples)
 		}
 		for i := 0; i < len(out); i += 2 {
 			pcm = append(pcm, float64(out[i]))

@@ -4,9 +4,9 @@ import (
 	"math"
 	"testing"
 
-	"layeh.com/gopus"
+	"github.com/livecord/livecord/voice/internal/wire"
 
-	"github.com/livecord/livecord/voice"
+	"layeh.com/gopus"
 )
 
 func TestAlignedSNR(t *testing.T) {
@@ -32,14 +32,14 @@ func TestDecodeOpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pcm := make([]int16, 2*voice.FrameSamples)
-	for i := 0; i < voice.FrameSamples; i++ {
+	pcm := make([]int16, 2*wire.FrameSamples)
+	for i := 0; i < wire.FrameSamples; i++ {
 		v := int16(6000 * math.Sin(2*math.Pi*1000*float64(i)/48000))
 		pcm[2*i], pcm[2*i+1] = v, v
 	}
 	var frames [][]byte
 	for range 10 {
-		f, err := enc.Encode(pcm, voice.FrameSamples, 4000)
+		f, err := enc.Encode(pcm, wire.FrameSamples, 4000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,14 +50,14 @@ func TestDecodeOpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bad != 1 || len(out) != 11*voice.FrameSamples {
-		t.Fatalf("%d samples, %d bad; want %d samples and the garbage frame counted", len(out), bad, 11*voice.FrameSamples)
+	if bad != 1 || len(out) != 11*wire.FrameSamples {
+		t.Fatalf("%d samples, %d bad; want %d samples and the garbage frame counted", len(out), bad, 11*wire.FrameSamples)
 	}
 	var e float64
-	for _, v := range out[5*voice.FrameSamples : 6*voice.FrameSamples] {
+	for _, v := range out[5*wire.FrameSamples : 6*wire.FrameSamples] {
 		e += v * v
 	}
-	if rms := math.Sqrt(e / voice.FrameSamples); rms < 2000 {
+	if rms := math.Sqrt(e / wire.FrameSamples); rms < 2000 {
 		t.Fatalf("decoded tone RMS %.0f: the frames did not decode to the tone", rms)
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/livecord/livecord/voice/dave/davetest"
 )
 
@@ -59,7 +60,7 @@ type daveCall struct {
 
 type corruptKey struct {
 	user uint64
-	op   voice.Op
+	op   wire.Op
 }
 
 // DAVEState is what the external sender did in one call.
@@ -199,25 +200,25 @@ func (c *daveCall) leave(uid uint64) ([]davetest.Message, error) {
 }
 
 // ClientMessage implements DAVE: ops 23, 26, 28 and 31.
-func (e *ExternalSender) ClientMessage(call CallID, userID string, m voice.Message) {
+func (e *ExternalSender) ClientMessage(call CallID, userID string, m wire.Message) {
 	e.step(call, userID, func(c *daveCall, uid uint64) ([]davetest.Message, error) {
 		payload := m.Payload
 		if !m.Binary {
 			payload = m.Data
 		}
 		switch m.Op {
-		case voice.OpDAVEMLSKeyPackage:
+		case wire.OpDAVEMLSKeyPackage:
 			c.st.KeyPackages++
 			c.kps[uid] = payload
-		case voice.OpDAVEMLSInvalidCommitWelcome:
+		case wire.OpDAVEMLSInvalidCommitWelcome:
 			c.st.Invalid++
 			c.flagged[uid] = true
 			delete(c.kps, uid) // a fresh one follows
 			if _, ok := c.acked[uid]; ok {
 				c.acked[uid] = true
 			}
-		case voice.OpDAVETransitionReady:
-			var t voice.DAVETransition
+		case wire.OpDAVETransitionReady:
+			var t wire.DAVETransition
 			if json.Unmarshal(payload, &t) == nil && c.tid != 0 && t.TransitionID == int(c.tid) {
 				if _, ok := c.acked[uid]; ok {
 					c.acked[uid] = true
@@ -314,12 +315,12 @@ func (e *ExternalSender) deliverLocked(c *daveCall, out []davetest.Message) {
 				c.endTransition()
 			}
 		case 21:
-			var t voice.DAVEPrepareTransition
+			var t wire.DAVEPrepareTransition
 			if json.Unmarshal(m.Payload, &t) == nil && t.TransitionID == 0 {
 				c.st.SoleResets++
 			}
 		}
-		msg := voice.Message{Op: voice.Op(m.Op), Binary: m.Binary}
+		msg := wire.Message{Op: wire.Op(m.Op), Binary: m.Binary}
 		if m.Binary {
 			msg.Payload = m.Payload
 		} else {
@@ -433,7 +434,7 @@ func (e *ExternalSender) transitionTimedOut(c *daveCall, tid uint16) {
 // CorruptNext makes the external sender flip the last byte of the next
 // message with op (29 or 30) that it sends to userID in call: a commit or
 // welcome the member cannot use, which it must report with op 31.
-func (e *ExternalSender) CorruptNext(call CallID, userID string, op voice.Op) error {
+func (e *ExternalSender) CorruptNext(call CallID, userID string, op wire.Op) error {
 	uid, err := strconv.ParseUint(userID, 10, 64)
 	if err != nil {
 		return fmt.Errorf("voicetest: user id %q: %w", userID, err)

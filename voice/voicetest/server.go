@@ -23,8 +23,11 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/livecord/livecord/internal/tb"
+
+	"github.com/livecord/livecord/voice/internal/wire"
 
 	"github.com/coder/websocket"
 	"github.com/livecord/livecord/internal/tasks"
@@ -61,7 +64,7 @@ type DAVE interface {
 	Joined(call CallID, userID string)
 	Left(call CallID, userID string)
 	// ClientMessage receives client ops 23, 26, 28 and 31.
-	ClientMessage(call CallID, userID string, m voice.Message)
+	ClientMessage(call CallID, userID string, m wire.Message)
 }
 
 // CallID names one voice channel.
@@ -78,7 +81,7 @@ type Frame struct {
 }
 
 // IsSilence reports whether the frame is Opus silence (F8 FF FE).
-func (f Frame) IsSilence() bool { return string(f.Payload) == string(voice.SilenceFrame) }
+func (f Frame) IsSilence() bool { return string(f.Payload) == string(wire.SilenceFrame) }
 
 // Server is the emulator. Its methods are safe for concurrent use.
 type Server struct {
@@ -127,7 +130,7 @@ type member struct {
 	// below guarded by Server.mu
 	identified bool
 	selected   bool
-	cipher     *voice.Cipher
+	cipher     *wire.Cipher
 	udpAddr    netip.AddrPort
 	speaking   bool
 	spokeOnce  bool
@@ -154,7 +157,7 @@ func New(opts Options) (*Server, error) {
 		opts.HeartbeatInterval = 41250 * time.Millisecond
 	}
 	if len(opts.Modes) == 0 {
-		opts.Modes = []string{voice.ModeAES256GCM, voice.ModeXChaCha20Poly1305}
+		opts.Modes = []string{wire.ModeAES256GCM, wire.ModeXChaCha20Poly1305}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -206,15 +209,11 @@ func New(opts Options) (*Server, error) {
 
 // NewServer starts a server for a test and closes it when the test ends,
 // failing the test if any protocol violation was recorded.
-func NewServer(t testing.TB, opts ...Options) *Server {
+func NewServer(t tb.T, o Options) *Server {
 	t.Helper()
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
 	s, err := New(o)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("voicetest: %v", err)
 	}
 	t.Cleanup(func() {
 		s.Close()
@@ -273,6 +272,14 @@ func (s *Server) Grant(guildID, channelID, userID, sessionID string) voice.Serve
 	s.grants[g.token] = g
 	s.mu.Unlock()
 	return voice.Server{Endpoint: s.endpoint, Token: g.token, SessionID: sessionID}
+}
+
+// VoiceServer grants a join (see Grant) and returns what the Discord
+// emulator puts in VOICE_SERVER_UPDATE: it is a discordtest.VoiceServerFunc,
+// the one glue between the two emulators (tests and `bot sandbox`).
+func (s *Server) VoiceServer(guildID, channelID, userID, sessionID string) (endpoint, token string) {
+	g := s.Grant(guildID, channelID, userID, sessionID)
+	return g.Endpoint, g.Token
 }
 
 // Disconnect removes userID from guildID's call as the main gateway does when
@@ -454,7 +461,7 @@ func (s *Server) Violations() []string {
 
 // Send sends m to userID's current connection as the server would, with the
 // next sequence number (kept for replay on resume). For the DAVE hooks.
-func (s *Server) Send(call CallID, userID string, m voice.Message) error {
+func (s *Server) Send(call CallID, userID string, m wire.Message) error {
 	s.mu.Lock()
 	var mem *member
 	for _, x := range s.sessions {
@@ -485,7 +492,7 @@ func (s *Server) notifyLocked() {
 
 // send writes m with the member's next seq (JSON ops with replay value and
 // binary ops carry one) and keeps it for resume.
-func (m *member) send(msg voice.Message) error {
+func (m *member) send(msg wire.Message) error {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	msg.Seq = -1
@@ -521,9 +528,9 @@ func (m *member) write(binary bool, b []byte) error {
 
 // sequenced reports whether Discord numbers the op for replay: everything
 // except the handshake and heartbeat replies.
-func sequenced(op voice.Op) bool {
+func sequenced(op wire.Op) bool {
 	switch op {
-	case voice.OpHello, voice.OpHeartbeatACK, voice.OpResumed, voice.OpReady:
+	case wire.OpHello, wire.OpHeartbeatACK, wire.OpResumed, wire.OpReady:
 		return false
 	}
 	return true
@@ -565,7 +572,7 @@ func (s *Server) removeLocked(m *member) {
 	}
 	// Sent outside the caller's lock: writes may block.
 	s.tasks.Go(func() {
-		msg, _ := voice.NewMessage(voice.OpClientDisconnect, voice.ClientDisconnect{UserID: m.userID})
+		msg, _ := wire.NewMessage(wire.OpClientDisconnect, wire.ClientDisconnect{UserID: m.userID})
 		for _, o := range others {
 			o.send(msg)
 		}
@@ -612,7 +619,7 @@ func (s *Server) handleConn(ws *websocket.Conn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	defer ws.CloseNow()
-	hello, _ := voice.NewMessage(voice.OpHello, voice.Hello{HeartbeatInterval: float64(s.opts.HeartbeatInterval) / float64(time.Millisecond), V: 8})
+	hello, _ := wire.NewMessage(wire.OpHello, wire.Hello{HeartbeatInterval: float64(s.opts.HeartbeatInterval) / float64(time.Millisecond), V: 8})
 	b, _ := hello.MarshalServer()
 	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
 		return
@@ -635,7 +642,7 @@ func (s *Server) handleConn(ws *websocket.Conn) {
 			}
 			return
 		}
-		msg, err := voice.ParseClientMessage(typ == websocket.MessageBinary, b)
+		msg, err := wire.ParseClientMessage(typ == websocket.MessageBinary, b)
 		if err != nil {
 			s.violation("undecodable client frame: %v", err)
 			ws.Close(4002, "failed to decode payload")
@@ -643,11 +650,11 @@ func (s *Server) handleConn(ws *websocket.Conn) {
 		}
 		if m == nil {
 			switch msg.Op {
-			case voice.OpIdentify:
+			case wire.OpIdentify:
 				m = s.identify(ws, msg)
-			case voice.OpResume:
+			case wire.OpResume:
 				m = s.resume(ws, msg)
-			case voice.OpHeartbeat:
+			case wire.OpHeartbeat:
 				s.heartbeat(nil, ws, msg)
 				continue
 			default:
@@ -666,8 +673,8 @@ func (s *Server) handleConn(ws *websocket.Conn) {
 	}
 }
 
-func (s *Server) identify(ws *websocket.Conn, msg voice.Message) *member {
-	var id voice.Identify
+func (s *Server) identify(ws *websocket.Conn, msg wire.Message) *member {
+	var id wire.Identify
 	if err := msg.Decode(&id); err != nil {
 		ws.Close(4002, "failed to decode payload")
 		return nil
@@ -699,7 +706,7 @@ func (s *Server) identify(ws *websocket.Conn, msg voice.Message) *member {
 	s.notifyLocked()
 	port := s.udp.LocalAddr().(*net.UDPAddr).Port
 	s.mu.Unlock()
-	ready, _ := voice.NewMessage(voice.OpReady, map[string]any{
+	ready, _ := wire.NewMessage(wire.OpReady, map[string]any{
 		"ssrc": m.ssrc, "ip": "127.0.0.1", "port": port, "modes": s.opts.Modes, "heartbeat_interval": 1,
 		"experiments": []string{}, "streams": []any{},
 	})
@@ -707,8 +714,8 @@ func (s *Server) identify(ws *websocket.Conn, msg voice.Message) *member {
 	return m
 }
 
-func (s *Server) resume(ws *websocket.Conn, msg voice.Message) *member {
-	var r voice.Resume
+func (s *Server) resume(ws *websocket.Conn, msg wire.Message) *member {
+	var r wire.Resume
 	if err := msg.Decode(&r); err != nil {
 		ws.Close(4002, "failed to decode payload")
 		return nil
@@ -736,7 +743,7 @@ func (s *Server) resume(ws *websocket.Conn, msg voice.Message) *member {
 	if old != nil && old != ws {
 		go old.Close(4006, "resumed elsewhere")
 	}
-	b, _ := voice.Message{Op: voice.OpResumed, Seq: -1, Data: []byte("null")}.MarshalServer()
+	b, _ := wire.Message{Op: wire.OpResumed, Seq: -1, Data: []byte("null")}.MarshalServer()
 	if err := m.write(false, b); err != nil {
 		return nil
 	}
@@ -761,13 +768,13 @@ func (s *Server) armHeartbeatLocked(m *member) {
 	m.hbTimer.Reset(d)
 }
 
-func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg voice.Message) {
-	var hb voice.Heartbeat
+func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg wire.Message) {
+	var hb wire.Heartbeat
 	if err := msg.Decode(&hb); err != nil {
 		s.violation("bad heartbeat: %v", err)
 		return
 	}
-	ack, _ := voice.NewMessage(voice.OpHeartbeatACK, voice.HeartbeatACK{T: hb.T})
+	ack, _ := wire.NewMessage(wire.OpHeartbeatACK, wire.HeartbeatACK{T: hb.T})
 	if m == nil {
 		b, _ := ack.MarshalServer()
 		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
@@ -796,12 +803,12 @@ func (s *Server) heartbeat(m *member, ws *websocket.Conn, msg voice.Message) {
 }
 
 // handle processes one message from an identified member; false ends the connection.
-func (s *Server) handle(m *member, ws *websocket.Conn, msg voice.Message) bool {
+func (s *Server) handle(m *member, ws *websocket.Conn, msg wire.Message) bool {
 	switch msg.Op {
-	case voice.OpHeartbeat:
+	case wire.OpHeartbeat:
 		s.heartbeat(m, ws, msg)
-	case voice.OpSelectProtocol:
-		var sp voice.SelectProtocol
+	case wire.OpSelectProtocol:
+		var sp wire.SelectProtocol
 		if err := msg.Decode(&sp); err != nil || sp.Protocol != "udp" {
 			s.violation("%s: bad select protocol", m.userID)
 			ws.Close(4012, "unknown protocol")
@@ -812,9 +819,9 @@ func (s *Server) handle(m *member, ws *websocket.Conn, msg voice.Message) bool {
 			ws.Close(4016, "unknown encryption mode")
 			return false
 		}
-		var key voice.SecretKey
+		var key wire.SecretKey
 		rand.Read(key[:])
-		ci, err := voice.NewCipher(sp.Data.Mode, key)
+		ci, err := wire.NewCipher(sp.Data.Mode, key)
 		if err != nil {
 			ws.Close(4016, "unknown encryption mode")
 			return false
@@ -833,36 +840,36 @@ func (s *Server) handle(m *member, ws *websocket.Conn, msg voice.Message) bool {
 		m.selected = true
 		m.identified = true
 		others := s.othersLocked(m)
-		var speaking []voice.Speaking
+		var speaking []wire.Speaking
 		var ids []string
 		for _, o := range others {
 			ids = append(ids, o.userID)
 			if o.speaking {
-				speaking = append(speaking, voice.Speaking{UserID: o.userID, SSRC: o.ssrc, Speaking: 1})
+				speaking = append(speaking, wire.Speaking{UserID: o.userID, SSRC: o.ssrc, Speaking: 1})
 			}
 		}
 		dave := m.dave
 		s.notifyLocked()
 		s.mu.Unlock()
-		desc, _ := voice.NewMessage(voice.OpSessionDescription, voice.SessionDescription{Mode: sp.Data.Mode, SecretKey: key, DAVEProtocolVersion: dave})
+		desc, _ := wire.NewMessage(wire.OpSessionDescription, wire.SessionDescription{Mode: sp.Data.Mode, SecretKey: key, DAVEProtocolVersion: dave})
 		m.send(desc)
 		if len(ids) > 0 {
-			cc, _ := voice.NewMessage(voice.OpClientsConnect, voice.ClientsConnect{UserIDs: ids})
+			cc, _ := wire.NewMessage(wire.OpClientsConnect, wire.ClientsConnect{UserIDs: ids})
 			m.send(cc)
 		}
 		for _, sp := range speaking {
-			msg, _ := voice.NewMessage(voice.OpSpeaking, sp)
+			msg, _ := wire.NewMessage(wire.OpSpeaking, sp)
 			m.send(msg)
 		}
-		join, _ := voice.NewMessage(voice.OpClientsConnect, voice.ClientsConnect{UserIDs: []string{m.userID}})
+		join, _ := wire.NewMessage(wire.OpClientsConnect, wire.ClientsConnect{UserIDs: []string{m.userID}})
 		for _, o := range others {
 			o.send(join)
 		}
 		if s.opts.DAVE != nil {
 			s.opts.DAVE.Joined(m.call, m.userID)
 		}
-	case voice.OpSpeaking:
-		var sp voice.Speaking
+	case wire.OpSpeaking:
+		var sp wire.Speaking
 		if err := msg.Decode(&sp); err != nil {
 			ws.Close(4002, "failed to decode payload")
 			return false
@@ -883,15 +890,15 @@ func (s *Server) handle(m *member, ws *websocket.Conn, msg voice.Message) bool {
 		others := s.othersLocked(m)
 		s.notifyLocked()
 		s.mu.Unlock()
-		out, _ := voice.NewMessage(voice.OpSpeaking, voice.Speaking{UserID: m.userID, SSRC: m.ssrc, Speaking: sp.Speaking})
+		out, _ := wire.NewMessage(wire.OpSpeaking, wire.Speaking{UserID: m.userID, SSRC: m.ssrc, Speaking: sp.Speaking})
 		for _, o := range others {
 			o.send(out)
 		}
-	case voice.OpDAVETransitionReady, voice.OpDAVEMLSKeyPackage, voice.OpDAVEMLSCommitWelcome, voice.OpDAVEMLSInvalidCommitWelcome:
+	case wire.OpDAVETransitionReady, wire.OpDAVEMLSKeyPackage, wire.OpDAVEMLSCommitWelcome, wire.OpDAVEMLSInvalidCommitWelcome:
 		if s.opts.DAVE != nil {
 			s.opts.DAVE.ClientMessage(m.call, m.userID, msg)
 		}
-	case voice.OpIdentify, voice.OpResume:
+	case wire.OpIdentify, wire.OpResume:
 		s.violation("%s: %s on an authenticated connection", m.userID, msg.Op)
 		ws.Close(4005, "already authenticated")
 		return false
@@ -978,11 +985,11 @@ func (s *Server) serveUDP() {
 		arrival := time.Now()
 		b := buf[:n]
 		switch {
-		case voice.IsOpusRTP(b):
+		case wire.IsOpusRTP(b):
 			// Checked first: an RTP packet may be 74 bytes long too.
 			out = s.relay(b, from, arrival, out)
 		case n == 74:
-			var d voice.Discovery
+			var d wire.Discovery
 			if d.Unmarshal(b) != nil || d.Response {
 				continue
 			}
@@ -993,7 +1000,7 @@ func (s *Server) serveUDP() {
 				s.violation("ip discovery for unknown ssrc %d", d.SSRC)
 				continue
 			}
-			resp, _ := voice.Discovery{Response: true, SSRC: d.SSRC, Addr: from}.Marshal()
+			resp, _ := wire.Discovery{Response: true, SSRC: d.SSRC, Addr: from}.Marshal()
 			s.udp.WriteToUDPAddrPort(resp, from)
 		case n == 8:
 			s.mu.Lock()
@@ -1034,7 +1041,7 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	}
 	f := Frame{UserID: user, SSRC: ssrc, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Payload: p.Payload, Arrival: arrival}
 	type dest struct {
-		ci    *voice.Cipher
+		ci    *wire.Cipher
 		addr  netip.AddrPort
 		nonce uint32
 	}
@@ -1049,7 +1056,7 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	h := rtp.Header{Version: 2, PayloadType: voice.PayloadTypeOpus, SequenceNumber: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, SSRC: ssrc}
+	h := rtp.Header{Version: 2, PayloadType: wire.PayloadTypeOpus, SequenceNumber: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, SSRC: ssrc}
 	for _, d := range dests {
 		if out, err = d.ci.Seal(out[:0], &h, p.Payload, d.nonce); err == nil {
 			s.udp.WriteToUDPAddrPort(out, d.addr)

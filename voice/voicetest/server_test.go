@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/voice/internal/wire"
+
 	"github.com/coder/websocket"
-	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/voicetest"
 	"go.uber.org/goleak"
 )
@@ -33,9 +34,9 @@ func dialRaw(t *testing.T, ctx context.Context, srv *voicetest.Server) *raw {
 	return &raw{t, ws}
 }
 
-func (r *raw) send(ctx context.Context, op voice.Op, d any) {
+func (r *raw) send(ctx context.Context, op wire.Op, d any) {
 	r.t.Helper()
-	m, err := voice.NewMessage(op, d)
+	m, err := wire.NewMessage(op, d)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -46,20 +47,20 @@ func (r *raw) send(ctx context.Context, op voice.Op, d any) {
 }
 
 // next returns the next message, or the close code when the server closed.
-func (r *raw) next(ctx context.Context) (voice.Message, websocket.StatusCode) {
+func (r *raw) next(ctx context.Context) (wire.Message, websocket.StatusCode) {
 	r.t.Helper()
 	typ, b, err := r.ws.Read(ctx)
 	if err != nil {
-		return voice.Message{}, websocket.CloseStatus(err)
+		return wire.Message{}, websocket.CloseStatus(err)
 	}
-	m, err := voice.ParseServerMessage(typ == websocket.MessageBinary, b)
+	m, err := wire.ParseServerMessage(typ == websocket.MessageBinary, b)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return m, -1
 }
 
-func (r *raw) expect(ctx context.Context, op voice.Op) voice.Message {
+func (r *raw) expect(ctx context.Context, op wire.Op) wire.Message {
 	r.t.Helper()
 	for {
 		m, code := r.next(ctx)
@@ -97,38 +98,38 @@ func TestHandshakeAndCloseCodes(t *testing.T) {
 
 	g := srv.Grant("1", "2", "3", "sess")
 	r := dialRaw(t, ctx, srv)
-	var hello voice.Hello
-	r.expect(ctx, voice.OpHello).Decode(&hello)
+	var hello wire.Hello
+	r.expect(ctx, wire.OpHello).Decode(&hello)
 	if hello.HeartbeatInterval != 41250 {
 		t.Fatalf("hello %+v", hello)
 	}
-	r.send(ctx, voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
-	var ready voice.Ready
-	if err := r.expect(ctx, voice.OpReady).Decode(&ready); err != nil || ready.SSRC == 0 || ready.IP != "127.0.0.1" || len(ready.Modes) != 2 {
+	r.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
+	var ready wire.Ready
+	if err := r.expect(ctx, wire.OpReady).Decode(&ready); err != nil || ready.SSRC == 0 || ready.IP != "127.0.0.1" || len(ready.Modes) != 2 {
 		t.Fatalf("ready %+v %v", ready, err)
 	}
-	r.send(ctx, voice.OpHeartbeat, voice.Heartbeat{T: 77, SeqAck: -1})
-	var ack voice.HeartbeatACK
-	if r.expect(ctx, voice.OpHeartbeatACK).Decode(&ack); ack.T != 77 {
+	r.send(ctx, wire.OpHeartbeat, wire.Heartbeat{T: 77, SeqAck: -1})
+	var ack wire.HeartbeatACK
+	if r.expect(ctx, wire.OpHeartbeatACK).Decode(&ack); ack.T != 77 {
 		t.Fatalf("ack %+v", ack)
 	}
 	// A retired mode is refused with 4016, as Discord does since 2024-11-18.
-	r.send(ctx, voice.OpSelectProtocol, voice.SelectProtocol{Protocol: "udp", Data: voice.SelectProtocolData{Address: "127.0.0.1", Port: 1, Mode: "xsalsa20_poly1305"}})
+	r.send(ctx, wire.OpSelectProtocol, wire.SelectProtocol{Protocol: "udp", Data: wire.SelectProtocolData{Address: "127.0.0.1", Port: 1, Mode: "xsalsa20_poly1305"}})
 	r.expectClose(ctx, 4016)
 
 	// A token identifies once, and a wrong one fails authentication.
 	r = dialRaw(t, ctx, srv)
-	r.send(ctx, voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
+	r.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
 	r.expectClose(ctx, 4004)
 
 	// Anything before identify: 4003.
 	r = dialRaw(t, ctx, srv)
-	r.send(ctx, voice.OpSpeaking, voice.Speaking{Speaking: 1})
+	r.send(ctx, wire.OpSpeaking, wire.Speaking{Speaking: 1})
 	r.expectClose(ctx, 4003)
 
 	// Unknown session on resume: 4006.
 	r = dialRaw(t, ctx, srv)
-	r.send(ctx, voice.OpResume, voice.Resume{ServerID: "1", SessionID: "nope", Token: "x"})
+	r.send(ctx, wire.OpResume, wire.Resume{ServerID: "1", SessionID: "nope", Token: "x"})
 	r.expectClose(ctx, 4006)
 
 	// DAVE required: identify without max_dave_protocol_version is 4017.
@@ -139,7 +140,7 @@ func TestHandshakeAndCloseCodes(t *testing.T) {
 	defer dsrv.Close()
 	g = dsrv.Grant("1", "2", "3", "sess")
 	r = dialRaw(t, ctx, dsrv)
-	r.send(ctx, voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
+	r.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
 	r.expectClose(ctx, 4017)
 
 	v := srv.Violations()
@@ -151,13 +152,13 @@ func TestHandshakeAndCloseCodes(t *testing.T) {
 func TestResumeReplaysMissedMessages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	g := srv.Grant("1", "2", "3", "sess")
 	r := dialRaw(t, ctx, srv)
-	r.send(ctx, voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
-	r.expect(ctx, voice.OpReady)
-	r.send(ctx, voice.OpSelectProtocol, voice.SelectProtocol{Protocol: "udp", Data: voice.SelectProtocolData{Address: "127.0.0.1", Port: 9, Mode: voice.ModeXChaCha20Poly1305}})
-	desc := r.expect(ctx, voice.OpSessionDescription)
+	r.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "3", SessionID: "sess", Token: g.Token})
+	r.expect(ctx, wire.OpReady)
+	r.send(ctx, wire.OpSelectProtocol, wire.SelectProtocol{Protocol: "udp", Data: wire.SelectProtocolData{Address: "127.0.0.1", Port: 9, Mode: wire.ModeXChaCha20Poly1305}})
+	desc := r.expect(ctx, wire.OpSessionDescription)
 	var d map[string]any
 	json.Unmarshal(desc.Data, &d)
 	if _, ok := d["secret_key"].([]any); !ok || desc.Seq != 1 {
@@ -168,10 +169,10 @@ func TestResumeReplaysMissedMessages(t *testing.T) {
 	r.expectClose(ctx, 4015)
 	g2 := srv.Grant("1", "2", "4", "sess4")
 	r2 := dialRaw(t, ctx, srv)
-	r2.send(ctx, voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "4", SessionID: "sess4", Token: g2.Token})
-	r2.expect(ctx, voice.OpReady)
-	r2.send(ctx, voice.OpSelectProtocol, voice.SelectProtocol{Protocol: "udp", Data: voice.SelectProtocolData{Address: "127.0.0.1", Port: 10, Mode: voice.ModeAES256GCM}})
-	r2.expect(ctx, voice.OpSessionDescription)
+	r2.send(ctx, wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "4", SessionID: "sess4", Token: g2.Token})
+	r2.expect(ctx, wire.OpReady)
+	r2.send(ctx, wire.OpSelectProtocol, wire.SelectProtocol{Protocol: "udp", Data: wire.SelectProtocolData{Address: "127.0.0.1", Port: 10, Mode: wire.ModeAES256GCM}})
+	r2.expect(ctx, wire.OpSessionDescription)
 	if err := srv.WaitMember(ctx, "4"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +181,10 @@ func TestResumeReplaysMissedMessages(t *testing.T) {
 	}
 
 	r = dialRaw(t, ctx, srv)
-	r.send(ctx, voice.OpResume, voice.Resume{ServerID: "1", SessionID: "sess", Token: g.Token, SeqAck: 1})
-	r.expect(ctx, voice.OpResumed)
-	cc := r.expect(ctx, voice.OpClientsConnect)
-	var c voice.ClientsConnect
+	r.send(ctx, wire.OpResume, wire.Resume{ServerID: "1", SessionID: "sess", Token: g.Token, SeqAck: 1})
+	r.expect(ctx, wire.OpResumed)
+	cc := r.expect(ctx, wire.OpClientsConnect)
+	var c wire.ClientsConnect
 	if cc.Decode(&c); cc.Seq != 2 || len(c.UserIDs) != 1 || c.UserIDs[0] != "4" {
 		t.Fatalf("replayed %+v seq %d", c, cc.Seq)
 	}

@@ -1,4 +1,4 @@
-package voice
+package wire
 
 import (
 	"crypto/aes"

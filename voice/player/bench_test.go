@@ -1,4 +1,4 @@
-package voice_test
+package player_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+	"github.com/livecord/livecord/voice/player"
 
 	"github.com/livecord/livecord/resample"
 	"github.com/livecord/livecord/voice"
@@ -31,12 +34,12 @@ func BenchmarkOpusEncodeFrame(b *testing.B) {
 	for i, v := range mono {
 		stereo[2*i], stereo[2*i+1] = v, v
 	}
-	frames := len(stereo) / (2 * voice.FrameSamples)
+	frames := len(stereo) / (2 * wire.FrameSamples)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		f := i % frames
-		if _, err := enc.Encode(stereo[f*2*voice.FrameSamples:(f+1)*2*voice.FrameSamples], voice.FrameSamples, 1500); err != nil {
+		if _, err := enc.Encode(stereo[f*2*wire.FrameSamples:(f+1)*2*wire.FrameSamples], wire.FrameSamples, 1500); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -52,7 +55,7 @@ func (nullSink) WriteOpus([]byte) error                  { return nil }
 // (480 samples at 24 kHz → resample → stereo → Opus → queue); compare with
 // BenchmarkOpusEncodeFrame, the libopus call inside it.
 func BenchmarkPlayerWrite(b *testing.B) {
-	p, err := voice.NewPlayer(context.Background(), nullSink{}, voice.PlayerConfig{})
+	p, err := player.New(context.Background(), nullSink{}, player.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,9 +78,9 @@ func BenchmarkPlayerWrite(b *testing.B) {
 // and AEAD) for a 160-byte Opus frame.
 func BenchmarkTransportSeal(b *testing.B) {
 	payload := make([]byte, 160)
-	for _, mode := range voice.SupportedModes {
+	for _, mode := range wire.SupportedModes {
 		b.Run(mode, func(b *testing.B) {
-			c, _ := voice.NewCipher(mode, testKey())
+			c, _ := wire.NewCipher(mode, testKey())
 			h := rtp.Header{Version: 2, PayloadType: 120, SSRC: 1}
 			buf := make([]byte, 0, 256)
 			b.ReportAllocs()
@@ -145,7 +148,7 @@ func runStreams(b *testing.B, streams int, d time.Duration) (p99, worst time.Dur
 	ctx, cancel := context.WithTimeout(context.Background(), d+60*time.Second)
 	defer cancel()
 	pcm := speech()
-	players := make([]*voice.Player, streams)
+	players := make([]*player.Player, streams)
 	for i := range streams {
 		user := fmt.Sprintf("3%017d", i)
 		channel := fmt.Sprintf("4%017d", i)
@@ -157,7 +160,7 @@ func runStreams(b *testing.B, streams int, d time.Duration) (p99, worst time.Dur
 			b.Fatal(err)
 		}
 		defer c.Close()
-		if players[i], err = voice.NewPlayer(ctx, c, voice.PlayerConfig{}); err != nil {
+		if players[i], err = player.New(ctx, c, player.Config{}); err != nil {
 			b.Fatal(err)
 		}
 		defer players[i].Close()
@@ -186,7 +189,7 @@ func runStreams(b *testing.B, streams int, d time.Duration) (p99, worst time.Dur
 		st := p.Stats()
 		worst = max(worst, st.LateP99)
 		underruns += st.Underruns
-		all = append(all, voice.LatenessSamples(p)...)
+		all = append(all, player.LatenessSamples(p)...)
 	}
 	slices.Sort(all)
 	return all[len(all)*99/100], worst, underruns

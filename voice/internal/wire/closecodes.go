@@ -1,10 +1,6 @@
-package voice
+package wire
 
 import (
-	"errors"
-	"fmt"
-	"strconv"
-
 	"github.com/coder/websocket"
 )
 
@@ -72,30 +68,4 @@ func LookupClose(code websocket.StatusCode) CloseCode {
 		return CloseCode{Code: code, Meaning: "transport closed", Action: ActionResume}
 	}
 	return CloseCode{Code: code, Meaning: "unknown close code", Action: ActionNewSession}
-}
-
-// CloseError reports that the voice gateway closed the connection with a code
-// whose action is not to resume.
-type CloseError struct {
-	CloseCode
-	Reason string
-}
-
-func (e *CloseError) Error() string {
-	s := "voice: gateway closed " + strconv.Itoa(int(e.Code)) + " (" + e.Meaning + "; " + e.Action.String() + ")"
-	if e.Reason != "" {
-		s += ": " + e.Reason
-	}
-	return s
-}
-
-// ErrClosed is returned by a Conn used after Close.
-var ErrClosed = errors.New("voice: connection closed")
-
-func closeErrorFrom(err error) *CloseError {
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		return &CloseError{CloseCode: LookupClose(ce.Code), Reason: ce.Reason}
-	}
-	return &CloseError{CloseCode: LookupClose(-1), Reason: fmt.Sprint(err)}
 }

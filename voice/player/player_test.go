@@ -1,4 +1,4 @@
-package voice_test
+package player_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/livecord/livecord/voice/internal/wire"
+	"github.com/livecord/livecord/voice/player"
 
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/resample"
@@ -67,7 +70,7 @@ func decode(t *testing.T, fs []voicetest.Frame) []float64 {
 	}
 	var out []float64
 	for _, f := range fs {
-		pcm, err := dec.Decode(f.Payload, voice.FrameSamples, false)
+		pcm, err := dec.Decode(f.Payload, wire.FrameSamples, false)
 		if err != nil {
 			t.Fatalf("frame %d: opus decode: %v", f.Sequence, err)
 		}
@@ -79,7 +82,7 @@ func decode(t *testing.T, fs []voicetest.Frame) []float64 {
 }
 
 func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	listener := dial(t, srv, userID, func(c *voice.Config) { c.ReceiveBuffer = 1024 })
@@ -103,7 +106,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 		if f.IsSilence() != (i >= n) {
 			t.Fatalf("frame %d of %d: silence=%v", i, len(fs), f.IsSilence())
 		}
-		if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+voice.FrameSamples) {
+		if i > 0 && (f.Sequence != fs[i-1].Sequence+1 || f.Timestamp != fs[i-1].Timestamp+wire.FrameSamples) {
 			t.Fatalf("frame %d: seq/timestamp not contiguous", i)
 		}
 	}
@@ -112,7 +115,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := rs.Flush(rs.Process(nil, pcm))
-	if want := (len(ref) + voice.FrameSamples - 1) / voice.FrameSamples; n != want {
+	if want := (len(ref) + wire.FrameSamples - 1) / wire.FrameSamples; n != want {
 		t.Fatalf("%d audio frames, want %d for %d resampled samples", n, want, len(ref))
 	}
 	want := make([]float64, len(ref))
@@ -139,7 +142,7 @@ func TestPlayerEndToEndSNRAndSilenceTail(t *testing.T) {
 // TestPlayerLatencyAndInterrupt checks the first chunk's time to the first
 // RTP packet and that an interruption turns the next slot into silence.
 func TestPlayerLatencyAndInterrupt(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -230,7 +233,7 @@ func pacing(fs []voicetest.Frame) (median, p99dev, drift time.Duration) {
 }
 
 // streamFor writes d of speech to p as fast as Live would (in chunks, ahead of real time).
-func streamFor(ctx context.Context, t *testing.T, p *voice.Player, d time.Duration) {
+func streamFor(ctx context.Context, t *testing.T, p *player.Player, d time.Duration) {
 	pcm := speech()
 	total := int(d.Seconds() * 24000)
 	for sent := 0; sent < total; {
@@ -299,7 +302,7 @@ func TestPlayerPacing(t *testing.T) {
 	} else if testing.Short() {
 		d = 3 * time.Second
 	}
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, d+30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -334,7 +337,7 @@ func TestPlayerPacing(t *testing.T) {
 // UDP while the gateway resumes, with no gap over 200 ms (plus the scheduling
 // noise a bare timer sees in the same run: CI shares two cores).
 func TestPlayerSurvivesResume(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -367,7 +370,7 @@ func TestPlayerSurvivesResume(t *testing.T) {
 // TestPlayerStopsCleanlyOn4014: the connection stops, the player keeps its
 // clock without panicking and reports the refused frames.
 func TestPlayerStopsCleanlyOn4014(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -389,7 +392,7 @@ func TestPlayerStopsCleanlyOn4014(t *testing.T) {
 // TestPlayerBackToBackTurns: a turn written while the previous one is still
 // playing follows its silence tail on the same clock (no burst).
 func TestPlayerBackToBackTurns(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot)
@@ -454,7 +457,7 @@ func (r *recordingSink) WriteOpus([]byte) error {
 func TestPlayerIdleCallsSendNothing(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	sink := &recordingSink{}
-	p, err := voice.NewPlayer(ctx, sink, voice.PlayerConfig{})
+	p, err := player.New(ctx, sink, player.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +474,7 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
-	if err := p.Write(make([]int16, 480)); !errors.Is(err, voice.ErrClosed) {
+	if err := p.Write(make([]int16, 480)); !errors.Is(err, player.ErrClosed) {
 		t.Fatalf("write after close: %v", err)
 	}
 	sink.mu.Lock()
@@ -485,7 +488,7 @@ func TestPlayerIdleCallsSendNothing(t *testing.T) {
 // playback waits until Refill frames are queued again (a small jitter
 // buffer) instead of dribbling out single frames.
 func TestPlayerRefillsAfterUnderrun(t *testing.T) {
-	srv := voicetest.NewServer(t)
+	srv := voicetest.NewServer(t, voicetest.Options{})
 	ctx := testCtx(t, 30*time.Second)
 	bot := dial(t, srv, botID, nil)
 	p := newPlayer(ctx, t, bot) // Refill 3 by default

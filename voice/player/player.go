@@ -1,4 +1,4 @@
-package voice
+package player
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livecord/livecord/resample"
+	"github.com/livecord/livecord/voice/internal/wire"
 	"layeh.com/gopus"
 )
 
@@ -21,8 +22,8 @@ type Sink interface {
 	WriteOpus(frame []byte) error
 }
 
-// PlayerConfig configures NewPlayer.
-type PlayerConfig struct {
+// Config configures NewPlayer.
+type Config struct {
 	// InputRate is the rate of the mono PCM given to Write (default 24000, Live's).
 	InputRate int
 	// Bitrate of the Opus encoder in bit/s: the voice channel's bitrate
@@ -36,6 +37,13 @@ type PlayerConfig struct {
 	MaxQueue time.Duration
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// OnFirstPacket, when set, is called from the sender with the time from
+	// a turn's first Write to its first audio packet accepted by the sink
+	// (resampling, encoding, queueing and the clock slot in between).
+	OnFirstPacket func(time.Duration)
+	// OnUnderrun, when set, is called from the sender each time the queue
+	// runs dry in the middle of a turn.
+	OnUnderrun func()
 }
 
 // Frame timing of Discord audio.
@@ -46,7 +54,10 @@ const (
 )
 
 // ErrQueueFull is returned by Player.Write when MaxQueue of audio is waiting.
-var ErrQueueFull = errors.New("voice: player queue full")
+var ErrQueueFull = errors.New("player: queue full")
+
+// ErrClosed is returned by Write and Wait after Close.
+var ErrClosed = errors.New("player: closed")
 
 // Player turns a stream of PCM chunks into Opus frames sent on a drift-free
 // 20 ms clock: speaking before the first packet, playback from the first
@@ -54,7 +65,7 @@ var ErrQueueFull = errors.New("voice: player queue full")
 // Write, EndTurn and Interrupt may be called from any goroutine.
 type Player struct {
 	sink   Sink
-	cfg    PlayerConfig
+	cfg    Config
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -65,7 +76,7 @@ type Player struct {
 	enc   *gopus.Encoder
 	mono  []int16
 	pend  []int16 // interleaved stereo at 48 kHz, less than one frame
-	pcm   [FrameSamples * 2]int16
+	pcm   [wire.FrameSamples * 2]int16
 
 	mu          sync.Mutex // queue and turn state
 	queue       [][]byte
@@ -74,6 +85,7 @@ type Player struct {
 	wake        chan struct{}
 	changed     chan struct{} // closed and replaced when the player goes idle
 	idle        bool
+	firstAt     time.Time // first Write of the turn, until its first packet is sent
 	stats       playerStats
 }
 
@@ -85,8 +97,8 @@ type playerStats struct {
 
 const latenessWindow = 3000 // 60 s of frames
 
-// PlayerStats summarises a Player's output so far.
-type PlayerStats struct {
+// Stats summarises a Player's output so far.
+type Stats struct {
 	Frames     int64 // audio frames sent (silence excluded)
 	Silence    int64 // silence frames sent
 	Underruns  int64 // times the queue ran dry in the middle of a turn
@@ -96,7 +108,7 @@ type PlayerStats struct {
 }
 
 // NewPlayer starts a Player sending to sink. It stops when ctx ends or on Close.
-func NewPlayer(ctx context.Context, sink Sink, cfg PlayerConfig) (*Player, error) {
+func New(ctx context.Context, sink Sink, cfg Config) (*Player, error) {
 	if cfg.InputRate == 0 {
 		cfg.InputRate = 24000
 	}
@@ -116,11 +128,11 @@ func NewPlayer(ctx context.Context, sink Sink, cfg PlayerConfig) (*Player, error
 	}
 	rs, err := resample.New(cfg.InputRate, 48000, 1)
 	if err != nil {
-		return nil, fmt.Errorf("voice: player: %w", err)
+		return nil, fmt.Errorf("player: %w", err)
 	}
 	enc, err := gopus.NewEncoder(48000, 2, gopus.Audio)
 	if err != nil {
-		return nil, fmt.Errorf("voice: player: opus encoder: %w", err)
+		return nil, fmt.Errorf("player: opus encoder: %w", err)
 	}
 	enc.SetBitrate(cfg.Bitrate)
 	p := &Player{
@@ -143,6 +155,9 @@ func (p *Player) Write(pcm []int16) error {
 	defer p.encMu.Unlock()
 	p.mu.Lock()
 	full := time.Duration(len(p.queue))*frameDuration >= p.cfg.MaxQueue
+	if !p.open && !full {
+		p.firstAt = time.Now()
+	}
 	p.open = true
 	p.mu.Unlock()
 	if full {
@@ -167,7 +182,7 @@ func (p *Player) EndTurn() error {
 	p.mono = p.rs.Flush(p.mono[:0])
 	err := p.encode(p.mono)
 	if n := len(p.pend); n > 0 && err == nil {
-		p.pend = append(p.pend, make([]int16, 2*FrameSamples-n)...)
+		p.pend = append(p.pend, make([]int16, 2*wire.FrameSamples-n)...)
 		err = p.encode(nil)
 	}
 	p.mu.Lock()
@@ -191,6 +206,7 @@ func (p *Player) Interrupt() {
 	}
 	p.queue = nil
 	p.open = false
+	p.firstAt = time.Time{}
 	p.mu.Unlock()
 	p.poke()
 }
@@ -224,10 +240,10 @@ func (p *Player) Close() error {
 }
 
 // Stats returns counters and recent packet lateness.
-func (p *Player) Stats() PlayerStats {
+func (p *Player) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := PlayerStats{Frames: p.stats.sent, Silence: p.stats.silence, Underruns: p.stats.underruns, SendErrors: p.stats.sendErrors}
+	st := Stats{Frames: p.stats.sent, Silence: p.stats.silence, Underruns: p.stats.underruns, SendErrors: p.stats.sendErrors}
 	if l := slices.Clone(p.stats.lateness); len(l) > 0 {
 		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 		st.LateP50 = l[len(l)/2]
@@ -243,12 +259,12 @@ func (p *Player) encode(mono []int16) error {
 	for _, s := range mono {
 		p.pend = append(p.pend, s, s)
 	}
-	for len(p.pend) >= 2*FrameSamples {
-		copy(p.pcm[:], p.pend[:2*FrameSamples])
-		p.pend = p.pend[:copy(p.pend, p.pend[2*FrameSamples:])]
-		b, err := p.enc.Encode(p.pcm[:], FrameSamples, opusMaxPacket)
+	for len(p.pend) >= 2*wire.FrameSamples {
+		copy(p.pcm[:], p.pend[:2*wire.FrameSamples])
+		p.pend = p.pend[:copy(p.pend, p.pend[2*wire.FrameSamples:])]
+		b, err := p.enc.Encode(p.pcm[:], wire.FrameSamples, opusMaxPacket)
 		if err != nil {
-			return fmt.Errorf("voice: opus encode: %w", err)
+			return fmt.Errorf("player: opus encode: %w", err)
 		}
 		// Each frame is playable as soon as it is encoded.
 		p.mu.Lock()
@@ -332,7 +348,7 @@ func (p *Player) run() {
 		if !ready && !intr {
 			if speaking {
 				if err := p.sink.SetSpeaking(p.ctx, false); err != nil {
-					p.log.Warn("voice player: speaking off", "err", err)
+					p.log.Warn("player: speaking off", "err", err)
 				}
 				speaking = false
 			}
@@ -346,7 +362,7 @@ func (p *Player) run() {
 		p.setIdle(false)
 		if !speaking && ready {
 			if err := p.sink.SetSpeaking(p.ctx, true); err != nil {
-				p.log.Warn("voice player: speaking on", "err", err)
+				p.log.Warn("player: speaking on", "err", err)
 			}
 			speaking = true
 		}
@@ -384,6 +400,9 @@ func (p *Player) run() {
 				p.mu.Lock()
 				p.stats.underruns++
 				p.mu.Unlock()
+				if p.cfg.OnUnderrun != nil {
+					p.cfg.OnUnderrun()
+				}
 				if !p.refill(waitWake) {
 					return
 				}
@@ -420,7 +439,7 @@ func (p *Player) sendSilence(at time.Time, sleepSlot func() (time.Time, bool), n
 				return false
 			}
 		}
-		p.send(SilenceFrame, at, true)
+		p.send(wire.SilenceFrame, at, true)
 		*n++
 	}
 	return true
@@ -429,8 +448,14 @@ func (p *Player) sendSilence(at time.Time, sleepSlot func() (time.Time, bool), n
 func (p *Player) send(frame []byte, at time.Time, silence bool) {
 	err := p.sink.WriteOpus(frame)
 	late := time.Since(at)
+	var first time.Duration
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer func() {
+		p.mu.Unlock()
+		if first > 0 && p.cfg.OnFirstPacket != nil {
+			p.cfg.OnFirstPacket(first)
+		}
+	}()
 	if err != nil {
 		p.stats.sendErrors++
 		return
@@ -439,6 +464,10 @@ func (p *Player) send(frame []byte, at time.Time, silence bool) {
 		p.stats.silence++
 	} else {
 		p.stats.sent++
+		if !p.firstAt.IsZero() {
+			first = max(time.Since(p.firstAt), time.Nanosecond)
+			p.firstAt = time.Time{}
+		}
 	}
 	if len(p.stats.lateness) < latenessWindow {
 		p.stats.lateness = append(p.stats.lateness, late)

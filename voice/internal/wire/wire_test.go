@@ -1,15 +1,18 @@
-package voice_test
+package wire_test
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/coder/websocket"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/internal/wire"
 	"github.com/pion/rtp"
 )
 
@@ -18,20 +21,20 @@ func TestParseServerMessage(t *testing.T) {
 		name   string
 		binary bool
 		in     string
-		want   voice.Message
+		want   wire.Message
 	}{
 		{"hello without seq", false, `{"op":8,"d":{"heartbeat_interval":41250.5,"v":8}}`,
-			voice.Message{Op: voice.OpHello, Seq: -1, Data: json.RawMessage(`{"heartbeat_interval":41250.5,"v":8}`)}},
+			wire.Message{Op: wire.OpHello, Seq: -1, Data: json.RawMessage(`{"heartbeat_interval":41250.5,"v":8}`)}},
 		{"speaking with seq", false, `{"op":5,"d":{"user_id":"1","ssrc":7,"speaking":1},"seq":12}`,
-			voice.Message{Op: voice.OpSpeaking, Seq: 12, Data: json.RawMessage(`{"user_id":"1","ssrc":7,"speaking":1}`)}},
-		{"resumed null", false, `{"op":9,"d":null}`, voice.Message{Op: voice.OpResumed, Seq: -1, Data: json.RawMessage(`null`)}},
-		{"unknown op kept", false, `{"op":18,"d":{"any":1},"seq":3}`, voice.Message{Op: 18, Seq: 3, Data: json.RawMessage(`{"any":1}`)}},
-		{"binary external sender", true, "\x00\x2a\x19\x40\x41", voice.Message{Op: voice.OpDAVEMLSExternalSender, Seq: 42, Payload: []byte{0x40, 0x41}, Binary: true}},
-		{"binary welcome seq 65535", true, "\xff\xff\x1e", voice.Message{Op: voice.OpDAVEMLSWelcome, Seq: 65535, Payload: []byte{}, Binary: true}},
+			wire.Message{Op: wire.OpSpeaking, Seq: 12, Data: json.RawMessage(`{"user_id":"1","ssrc":7,"speaking":1}`)}},
+		{"resumed null", false, `{"op":9,"d":null}`, wire.Message{Op: wire.OpResumed, Seq: -1, Data: json.RawMessage(`null`)}},
+		{"unknown op kept", false, `{"op":18,"d":{"any":1},"seq":3}`, wire.Message{Op: 18, Seq: 3, Data: json.RawMessage(`{"any":1}`)}},
+		{"binary external sender", true, "\x00\x2a\x19\x40\x41", wire.Message{Op: wire.OpDAVEMLSExternalSender, Seq: 42, Payload: []byte{0x40, 0x41}, Binary: true}},
+		{"binary welcome seq 65535", true, "\xff\xff\x1e", wire.Message{Op: wire.OpDAVEMLSWelcome, Seq: 65535, Payload: []byte{}, Binary: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := voice.ParseServerMessage(tt.binary, []byte(tt.in))
+			got, err := wire.ParseServerMessage(tt.binary, []byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +46,7 @@ func TestParseServerMessage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := voice.ParseServerMessage(tt.binary, b)
+			again, err := wire.ParseServerMessage(tt.binary, b)
 			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Fatalf("round trip: %+v, %v", again, err)
 			}
@@ -65,9 +68,9 @@ func TestParseMessageErrors(t *testing.T) {
 	} {
 		var err error
 		if tt.server {
-			_, err = voice.ParseServerMessage(tt.binary, []byte(tt.in))
+			_, err = wire.ParseServerMessage(tt.binary, []byte(tt.in))
 		} else {
-			_, err = voice.ParseClientMessage(tt.binary, []byte(tt.in))
+			_, err = wire.ParseClientMessage(tt.binary, []byte(tt.in))
 		}
 		if err == nil {
 			t.Errorf("%q parsed without error", tt.in)
@@ -76,7 +79,7 @@ func TestParseMessageErrors(t *testing.T) {
 }
 
 func TestClientMessages(t *testing.T) {
-	id, err := voice.NewMessage(voice.OpIdentify, voice.Identify{ServerID: "1", UserID: "2", SessionID: "3", Token: "4", MaxDAVEProtocolVersion: 1})
+	id, err := wire.NewMessage(wire.OpIdentify, wire.Identify{ServerID: "1", UserID: "2", SessionID: "3", Token: "4", MaxDAVEProtocolVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,24 +87,24 @@ func TestClientMessages(t *testing.T) {
 	if want := `{"op":0,"d":{"server_id":"1","user_id":"2","session_id":"3","token":"4","max_dave_protocol_version":1}}`; string(b) != want {
 		t.Fatalf("identify = %s\nwant %s", b, want)
 	}
-	hb, _ := voice.NewMessage(voice.OpHeartbeat, voice.Heartbeat{T: 1700000000000, SeqAck: -1})
+	hb, _ := wire.NewMessage(wire.OpHeartbeat, wire.Heartbeat{T: 1700000000000, SeqAck: -1})
 	b, _ = hb.MarshalClient()
 	if want := `{"op":3,"d":{"t":1700000000000,"seq_ack":-1}}`; string(b) != want {
 		t.Fatalf("heartbeat = %s", b)
 	}
-	kp := voice.Message{Op: voice.OpDAVEMLSKeyPackage, Binary: true, Payload: []byte{0, 1, 0, 2}}
+	kp := wire.Message{Op: wire.OpDAVEMLSKeyPackage, Binary: true, Payload: []byte{0, 1, 0, 2}}
 	b, _ = kp.MarshalClient()
 	if !bytes.Equal(b, []byte{0x1a, 0, 1, 0, 2}) {
 		t.Fatalf("op 26 = % x", b)
 	}
-	got, err := voice.ParseClientMessage(true, b)
-	if err != nil || got.Op != voice.OpDAVEMLSKeyPackage || !bytes.Equal(got.Payload, kp.Payload) {
+	got, err := wire.ParseClientMessage(true, b)
+	if err != nil || got.Op != wire.OpDAVEMLSKeyPackage || !bytes.Equal(got.Payload, kp.Payload) {
 		t.Fatalf("parse op 26: %+v %v", got, err)
 	}
-	if _, err := (voice.Message{Op: voice.OpDAVEMLSWelcome, Binary: true, Seq: -1}).MarshalServer(); err == nil {
+	if _, err := (wire.Message{Op: wire.OpDAVEMLSWelcome, Binary: true, Seq: -1}).MarshalServer(); err == nil {
 		t.Fatal("binary server frame without seq marshalled")
 	}
-	for op := voice.Op(0); op < 40; op++ {
+	for op := wire.Op(0); op < 40; op++ {
 		if op.IsBinary() != (op >= 25 && op <= 30) || op.IsDAVE() != (op >= 21 && op <= 31) {
 			t.Fatalf("op %d: binary %v dave %v", op, op.IsBinary(), op.IsDAVE())
 		}
@@ -109,18 +112,18 @@ func TestClientMessages(t *testing.T) {
 }
 
 func TestSessionDescriptionSecretKeyIsNumberArray(t *testing.T) {
-	var key voice.SecretKey
+	var key wire.SecretKey
 	for i := range key {
 		key[i] = byte(i * 7)
 	}
-	b, err := json.Marshal(voice.SessionDescription{Mode: voice.ModeAES256GCM, SecretKey: key, DAVEProtocolVersion: 1})
+	b, err := json.Marshal(wire.SessionDescription{Mode: wire.ModeAES256GCM, SecretKey: key, DAVEProtocolVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(b), `"secret_key":[0,7,14,`) {
 		t.Fatalf("secret_key not a number array: %s", b)
 	}
-	var d voice.SessionDescription
+	var d wire.SessionDescription
 	if err := json.Unmarshal(b, &d); err != nil || d.SecretKey != key {
 		t.Fatalf("round trip: %v", err)
 	}
@@ -134,31 +137,31 @@ func TestSessionDescriptionSecretKeyIsNumberArray(t *testing.T) {
 func TestCloseCodeTable(t *testing.T) {
 	for _, tt := range []struct {
 		code int
-		want voice.Action
+		want wire.Action
 	}{
-		{1000, voice.ActionResume}, {1006, voice.ActionResume}, {-1, voice.ActionResume},
-		{4015, voice.ActionResume},
-		{4006, voice.ActionNewSession}, {4009, voice.ActionNewSession}, {4011, voice.ActionNewSession}, {4099, voice.ActionNewSession},
-		{4004, voice.ActionStop}, {4014, voice.ActionStop}, {4016, voice.ActionStop}, {4017, voice.ActionStop}, {4021, voice.ActionStop}, {4022, voice.ActionStop},
+		{1000, wire.ActionResume}, {1006, wire.ActionResume}, {-1, wire.ActionResume},
+		{4015, wire.ActionResume},
+		{4006, wire.ActionNewSession}, {4009, wire.ActionNewSession}, {4011, wire.ActionNewSession}, {4099, wire.ActionNewSession},
+		{4004, wire.ActionStop}, {4014, wire.ActionStop}, {4016, wire.ActionStop}, {4017, wire.ActionStop}, {4021, wire.ActionStop}, {4022, wire.ActionStop},
 	} {
-		if got := voice.LookupClose(websocketCode(tt.code)).Action; got != tt.want {
+		if got := wire.LookupClose(websocketCode(tt.code)).Action; got != tt.want {
 			t.Errorf("%d: %v, want %v", tt.code, got, tt.want)
 		}
 	}
 }
 
 func TestDiscovery(t *testing.T) {
-	req, _ := voice.Discovery{SSRC: 42}.Marshal()
+	req, _ := wire.Discovery{SSRC: 42}.Marshal()
 	if want := "00010046" + "0000002a" + strings.Repeat("00", 66); hex.EncodeToString(req) != want {
 		t.Fatalf("request = %x", req)
 	}
 	addr := netip.MustParseAddrPort("203.0.113.9:50123")
-	resp, _ := voice.Discovery{Response: true, SSRC: 42, Addr: addr}.Marshal()
+	resp, _ := wire.Discovery{Response: true, SSRC: 42, Addr: addr}.Marshal()
 	if resp[1] != 2 || string(resp[8:19]) != "203.0.113.9" || resp[19] != 0 || resp[72] != 0xc3 || resp[73] != 0xcb {
 		t.Fatalf("response = %x", resp)
 	}
-	var d voice.Discovery
-	if err := d.Unmarshal(resp); err != nil || d != (voice.Discovery{Response: true, SSRC: 42, Addr: addr}) {
+	var d wire.Discovery
+	if err := d.Unmarshal(resp); err != nil || d != (wire.Discovery{Response: true, SSRC: 42, Addr: addr}) {
 		t.Fatalf("unmarshal = %+v, %v", d, err)
 	}
 	if err := d.Unmarshal(req); err != nil || d.Response || d.SSRC != 42 {
@@ -173,8 +176,8 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
-func testKey() voice.SecretKey {
-	var k voice.SecretKey
+func testKey() wire.SecretKey {
+	var k wire.SecretKey
 	for i := range k {
 		k[i] = byte(i + 1)
 	}
@@ -182,9 +185,9 @@ func testKey() voice.SecretKey {
 }
 
 func TestTransportSealOpen(t *testing.T) {
-	for _, mode := range voice.SupportedModes {
+	for _, mode := range wire.SupportedModes {
 		t.Run(mode, func(t *testing.T) {
-			c, err := voice.NewCipher(mode, testKey())
+			c, err := wire.NewCipher(mode, testKey())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,7 +222,7 @@ func TestTransportSealOpen(t *testing.T) {
 // when they add a header extension: the 0xBEDE preamble is in the AAD, its
 // body is encrypted at the start of the plaintext and must be stripped.
 func TestTransportOpenExtensionAndCSRC(t *testing.T) {
-	c, _ := voice.NewCipher(voice.ModeAES256GCM, testKey())
+	c, _ := wire.NewCipher(wire.ModeAES256GCM, testKey())
 	aead := gcm(t, testKey())
 	hdr := []byte{0x91, 0x78, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 9, 0xbe, 0xde, 0, 1}
 	plain := append([]byte{0x10, 0xff, 0, 0}, []byte("payload")...)
@@ -237,13 +240,13 @@ func TestTransportOpenExtensionAndCSRC(t *testing.T) {
 }
 
 func TestChooseMode(t *testing.T) {
-	if m, _ := voice.ChooseMode([]string{"xsalsa20_poly1305", voice.ModeXChaCha20Poly1305, voice.ModeAES256GCM}); m != voice.ModeAES256GCM {
+	if m, _ := wire.ChooseMode([]string{"xsalsa20_poly1305", wire.ModeXChaCha20Poly1305, wire.ModeAES256GCM}); m != wire.ModeAES256GCM {
 		t.Fatalf("chose %q", m)
 	}
-	if m, _ := voice.ChooseMode([]string{voice.ModeXChaCha20Poly1305}); m != voice.ModeXChaCha20Poly1305 {
+	if m, _ := wire.ChooseMode([]string{wire.ModeXChaCha20Poly1305}); m != wire.ModeXChaCha20Poly1305 {
 		t.Fatalf("chose %q", m)
 	}
-	if _, err := voice.ChooseMode([]string{"xsalsa20_poly1305"}); err == nil {
+	if _, err := wire.ChooseMode([]string{"xsalsa20_poly1305"}); err == nil {
 		t.Fatal("retired mode accepted")
 	}
 }
@@ -254,18 +257,18 @@ func FuzzParseServerMessage(f *testing.F) {
 	f.Add(true, []byte{0, 1, 25, 0x40, 0x41})
 	f.Add(true, []byte{0, 1})
 	f.Fuzz(func(t *testing.T, binary bool, b []byte) {
-		m, err := voice.ParseServerMessage(binary, b)
+		m, err := wire.ParseServerMessage(binary, b)
 		if err != nil {
 			return
 		}
 		var anyv struct {
-			Ready voice.Ready
-			Desc  voice.SessionDescription
+			Ready wire.Ready
+			Desc  wire.SessionDescription
 		}
 		m.Decode(&anyv.Ready)
 		m.Decode(&anyv.Desc)
 		if out, err := m.MarshalServer(); err == nil {
-			if _, err := voice.ParseServerMessage(binary, out); err != nil {
+			if _, err := wire.ParseServerMessage(binary, out); err != nil {
 				t.Fatalf("re-parse of %q: %v", out, err)
 			}
 		}
@@ -277,26 +280,26 @@ func FuzzParseClientMessage(f *testing.F) {
 	f.Add(false, []byte(`{"op":1,"d":{"protocol":"udp","data":{"address":"1.2.3.4","port":1,"mode":"x"}}}`))
 	f.Add(true, []byte{26, 0, 1, 0, 2})
 	f.Fuzz(func(t *testing.T, binary bool, b []byte) {
-		m, err := voice.ParseClientMessage(binary, b)
+		m, err := wire.ParseClientMessage(binary, b)
 		if err != nil {
 			return
 		}
-		var id voice.Identify
+		var id wire.Identify
 		m.Decode(&id)
-		var sp voice.SelectProtocol
+		var sp wire.SelectProtocol
 		m.Decode(&sp)
 		m.MarshalClient()
 	})
 }
 
 func FuzzDiscovery(f *testing.F) {
-	req, _ := voice.Discovery{SSRC: 1}.Marshal()
-	resp, _ := voice.Discovery{Response: true, SSRC: 1, Addr: netip.MustParseAddrPort("127.0.0.1:9")}.Marshal()
+	req, _ := wire.Discovery{SSRC: 1}.Marshal()
+	resp, _ := wire.Discovery{Response: true, SSRC: 1, Addr: netip.MustParseAddrPort("127.0.0.1:9")}.Marshal()
 	f.Add(req)
 	f.Add(resp)
 	f.Add([]byte{0, 2, 0, 70})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var d voice.Discovery
+		var d wire.Discovery
 		if d.Unmarshal(b) != nil {
 			return
 		}
@@ -304,7 +307,7 @@ func FuzzDiscovery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var again voice.Discovery
+		var again wire.Discovery
 		if err := again.Unmarshal(out); err != nil || again != d {
 			t.Fatalf("round trip %+v -> %+v (%v)", d, again, err)
 		}
@@ -312,8 +315,8 @@ func FuzzDiscovery(f *testing.F) {
 }
 
 func FuzzTransportOpen(f *testing.F) {
-	c, _ := voice.NewCipher(voice.ModeAES256GCM, testKey())
-	x, _ := voice.NewCipher(voice.ModeXChaCha20Poly1305, testKey())
+	c, _ := wire.NewCipher(wire.ModeAES256GCM, testKey())
+	x, _ := wire.NewCipher(wire.ModeXChaCha20Poly1305, testKey())
 	h := rtp.Header{Version: 2, PayloadType: 120, SequenceNumber: 1, Timestamp: 2, SSRC: 3}
 	p1, _ := c.Seal(nil, &h, []byte("abc"), 1)
 	p2, _ := x.Seal(nil, &h, []byte("abc"), 1)
@@ -322,12 +325,27 @@ func FuzzTransportOpen(f *testing.F) {
 	f.Add([]byte{0x90, 0x78, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0xff, 0xff})
 	f.Add([]byte{0xaf, 0x78})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		voice.IsOpusRTP(b)
-		for _, ci := range []*voice.Cipher{c, x} {
+		wire.IsOpusRTP(b)
+		for _, ci := range []*wire.Cipher{c, x} {
 			p, _, err := ci.Open(nil, b)
 			if err == nil && len(p.Payload) > len(b) {
 				t.Fatalf("payload longer than packet")
 			}
 		}
 	})
+}
+
+func websocketCode(c int) websocket.StatusCode { return websocket.StatusCode(c) }
+
+func gcm(t *testing.T, k wire.SecretKey) cipher.AEAD {
+	t.Helper()
+	b, err := aes.NewCipher(k[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
