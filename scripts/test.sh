@@ -28,6 +28,9 @@ export CGO_ENABLED=1
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-stringop-overread}"
 export LIVECORD_REQUIRE_NODE=1
 
+# A real PostgreSQL for the store tests (they also run on SQLite).
+source scripts/postgres-test.sh
+
 go vet ./...
 # -count=1: every run really runs (the real-client tests exec node, whose inputs the test cache cannot see).
 go test -race -count=1 -timeout 14m ./...
