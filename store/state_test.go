@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -489,4 +490,78 @@ func TestStoreInMemory(t *testing.T) {
 	if h, _ := s.Handle(ctx, "guild:1"); h != "h" {
 		t.Errorf("handle %q", h)
 	}
+}
+
+func TestStoreConfigFromEnv(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	cfg, err := ConfigFromEnv(env(nil))
+	if err != nil || cfg.DatabaseURL != "" || cfg.HistoryRetention != 30*24*time.Hour || cfg.HistoryTokens != 4000 ||
+		cfg.Location != nil || cfg.GuildDaily != (Budget{}) || cfg.Prices.For("gemini-3.8-live") != DefaultPrices()["gemini-3.8-live"] {
+		t.Fatalf("defaults: %+v, %v", cfg, err)
+	}
+	cfg, err = ConfigFromEnv(env(map[string]string{"DATABASE_URL": "postgres://u@h/db", "LIVECORD_HISTORY_DAYS": "0",
+		"LIVECORD_HISTORY_TOKENS": "800", "LIVECORD_PRICES": "m=1/2/3/4", "LIVECORD_BUDGET_TZ": "Europe/Paris",
+		"LIVECORD_GUILD_DAILY_TOKENS": "100000", "LIVECORD_USER_DAILY_COST": "$0.50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != "postgres://u@h/db" || cfg.HistoryRetention != 0 || cfg.HistoryTokens != 800 || cfg.Prices.For("m") != (Price{1, 2, 3, 4}) ||
+		cfg.Location.String() != "Europe/Paris" || cfg.GuildDaily != (Budget{Tokens: 100000}) || cfg.UserDaily != (Budget{CostUSD: 0.5}) {
+		t.Errorf("parsed: %+v", cfg)
+	}
+	for k, v := range map[string]string{"DATABASE_URL": "mysql://x", "LIVECORD_HISTORY_DAYS": "-1", "LIVECORD_HISTORY_TOKENS": "x",
+		"LIVECORD_PRICES": "m=1", "LIVECORD_BUDGET_TZ": "Mars/Olympus", "LIVECORD_GUILD_DAILY_COST": "-3", "LIVECORD_USER_DAILY_TOKENS": "1.5"} {
+		if _, err := ConfigFromEnv(env(map[string]string{k: v})); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: %v (want an error naming the key)", k, v, err)
+		}
+	}
+}
+
+func TestStorePruneExpired(t *testing.T) {
+	bothEngines(t, func(t *testing.T, tg target) {
+		s := tg.open(t, func(c *Config) { c.HistoryRetention = 48 * time.Hour })
+		for _, age := range []time.Duration{72 * time.Hour, 49 * time.Hour, 47 * time.Hour, time.Minute} {
+			if err := s.RecordTurn(ctx, turn("guild:1", "1", "u", day0.Add(-age), 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.PruneExpired(ctx, day0); err != nil || n != 2 {
+			t.Errorf("pruned %d, %v; want the 2 turns older than 48 h", n, err)
+		}
+		keep := tg.open(t, func(c *Config) { c.HistoryRetention = 0 })
+		if n, err := keep.PruneExpired(ctx, day0.AddDate(10, 0, 0)); err != nil || n != 0 {
+			t.Errorf("retention 0 pruned %d, %v", n, err)
+		}
+	})
+}
+
+// RunRetention prunes at once, and returns when its context ends.
+func TestStoreRunRetention(t *testing.T) {
+	s := newTarget(t, SQLite).open(t, func(c *Config) { c.HistoryRetention = time.Hour })
+	if err := s.RecordTurn(ctx, turn("guild:1", "1", "u", time.Now().Add(-2*time.Hour), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordTurn(ctx, turn("guild:1", "1", "u", time.Now(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.RunRetention(rctx, time.Hour) }()
+	// The first round runs before the first tick: wait for its effect.
+	deadline, _ := t.Deadline()
+	for {
+		h, err := s.RecentHistory(ctx, "guild:1", 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) == 1 {
+			break
+		}
+		if !deadline.IsZero() && time.Now().After(deadline.Add(-5*time.Second)) {
+			t.Fatalf("the expired turn is still there: %d turns", len(h))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

@@ -55,6 +55,12 @@ type Config struct {
 	// GuildDaily and UserDaily are the default daily budgets (zero: none);
 	// a conversation's Settings may override them.
 	GuildDaily, UserDaily Budget
+	// HistoryRetention is how long history is kept (PruneExpired,
+	// RunRetention); 0 keeps it forever.
+	HistoryRetention time.Duration
+	// HistoryTokens bounds the history that seeds a new Live session
+	// (RecentHistory); 0 seeds none.
+	HistoryTokens int
 	// BusyTimeout bounds how long a SQLite write waits for another writer
 	// (default 5 s).
 	BusyTimeout time.Duration
