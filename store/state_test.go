@@ -565,3 +565,17 @@ func TestStoreRunRetention(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A DATABASE_URL's password never reaches an error (errors get logged).
+func TestStoreErrorsKeepThePasswordSecret(t *testing.T) {
+	_, err := Open(ctx, Config{DatabaseURL: "postgres://livecord:s3cret-pw@127.0.0.1:1/livecord?connect_timeout=5"})
+	if err == nil {
+		t.Fatal("connected to a closed port")
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "postgres") {
+		t.Errorf("the error does not say which database failed: %v", err)
+	}
+}

@@ -172,6 +172,9 @@ func (s *Store) ping(ctx context.Context) error {
 	return nil
 }
 
+// Ping checks that the database answers (for /healthz).
+func (s *Store) Ping(ctx context.Context) error { return s.ping(ctx) }
+
 // Engine says which database the store uses.
 func (s *Store) Engine() Engine { return s.engine }
 

@@ -26,15 +26,6 @@ func (t Tokens) Total() int64 {
 	return t.PromptText + t.PromptAudio + t.PromptOther + t.ResponseText + t.ResponseAudio + t.Thoughts
 }
 
-func (t *Tokens) add(o Tokens) {
-	t.PromptText += o.PromptText
-	t.PromptAudio += o.PromptAudio
-	t.PromptOther += o.PromptOther
-	t.ResponseText += o.ResponseText
-	t.ResponseAudio += o.ResponseAudio
-	t.Thoughts += o.Thoughts
-}
-
 // ModalityCount is one entry of a usageMetadata details list.
 type ModalityCount struct {
 	Modality string // "TEXT", "AUDIO", "IMAGE", "VIDEO", "DOCUMENT"
