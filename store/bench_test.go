@@ -29,7 +29,7 @@ func BenchmarkStoreTurnWrite(pb *testing.B) {
 	// Fixtures belong to pb: they live across the rounds of each sub-benchmark.
 	for _, n := range benchSizes {
 		pb.Run(fmt.Sprintf("json/guilds=%d", n), func(b *testing.B) {
-			ref := benchFixture(b, func() *jsonRef { return newJSONRef(pb, n) })
+			ref := benchFixture(pb, b, func() *jsonRef { return newJSONRef(pb, n) })
 			measure(b, n, func(i, g int) error { return ref.setHandle("guild:"+strconv.Itoa(g), "handle-"+strconv.Itoa(i)) })
 		})
 		for _, e := range []Engine{SQLite, Postgres} {
@@ -37,7 +37,7 @@ func BenchmarkStoreTurnWrite(pb *testing.B) {
 				if e == Postgres && os.Getenv("LIVECORD_TEST_DATABASE_URL") == "" {
 					b.Skip("no PostgreSQL: set LIVECORD_TEST_DATABASE_URL (scripts/postgres-test.sh)")
 				}
-				s := benchFixture(b, func() *Store {
+				s := benchFixture(pb, b, func() *Store {
 					s := newTarget(pb, e).open(pb)
 					if err := s.bulkSeed(n); err != nil {
 						b.Fatal(err)
@@ -60,12 +60,13 @@ func BenchmarkStoreTurnWrite(pb *testing.B) {
 // the testing package runs it for (each round would otherwise seed again).
 var benchFixtures = map[string]any{}
 
-func benchFixture[T any](b *testing.B, make func() T) T {
-	if f, ok := benchFixtures[b.Name()]; ok {
+func benchFixture[T any](parent, b *testing.B, make func() T) T {
+	key := fmt.Sprintf("%p %s", parent, b.Name()) // a new parent (-count) seeds anew
+	if f, ok := benchFixtures[key]; ok {
 		return f.(T)
 	}
 	f := make()
-	benchFixtures[b.Name()] = f
+	benchFixtures[key] = f
 	return f
 }
 
