@@ -34,6 +34,8 @@ type Turn struct {
 // RecordTurn stores a turn's history row and usage row (and its handle)
 // in one transaction: all of it is kept, or none.
 func (s *Store) RecordTurn(ctx context.Context, t Turn) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if t.At.IsZero() {
 		t.At = time.Now()
 	}
@@ -99,6 +101,8 @@ const historyScan = 500
 // the resumption handle has expired. A turn that alone exceeds the budget
 // ends the list.
 func (s *Store) RecentHistory(ctx context.Context, key string, maxTokens int) ([]HistoryTurn, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if maxTokens <= 0 {
 		return nil, nil
 	}
@@ -136,6 +140,8 @@ func (s *Store) RecentHistory(ctx context.Context, key string, maxTokens int) ([
 // ResetConversation forgets a conversation (/reset): its history and its
 // resumption handle, in one transaction. Settings and usage stay.
 func (s *Store) ResetConversation(ctx context.Context, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM history WHERE conv_key = ?"), key); err != nil {
 			return err
@@ -152,6 +158,8 @@ func (s *Store) ResetConversation(ctx context.Context, key string) error {
 // request) and the guild conversation's handle, which would otherwise
 // resume the same context. Usage rows (no text) stay for accounting.
 func (s *Store) EraseGuildHistory(ctx context.Context, guildID string) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, s.q("DELETE FROM history WHERE guild_id = ?"), guildID)
@@ -170,6 +178,8 @@ func (s *Store) EraseGuildHistory(ctx context.Context, guildID string) (int64, e
 // PruneHistory deletes turns older than before (retention:
 // LIVECORD_HISTORY_DAYS) and returns how many went.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	r, err := s.db.ExecContext(ctx, s.q("DELETE FROM history WHERE at < ?"), ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("store: prune history: %w", err)

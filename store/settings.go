@@ -64,6 +64,8 @@ func scanSettings(row interface{ Scan(...any) error }) (Settings, error) {
 // Settings returns a conversation's settings (the zero Settings if none
 // were ever saved).
 func (s *Store) Settings(ctx context.Context, key string) (Settings, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	st, err := scanSettings(s.db.QueryRowContext(ctx, s.q("SELECT "+settingsCols+" FROM settings WHERE conv_key = ?"), key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Settings{}, nil
@@ -79,6 +81,8 @@ func (s *Store) Settings(ctx context.Context, key string) (Settings, error) {
 // neither lost nor half-applied. When fn or the save fails, nothing
 // changes. It returns the saved settings.
 func (s *Store) UpdateSettings(ctx context.Context, key string, fn func(*Settings)) (Settings, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var out Settings
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := ms(time.Now())
@@ -111,11 +115,15 @@ func (s *Store) UpdateSettings(ctx context.Context, key string, fn func(*Setting
 
 // Handle returns a conversation's latest Live resumption handle ("" if none).
 func (s *Store) Handle(ctx context.Context, key string) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.getString(ctx, "SELECT handle FROM handles WHERE conv_key = ?", key, "handle")
 }
 
 // SetHandle stores a conversation's resumption handle; "" forgets it.
 func (s *Store) SetHandle(ctx context.Context, key, handle string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.setHandle(ctx, s.db, key, handle); err != nil {
 		return fmt.Errorf("store: save handle of %s: %w", key, err)
 	}
@@ -139,11 +147,15 @@ func (s *Store) setHandle(ctx context.Context, db execer, key, handle string) er
 // CommandsHash returns the hash of the command definitions last registered
 // in scope ("global" or "guild:ID"), "" if none.
 func (s *Store) CommandsHash(ctx context.Context, scope string) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.getString(ctx, "SELECT hash FROM commands WHERE scope = ?", scope, "commands hash")
 }
 
 // SetCommandsHash records the hash of the definitions registered in scope.
 func (s *Store) SetCommandsHash(ctx context.Context, scope, hash string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO commands (scope, hash, updated_at) VALUES (?, ?, ?)
 	ON CONFLICT (scope) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at`), scope, hash, ms(time.Now()))
 	if err != nil {

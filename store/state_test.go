@@ -579,3 +579,35 @@ func TestStoreErrorsKeepThePasswordSecret(t *testing.T) {
 		t.Errorf("the error does not say which database failed: %v", err)
 	}
 }
+
+// A call waiting on the database (here: a row another session holds
+// locked) fails after OpTimeout instead of hanging the turn.
+func TestStoreOpTimeoutBoundsAWait(t *testing.T) {
+	tg := newTarget(t, Postgres)
+	s := tg.open(t, func(c *Config) { c.OpTimeout = 300 * time.Millisecond })
+	if _, err := s.UpdateSettings(ctx, "guild:1", func(st *Settings) { st.Voice = "Kore" }); err != nil {
+		t.Fatal(err)
+	}
+	other := tg.open(t)
+	tx, err := other.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT voice FROM settings WHERE conv_key = 'guild:1' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UpdateSettings(ctx, "guild:1", func(st *Settings) { st.Voice = "Puck" })
+	if err == nil {
+		t.Fatal("the update went through a locked row")
+	}
+	if !strings.Contains(err.Error(), "guild:1") {
+		t.Errorf("the error does not say what failed: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Settings(ctx, "guild:1"); st.Voice != "Kore" {
+		t.Errorf("the timed-out update changed the voice to %q", st.Voice)
+	}
+}

@@ -61,6 +61,10 @@ type Config struct {
 	// HistoryTokens bounds the history that seeds a new Live session
 	// (RecentHistory); 0 seeds none.
 	HistoryTokens int
+	// OpTimeout bounds each call whose context has no earlier deadline
+	// (default 15 s): a database that stops answering fails the call
+	// instead of hanging the turn.
+	OpTimeout time.Duration
 	// BusyTimeout bounds how long a SQLite write waits for another writer
 	// (default 5 s).
 	BusyTimeout time.Duration
@@ -109,6 +113,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if s.db, err = openSQLite(cfg); err != nil {
 			return nil, err
 		}
+	}
+	// Connecting, migrating and importing are bounded together (a
+	// migration of a large database may take a while, a dead server not).
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
 	}
 	if err := s.ping(ctx); err != nil {
 		s.db.Close()
@@ -170,6 +181,18 @@ func (s *Store) ping(ctx context.Context) error {
 		return fmt.Errorf("store: connect to %s: %w", s.engine, err)
 	}
 	return nil
+}
+
+// bound applies OpTimeout to a context without an earlier deadline.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.cfg.OpTimeout
+	if d <= 0 {
+		d = 15 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Ping checks that the database answers (for /healthz).
@@ -345,6 +368,8 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // SchemaVersion is the newest migration applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var v sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: schema version: %w", err)

@@ -177,6 +177,8 @@ func (s *Store) monthStart(now time.Time) time.Time {
 // shared usage rows, so shards on one PostgreSQL judge the same totals. A
 // turn that starts under budget may end over it; the next is denied.
 func (s *Store) Check(ctx context.Context, guildID, userID string, now time.Time) (Decision, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	day := s.DayStart(now)
 	dec := Decision{Allowed: true, ResetAt: day.AddDate(0, 0, 1)}
 	guildB, userB := s.cfg.GuildDaily, s.cfg.UserDaily
@@ -264,6 +266,8 @@ func scanTotals(row interface{ Scan(...any) error }, extra ...any) (Totals, erro
 // UsageReport sums a guild's usage today and this month, with the month's
 // topN users.
 func (s *Store) UsageReport(ctx context.Context, guildID string, now time.Time, topN int) (Report, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	r := Report{DayStart: s.DayStart(now), MonthStart: s.monthStart(now)}
 	var err error
 	wrap := func(err error) error { return fmt.Errorf("store: usage of guild %s: %w", guildID, err) }
