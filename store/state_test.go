@@ -112,11 +112,11 @@ func TestStoreUpdateSettingsConcurrent(t *testing.T) {
 }
 
 func TestStoreMigrations(t *testing.T) {
-	ms, err := migrations(SQLite)
-	if err != nil || len(ms) == 0 {
-		t.Fatalf("migrations: %v, %d", err, len(ms))
+	list, err := migrations(SQLite)
+	if err != nil || len(list) == 0 {
+		t.Fatalf("migrations: %v, %d", err, len(list))
 	}
-	latest := ms[len(ms)-1].version
+	latest := list[len(list)-1].version
 	bothEngines(t, func(t *testing.T, tg target) {
 		s := tg.open(t)
 		if v, err := s.SchemaVersion(ctx); err != nil || v != latest {
@@ -125,8 +125,8 @@ func TestStoreMigrations(t *testing.T) {
 		// Reopening applies nothing twice.
 		s2 := tg.open(t)
 		var rows int
-		if err := s2.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil || rows != len(ms) {
-			t.Errorf("schema_migrations rows = %d, %v; want %d", rows, err, len(ms))
+		if err := s2.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil || rows != len(list) {
+			t.Errorf("schema_migrations rows = %d, %v; want %d", rows, err, len(list))
 		}
 		// A database migrated by a newer binary is refused, not scribbled on.
 		if _, err := s2.db.ExecContext(ctx, s2.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"), latest+1, "future.sql", 0); err != nil {
