@@ -78,7 +78,10 @@ func TestStoreSettingsHandlesCommands(t *testing.T) {
 // shards) loses no update.
 func TestStoreUpdateSettingsConcurrent(t *testing.T) {
 	bothEngines(t, func(t *testing.T, tg target) {
-		a, b := tg.open(t), tg.open(t)
+		// 24 writers queue for one lock: on a loaded box the last waits for
+		// all the others, so the bounds are wide (they only catch a hang).
+		wide := func(c *Config) { c.BusyTimeout, c.OpTimeout = 2*time.Minute, 2*time.Minute }
+		a, b := tg.open(t, wide), tg.open(t, wide)
 		const n = 24
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
