@@ -614,3 +614,32 @@ func TestStoreOpTimeoutBoundsAWait(t *testing.T) {
 		t.Errorf("the timed-out update changed the voice to %q", st.Voice)
 	}
 }
+
+// Shards starting together on a fresh database migrate it once.
+func TestStoreConcurrentOpenMigratesOnce(t *testing.T) {
+	bothEngines(t, func(t *testing.T, tg target) {
+		const n = 4
+		stores := make([]*Store, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stores[i], errs[i] = Open(ctx, tg.cfg)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+			defer stores[i].Close()
+		}
+		list, _ := migrations(tg.engine)
+		var rows int
+		if err := stores[0].db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&rows); err != nil || rows != len(list) {
+			t.Errorf("schema_migrations rows = %d, %v; want %d", rows, err, len(list))
+		}
+	})
+}

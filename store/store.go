@@ -147,8 +147,9 @@ func openSQLite(cfg Config) (*sql.DB, error) {
 	// is on disk when it returns (power loss too, not only a crash).
 	// _txlock=immediate: a write transaction takes the write lock at BEGIN,
 	// so two writers queue on busy_timeout instead of failing on upgrade.
-	params := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
-		"&_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")&_txlock=immediate"
+	// busy_timeout comes first: switching to WAL takes a lock too.
+	params := "_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")" +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	var dsn string
 	if cfg.DataDir == "" {
 		var b [8]byte
