@@ -170,7 +170,7 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("bot: %w", err)
 	}

@@ -28,6 +28,9 @@ export CGO_ENABLED=1
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-stringop-overread}"
 export LIVECORD_REQUIRE_NODE=1
 
+# A real PostgreSQL for the store tests (they also run on SQLite).
+source scripts/postgres-test.sh
+
 go vet ./...
 # staticcheck, pinned: CI keeps the tree as clean as it is today.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
