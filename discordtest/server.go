@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livecord/livecord/discordtest/openapi"
 	"github.com/livecord/livecord/internal/tasks"
 )
 
@@ -67,6 +68,10 @@ type Options struct {
 	VoiceServerFirst, VoicePending bool
 	// Logger receives the emulator's own diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// Spec, when set, checks every REST request and response against
+	// Discord's OpenAPI description (see Server.Spec). NewServer sets it
+	// and fails the test on any difference.
+	Spec *openapi.Validator
 }
 
 // VoiceServerFunc chooses the voice endpoint ("host:port") and token handed to
@@ -98,6 +103,7 @@ type Server struct {
 	slow    time.Duration // SetRESTLatency
 	resumes int           // op 6 answered with RESUMED
 	conns   map[*gwConn]struct{}
+	spec    specState
 }
 
 // NewServer starts an emulator for a test and closes it when the test ends.
@@ -107,10 +113,14 @@ func NewServer(t testing.TB, opts ...Options) *Server {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	if o.Spec == nil {
+		o.Spec = specFor(t)
+	}
 	s, err := Start(o)
 	if err != nil {
 		t.Fatalf("discordtest: %v", err)
 	}
+	t.Cleanup(func() { s.reportSpec(t) }) // after Close: cleanups run last first
 	t.Cleanup(s.Close)
 	return s
 }
@@ -350,7 +360,9 @@ func (s *Server) take(w http.ResponseWriter, key string, limit int, win time.Dur
 	h.Set("X-RateLimit-Scope", "user")
 	h.Set("Retry-After", fmt.Sprint(int(after.Seconds())+1))
 	writeJSON(w, http.StatusTooManyRequests, map[string]any{
-		"message": "You are being rate limited.", "retry_after": after.Seconds(), "global": false,
+		// The description's RatelimitedResponse requires code (the
+		// prose docs' example has none): code 0, as on other errors.
+		"message": "You are being rate limited.", "code": 0, "retry_after": after.Seconds(), "global": false,
 	})
 	return false
 }
