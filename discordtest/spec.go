@@ -2,6 +2,7 @@ package discordtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ type specState struct {
 	checked    map[string]int // exchanges checked, by operationId
 	gateway    map[string]int // gateway connections, by their v= query
 	paths      map[string]int // REST requests, by API prefix (/api/v10, ...)
+	serving    int            // requests being served and checked
 }
 
 // spec is an allowed difference between the emulator's traffic and the
@@ -54,6 +56,15 @@ func (s *Server) serveChecked(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mu.Lock()
+	s.spec.serving++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.spec.serving--
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	rec := &recorder{ResponseWriter: w}
 	s.serveREST(rec, r)
 	if rec.status == 0 {
@@ -159,6 +170,13 @@ func (r SpecReport) String() string {
 	}
 	sort.Strings(ops)
 	return fmt.Sprintf("%d exchanges, %d violations: %s", r.Exchanges(), len(r.Violations), strings.Join(ops, " "))
+}
+
+// WaitChecked waits until every REST request the emulator has received is
+// answered and checked, so that Spec counts it (a test that saw a request's
+// effect, say a callback, may otherwise look before its check is counted).
+func (s *Server) WaitChecked(ctx context.Context) error {
+	return s.waitFor(ctx, func() bool { return s.spec.serving == 0 })
 }
 
 // Spec reports what was checked against the description and what differed.
