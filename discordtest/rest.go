@@ -135,7 +135,7 @@ func (s *Server) applicationJSONLocked() map[string]any {
 		"approximate_guild_count": len(s.st.guilds), "approximate_user_install_count": 0,
 		"approximate_user_authorization_count": 0, "explicit_content_filter": 0,
 		"eligible_oauth2_scopes": []string{"bot", "applications.commands"},
-		"bot": s.userJSONLocked(s.st.bot.ID), "tags": []string{},
+		"bot":                    s.userJSONLocked(s.st.bot.ID), "tags": []string{},
 		"integration_types_config": map[string]any{"0": map[string]any{}},
 	}
 }

@@ -479,7 +479,7 @@ func (s *Server) rolesJSONLocked(g *guildState) []map[string]any {
 			"id": r.ID, "name": r.Name, "permissions": strconv.FormatInt(r.Permissions, 10),
 			"position": i, "color": 0, "hoist": false, "managed": false, "mentionable": false, "flags": 0,
 			"colors": map[string]any{"primary_color": 0, "secondary_color": nil, "tertiary_color": nil},
-			"icon": nil, "unicode_emoji": nil,
+			"icon":   nil, "unicode_emoji": nil,
 		})
 	}
 	return out
