@@ -18,8 +18,10 @@ import (
 // fakeT records what reportSpec would fail a test with.
 type fakeT struct{ errs []string }
 
-func (f *fakeT) Helper()                           {}
-func (f *fakeT) Errorf(format string, args ...any) { f.errs = append(f.errs, fmt.Sprintf(format, args...)) }
+func (f *fakeT) Helper() {}
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Sprintf(format, args...))
+}
 
 // TestSpecViolationsFailTheTest: a request that breaks Discord's OpenAPI
 // description, an emulator response that breaks it (against a description
