@@ -72,6 +72,11 @@ type Options struct {
 	// Discord's OpenAPI description (see Server.Spec). NewServer sets it
 	// and fails the test on any difference.
 	Spec *openapi.Validator
+	// AllowV9 accepts REST paths under /api/v9 and gateway connections
+	// with v=9 (a bare discordgo session's defaults) without reporting
+	// them; their bodies are still checked against the v10 description.
+	// The bot itself must speak v10.
+	AllowV9 bool
 }
 
 // VoiceServerFunc chooses the voice endpoint ("host:port") and token handed to

@@ -82,6 +82,9 @@ func TestSpecViolationsFailTheTest(t *testing.T) {
 		resp.Body.Close()
 	}
 	do("GET", "/api/v10/gateway", "")
+	if err := s.WaitChecked(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if n := len(s.Spec().Violations); n != 0 {
 		t.Fatalf("a clean GET /gateway: %d violations: %v", n, s.Spec().Violations)
 	}
@@ -139,5 +142,48 @@ func TestSpecExceptionsAreNarrow(t *testing.T) {
 		if got := excepted(openapi.Violation{Part: c.part, Pointer: c.pointer}); got != c.allowed {
 			t.Errorf("%s %q allowed = %v, want %v", c.part, c.pointer, got, c.allowed)
 		}
+	}
+}
+
+// TestAllowV9: a bare discordgo client's v9 paths pass with AllowV9 (and
+// are still counted by prefix), while their bodies are still checked.
+func TestAllowV9(t *testing.T) {
+	v, err := openapi.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(Options{Spec: v, AllowV9: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := s.HTTPClient()
+	defer c.CloseIdleConnections()
+	for _, body := range []string{`[]`, `[{"name":"ask","description":"Ask","dm_permission":"no"}]`} {
+		req, _ := http.NewRequest("PUT", s.URL()+"/api/v9/applications/"+s.AppID()+"/commands", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bot "+s.Token())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitChecked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.Spec()
+	if rep.Prefixes["/api/v9/"] != 2 {
+		t.Errorf("prefixes %v", rep.Prefixes)
+	}
+	for _, x := range rep.Violations {
+		if x.Part == "path" {
+			t.Errorf("reported with AllowV9: %s", x)
+		}
+	}
+	if len(rep.Violations) == 0 {
+		t.Error("the v9 request's invalid body was not reported")
 	}
 }

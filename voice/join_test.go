@@ -17,6 +17,7 @@ import (
 func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordgo.Session, string, string) {
 	t.Helper()
 	dc := discordtest.NewServer(t, discordtest.Options{
+		AllowV9: true, // a bare discordgo session speaks v9
 		VoiceServer: func(guildID, channelID, userID, sessionID string) (string, string) {
 			g := vs.Grant(guildID, channelID, userID, sessionID)
 			return g.Endpoint, g.Token
