@@ -283,7 +283,7 @@ func (v *Validator) checkParams(o *Operation, x Exchange, add adder) {
 			add(o, "path", name, "path parameter missing")
 			continue
 		}
-		if msg := v.checkString(o.pointer, p, val); msg != "" {
+		if msg := v.checkString(p, val); msg != "" {
 			add(o, "path", name, msg)
 		}
 	}
@@ -295,7 +295,7 @@ func (v *Validator) checkParams(o *Operation, x Exchange, add adder) {
 			continue
 		}
 		for _, val := range vals {
-			if msg := v.checkString(o.pointer, p, val); msg != "" {
+			if msg := v.checkString(p, val); msg != "" {
 				add(o, "query", name, msg)
 			}
 		}
@@ -309,7 +309,7 @@ func (v *Validator) checkParams(o *Operation, x Exchange, add adder) {
 
 // checkString validates a parameter's (or header's) string value against
 // its schema, converting it first to the type the schema names.
-func (v *Validator) checkString(_ string, p map[string]any, val string) string {
+func (v *Validator) checkString(p map[string]any, val string) string {
 	raw, ok := p["schema"]
 	if !ok {
 		return ""
@@ -397,7 +397,7 @@ func (v *Validator) checkRequest(o *Operation, x Exchange, add adder) {
 		add(o, "request", "", "no application/json schema for the body")
 		return
 	}
-	v.validateBody(o, o.pointer+"/requestBody/content/application~1json/schema", rb, jsonSchema, body, "request", add)
+	v.validateBody(o, o.pointer+"/requestBody/content/application~1json/schema", body, "request", add)
 }
 
 // pointerTo reports whether content has a schema for media type mt ("" if not).
@@ -444,7 +444,7 @@ func payloadJSON(body []byte, boundary string) ([]byte, error) {
 	}
 }
 
-func (v *Validator) validateBody(o *Operation, ptr string, _ map[string]any, _ string, body []byte, part string, add adder) {
+func (v *Validator) validateBody(o *Operation, ptr string, body []byte, part string, add adder) {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		add(o, part, "", "body is not JSON: "+err.Error())
@@ -495,7 +495,7 @@ func (v *Validator) checkResponse(o *Operation, x Exchange, add adder) {
 			add(o, "header", name, "header missing")
 			continue
 		}
-		if msg := v.checkString("", h, val); msg != "" {
+		if msg := v.checkString(h, val); msg != "" {
 			add(o, "header", name, msg)
 		}
 	}
@@ -523,7 +523,7 @@ func (v *Validator) checkResponse(o *Operation, x Exchange, add adder) {
 			ptr = strings.TrimPrefix(ref, "#")
 		}
 	}
-	v.validateBody(o, ptr+"/content/"+escape(mt)+"/schema", nil, "", x.RespBody, "response", add)
+	v.validateBody(o, ptr+"/content/"+escape(mt)+"/schema", x.RespBody, "response", add)
 }
 
 // deref follows a local $ref (#/...) to the object it names.
