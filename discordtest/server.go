@@ -13,6 +13,11 @@
 // the first interaction response, one response per interaction, 2000-character
 // contents, the interaction's attachment_size_limit, per-route rate limits
 // (429 with Discord's headers and body), and bot authentication.
+//
+// An emulator made by NewServer also checks every REST request and its own
+// response against Discord's OpenAPI description (package openapi): a
+// request the client should not have sent, or an answer Discord would not
+// give, fails the test with the method, path, JSON pointer and reason.
 package discordtest
 
 import (

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/livecord/livecord/discordtest/openapi"
 )
@@ -227,6 +228,25 @@ func specFor(t interface {
 // handler is still running).
 func (s *Server) reportSpec(t reporter) {
 	t.Helper()
+	// Close does not wait for handlers; let those still checking finish
+	// (each is a loopback answer already written), within a bound.
+	bound := time.NewTimer(5 * time.Second)
+	defer bound.Stop()
+wait:
+	for {
+		s.mu.Lock()
+		n, ch := s.spec.serving, s.changed
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ch:
+		case <-bound.C:
+			t.Errorf("discordtest: %d REST requests still being checked 5 s after Close", n)
+			break wait
+		}
+	}
 	for _, v := range s.Spec().Violations {
 		t.Errorf("discordtest: Discord's OpenAPI description: %s", v)
 	}

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -194,8 +195,8 @@ func FuzzMatch(f *testing.F) {
 }
 
 // BenchmarkCheck measures checking one edit exchange (the commonest), the
-// cost every emulated request now pays; compare with BenchmarkDecode, a
-// plain encoding/json decode of the same response body.
+// cost every emulated request now pays; BenchmarkDecode, decoding the same
+// request and response bodies with encoding/json, is its reference.
 func BenchmarkCheck(b *testing.B) {
 	v := load(b)
 	x := exchange("PATCH", edit, `{"content":"hi"}`, 200, rateHeaders, msgJSON)
@@ -203,4 +204,30 @@ func BenchmarkCheck(b *testing.B) {
 	for b.Loop() {
 		v.Check(x)
 	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	req, resp := []byte(`{"content":"hi"}`), []byte(msgJSON)
+	for b.Loop() {
+		var x, y any
+		if json.Unmarshal(req, &x) != nil || json.Unmarshal(resp, &y) != nil {
+			b.Fatal("bad JSON")
+		}
+	}
+}
+
+// FuzzCheckMultipart: garbage multipart bodies (the payload_json path)
+// never panic the check.
+func FuzzCheckMultipart(f *testing.F) {
+	v := load(f)
+	ctype, body := multipartBody(f, map[string]string{"payload_json": `{"content":"hi"}`, "files[0]": "RIFF"})
+	_, boundary, _ := strings.Cut(ctype, "boundary=")
+	f.Add(boundary, body)
+	f.Add("x", []byte("--x\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{\r\n--x--"))
+	f.Fuzz(func(t *testing.T, boundary string, body []byte) {
+		x := exchange("PATCH", edit, "", 200, rateHeaders, msgJSON)
+		x.ReqHeader = http.Header{"Content-Type": {"multipart/form-data; boundary=" + boundary}}
+		x.ReqBody = body
+		v.Check(x)
+	})
 }
