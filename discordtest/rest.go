@@ -134,9 +134,8 @@ func (s *Server) applicationJSONLocked() map[string]any {
 		"role_connections_verification_url": nil, "owner": owner, "team": nil,
 		"approximate_guild_count": len(s.st.guilds), "approximate_user_install_count": 0,
 		"approximate_user_authorization_count": 0, "explicit_content_filter": 0,
-		"eligible_oauth2_scopes": []string{"bot", "applications.commands"},
-		"bot":                    s.userJSONLocked(s.st.bot.ID), "tags": []string{},
-		"integration_types_config": map[string]any{"0": map[string]any{}},
+		"eligible_oauth2_scopes": []string{"bot", "applications.commands"}, "tags": []string{},
+		"bot": s.userJSONLocked(s.st.bot.ID), "integration_types_config": map[string]any{"0": map[string]any{}},
 	}
 }
 
