@@ -17,8 +17,9 @@ import (
 // difference; this one also shows that each flow was checked at all, that
 // every request used /api/v10 and every gateway connection v=10.
 func TestRESTMatchesDiscordDescription(t *testing.T) {
-	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
-	h.cfg.GuildID = "" // global commands: usable in the guild and in DMs
+	// Alice sits in the voice channel; global commands serve the guild and DMs.
+	h, _ := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
+	h.cfg.GuildID = ""
 	before := map[string]int{}
 	var lines []string
 	flow := func(name string, run func()) {
@@ -63,7 +64,19 @@ func TestRESTMatchesDiscordDescription(t *testing.T) {
 		callback(ia)
 	})
 	flow("/voice", func() { callback(h.run(h.alice, "voice", map[string]any{"name": "Puck"})) })
-	flow("/ask in a guild, long reply with follow-ups", func() {
+	flow("/join", func() {
+		callback(h.run(h.alice, "join", nil))
+		if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), h.vc.ID); err != nil {
+			t.Fatalf("the bot did not join: %v", err)
+		}
+	})
+	flow("/leave", func() {
+		callback(h.run(h.alice, "leave", nil))
+		if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, h.dc.AppID(), ""); err != nil {
+			t.Fatalf("the bot did not leave: %v", err)
+		}
+	})
+	flow("/ask in a guild (spoken in voice), long reply with follow-ups", func() {
 		short, _ := livetest.Speak("ok")
 		h.lv.Script(livetest.Reply{Transcript: strings.Repeat("The quick brown fox jumps over the lazy dog. ", 100), PCM: short})
 		ia := h.ask(h.alice, "talk a lot")
@@ -81,8 +94,6 @@ func TestRESTMatchesDiscordDescription(t *testing.T) {
 		answered(t, ia)
 	})
 	flow("/reset", func() { callback(h.run(h.alice, "reset", nil)) })
-	flow("/join (caller not in voice)", func() { callback(h.run(h.alice, "join", nil)) })
-	flow("/leave (bot not in voice)", func() { callback(h.run(h.alice, "leave", nil)) })
 	flow("restart with a rejected Gemini key, /ask", func() {
 		h.stop()
 		h.cfg.Live.APIKey = "not-the-key"
