@@ -1,6 +1,7 @@
 // Package bot is livecord's Discord side: slash commands and their
 // registration, interaction replies, one Gemini Live conversation per guild
-// (per user in DMs), limits and access control, and a small persistent store.
+// (per user in DMs), limits and access control, budgets and usage, with its
+// state (settings, handles, history, usage) in a store.Store.
 //
 // A /ask is deferred at once (type 5), queued on its conversation, sent to
 // Live as one turn; the deferred reply is edited as the transcript grows
@@ -13,8 +14,9 @@
 // commands.go (slash commands), conversation.go (queues and Live turns),
 // editor.go (throttled edits), reply.go (the final message), rest.go
 // (interaction REST calls), voice.go (the guilds' voice channels),
-// voicecommands.go (/join, /leave, permissions), store.go, health.go,
-// metrics.go.
+// voicecommands.go (/join, /leave, permissions), state.go (the store:
+// settings, handles, turns, budgets), usage.go (/usage, /forget),
+// permissions.go (Manage Server), health.go, metrics.go.
 package bot
 
 import (
@@ -32,6 +34,7 @@ import (
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/store"
 )
 
 // Defaults for the zero values of Config.
@@ -56,8 +59,13 @@ type Config struct {
 	// ShardCount (0 or 1: unsharded). Shard 0 gets the DMs and registers
 	// the commands.
 	ShardID, ShardCount int
-	// DataDir holds the persistent state (voices, resumption handles,
-	// registered-commands hash). Empty keeps it in memory.
+	// Store holds the state: settings, resumption handles, the
+	// registered-commands hash, history and usage (budgets). The caller
+	// owns it (opens and closes it). When nil, New opens a SQLite store in
+	// DataDir (importing an old livecord-state.json) and Run closes it.
+	Store *store.Store
+	// DataDir is where New opens its own store when Store is nil; empty
+	// keeps that store in memory.
 	DataDir string
 	// Live is the base Live configuration; its Voice is the default voice,
 	// which /voice overrides per guild.
@@ -108,7 +116,8 @@ type Bot struct {
 	cfg   Config
 	log   *slog.Logger
 	met   metrics
-	st    *store
+	st    *store.Store
+	ownSt bool // New opened st; Run closes it
 	http  *http.Client
 	dg    *discordgo.Session
 	appID string
@@ -170,18 +179,25 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := openStore(cfg.DataDir, cfg.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("bot: %w", err)
-	}
-	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
-		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
-	if b.http == nil {
-		rt, _, err := APITransport(cfg.APIURL)
-		if err != nil {
+	var rt http.RoundTripper
+	if cfg.HTTPClient == nil {
+		var err error
+		if rt, _, err = APITransport(cfg.APIURL); err != nil {
 			return nil, err
 		}
+	}
+	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: cfg.Store, http: cfg.HTTPClient,
+		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+	if b.http == nil {
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
+	}
+	if b.st == nil {
+		st, err := store.Open(context.Background(), store.Config{DataDir: cfg.DataDir, Logger: cfg.Logger,
+			HistoryTokens: store.DefaultHistoryTokens})
+		if err != nil {
+			return nil, fmt.Errorf("bot: %w", err)
+		}
+		b.st, b.ownSt = st, true
 	}
 	return b, nil
 }
@@ -191,6 +207,13 @@ func New(cfg Config) (*Bot, error) {
 // the askers), leaves voice, and disconnects. It returns nil after a clean
 // shutdown.
 func (b *Bot) Run(ctx context.Context) error {
+	if b.ownSt {
+		defer func() {
+			if err := b.st.Close(); err != nil {
+				b.log.Warn("close the store", "err", err)
+			}
+		}()
+	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.cancel()
 	b.goodbye, b.endGoodbye = context.WithCancel(context.Background())

@@ -50,6 +50,7 @@ type job struct {
 	ia           *interaction
 	prompt       string
 	userID       string
+	userName     string // display name when asked, for the history
 	voiceChannel string // the asker's voice channel when they asked
 	ready        chan struct{}
 	cancelled    bool // guarded by conversation.mu
@@ -125,9 +126,7 @@ func (c *conversation) retire() bool {
 	c.mu.Unlock()
 	c.b.mu.Unlock()
 	if fresh {
-		if err := c.b.st.set(handlesP, c.key, ""); err != nil {
-			c.b.log.Warn("could not forget the resumption handle", "err", err)
-		}
+		c.b.saveHandle(c.key, "")
 	}
 	return true
 }
@@ -141,12 +140,17 @@ func (c *conversation) cancel(j *job) {
 }
 
 // resetConversation makes ia's next turn start a new Live session without
-// history (/reset, /voice). Only a held conversation has a session to drop;
-// for any other, forgetting the stored handle is all it takes, and no
-// conversation is created for it. Bot.mu is held throughout so a turn
-// starting at the same moment cannot dial with the handle being forgotten.
-func (b *Bot) resetConversation(ia *interaction) {
+// context (/reset, /voice): the stored history and handle are deleted, then
+// a held conversation is marked to drop its session. In that order, a turn
+// dialling afterwards finds no handle, and one that read the handle before
+// runs in a conversation that is held, and so marked. No conversation is
+// created for a key that has none. On error nothing is marked, and the
+// caller says so.
+func (b *Bot) resetConversation(ctx context.Context, ia *interaction) error {
 	key := convKey(ia.Interaction)
+	if err := b.st.ResetConversation(ctx, key); err != nil {
+		return &storeError{err}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if c := b.convs[key]; c != nil {
@@ -154,9 +158,7 @@ func (b *Bot) resetConversation(ia *interaction) {
 		c.fresh = true
 		c.mu.Unlock()
 	}
-	if err := b.st.set(handlesP, key, ""); err != nil {
-		b.log.Warn("could not forget the resumption handle", "err", err)
-	}
+	return nil
 }
 
 func (c *conversation) work() {
@@ -281,9 +283,7 @@ func (c *conversation) dropSession() {
 		c.sess = nil
 		c.b.met.liveSessions(-1)
 	}
-	if err := c.b.st.set(handlesP, c.key, ""); err != nil {
-		c.b.log.Warn("could not forget the resumption handle", "err", err)
-	}
+	c.b.saveHandle(c.key, "")
 }
 
 // closeSession closes the Live session, keeping its handle so the next turn
@@ -297,9 +297,7 @@ func (c *conversation) closeSession() {
 		c.b.log.Debug("close live session", "err", err)
 	}
 	if h := c.sess.Handle(); h != "" {
-		if err := c.b.st.set(handlesP, c.key, h); err != nil {
-			c.b.log.Warn("could not save the resumption handle", "err", err)
-		}
+		c.b.saveHandle(c.key, h)
 	}
 	c.sess = nil
 	c.b.met.liveSessions(-1)
@@ -308,20 +306,37 @@ func (c *conversation) closeSession() {
 // session returns the open Live session, dialling (and resuming by handle
 // when one is kept) if needed.
 func (c *conversation) session(ctx context.Context) (*live.Session, error) {
-	voice := c.b.voiceFor(c.key)
+	voice, err := c.b.voiceFor(ctx, c.key)
+	if err != nil {
+		return nil, err
+	}
 	if c.sess != nil && c.sessVoice == voice {
 		return c.sess, nil
 	}
 	c.closeSession()
 	cfg := c.b.cfg.Live
 	cfg.Voice = voice
-	cfg.Handle = c.b.st.get(handles, c.key)
+	if cfg.Handle, err = c.b.st.Handle(ctx, c.key); err != nil {
+		return nil, &storeError{err}
+	}
+	if cfg.Handle == "" {
+		// No handle (never had one, or it was forgotten when refused):
+		// the recent history, if any, seeds the new session.
+		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
+			return nil, err
+		}
+	}
 	s, err := live.Dial(ctx, cfg)
 	var le *live.Error
 	if err != nil && cfg.Handle != "" && errors.As(err, &le) && le.Class == live.ClassSessionExpired {
-		// The handle outlived the server's memory: start afresh.
-		_ = c.b.st.set(handlesP, c.key, "")
+		// The handle outlived the server's memory: start afresh, from the
+		// remembered history.
+		c.b.log.Info("resumption handle refused; starting a new session from history", "conversation", c.key)
+		c.b.saveHandle(c.key, "")
 		cfg.Handle = ""
+		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
+			return nil, err
+		}
 		s, err = live.Dial(ctx, cfg)
 	}
 	if err != nil && errors.As(err, &le) && le.Class == live.ClassTransient {
@@ -357,10 +372,29 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 	defer ed.stop()
 	ed.set(r.streaming())
 
-	sess, err := c.session(ctx)
+	// The budget is judged when the turn runs (after the acknowledgement,
+	// and after the turns queued before it were recorded).
+	deny, err := b.budgetDenied(ctx, c.guildID, j.userID)
+	if err == nil && deny != "" {
+		log.Info("over budget: turn not sent")
+		b.met.failed("budget")
+		ed.stop()
+		r.failure = deny
+		c.finish(j, r, log)
+		return
+	}
+	var sess *live.Session
+	if err == nil {
+		sess, err = c.session(ctx)
+	}
 	if err != nil {
-		log.Warn("live dial failed", "err", err)
-		b.met.liveFailed(err)
+		if isStoreError(err) {
+			log.Warn("state database failed", "err", err)
+			b.met.failed("store")
+		} else {
+			log.Warn("live dial failed", "err", err)
+			b.met.liveFailed(err)
+		}
 		ed.stop()
 		r.failure = liveMessage(err, ctx)
 		c.finish(j, r, log)
@@ -385,6 +419,8 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 		}
 	}
 	sent := time.Now()
+	var usage live.Usage
+	complete := false
 	turn, err := sess.Send(ctx, j.prompt)
 	if err != nil {
 		log.Warn("live send failed", "err", err)
@@ -436,16 +472,19 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			}
 		case live.EventResumption:
 			if ev.Handle != "" {
-				if err := b.st.set(handlesP, c.key, ev.Handle); err != nil {
-					log.Warn("could not save the resumption handle", "err", err)
-				}
+				b.saveHandle(c.key, ev.Handle)
 			}
+		case live.EventTurnComplete:
+			usage, complete = ev.Usage, true
 		}
 	}
 	// The turn keeps what arrived, a failed turn's partial reply included.
 	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
 	ed.stop()
 	r.elapsed = time.Since(start)
+	if complete {
+		c.record(j, r, usage, sess.Handle(), log)
+	}
 	c.finish(j, r, log)
 	if sp != nil {
 		// The answer is posted; the next turn waits until this one has
@@ -496,6 +535,8 @@ func liveMessage(err error, ctx context.Context) string {
 	case errors.As(err, &le) && le.Class == live.ClassClosed && ctx.Err() != nil,
 		errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
+	case isStoreError(err):
+		return storeDownText
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return "Gemini took too long to answer. Please try again."
 	case errors.As(err, &le):

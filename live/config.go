@@ -59,6 +59,12 @@ type Config struct {
 	Compression bool
 	// Handle resumes an earlier session from this resumption handle.
 	Handle string
+	// History seeds a new session (one without Handle) with earlier turns,
+	// oldest first: the setup carries historyConfig
+	// (initialHistoryInClientContent) and the turns go as one clientContent
+	// without turnComplete right after setupComplete, before the first
+	// Send. Ignored when resuming: the handle holds the context.
+	History []HistoryTurn
 	// StallTimeout fails a turn when no server message arrives for this long
 	// (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -77,6 +83,11 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.StallTimeout < 0 {
 		return fmt.Errorf("live: stall timeout %v is negative", c.StallTimeout)
+	}
+	for i, h := range c.History {
+		if h.Role != "user" && h.Role != "model" {
+			return fmt.Errorf("live: history turn %d has role %q, not user or model", i, h.Role)
+		}
 	}
 	switch c.Modality {
 	case "", Audio, Text:
@@ -181,5 +192,27 @@ func (c Config) setup(handle string) *wire.Setup {
 	if c.Compression {
 		s.ContextWindowCompression = &wire.ContextWindowCompression{SlidingWindow: &struct{}{}}
 	}
+	if handle == "" && len(c.History) > 0 {
+		s.HistoryConfig = &wire.HistoryConfig{InitialHistoryInClientContent: true}
+	}
 	return s
+}
+
+// HistoryTurn is one earlier turn that seeds a new session.
+type HistoryTurn struct {
+	// Role is "user" (what was asked) or "model" (what was answered).
+	Role string
+	Text string
+}
+
+// history is the clientContent that seeds a new session, nil for none.
+func (c Config) history(handle string) *wire.ClientMessage {
+	if handle != "" || len(c.History) == 0 {
+		return nil
+	}
+	cc := &wire.ClientContent{}
+	for _, h := range c.History {
+		cc.Turns = append(cc.Turns, wire.Content{Role: h.Role, Parts: []wire.Part{{Text: h.Text}}})
+	}
+	return &wire.ClientMessage{ClientContent: cc}
 }

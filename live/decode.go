@@ -73,7 +73,19 @@ func usageOf(u *wire.UsageMetadata) Usage {
 		return Usage{}
 	}
 	return Usage{PromptTokens: u.PromptTokenCount, ResponseTokens: u.ResponseTokenCount,
-		ThoughtsTokens: u.ThoughtsTokenCount, TotalTokens: u.TotalTokenCount}
+		ThoughtsTokens: u.ThoughtsTokenCount, TotalTokens: u.TotalTokenCount,
+		PromptDetails: modalityTokens(u.PromptTokensDetails), ResponseDetails: modalityTokens(u.ResponseTokensDetails)}
+}
+
+func modalityTokens(d []wire.ModalityTokenCount) []ModalityTokens {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make([]ModalityTokens, len(d))
+	for i, m := range d {
+		out[i] = ModalityTokens{Modality: m.Modality, Tokens: m.TokenCount}
+	}
+	return out
 }
 
 // parseTimeLeft reads a protobuf Duration ("50s", "1.5s"); 0 if malformed.

@@ -63,6 +63,15 @@ type Event struct {
 // Usage is a turn's token accounting as reported by the server.
 type Usage struct {
 	PromptTokens, ResponseTokens, ThoughtsTokens, TotalTokens int
+	// PromptDetails and ResponseDetails split the counts by modality
+	// (promptTokensDetails, responseTokensDetails), for per-modality billing.
+	PromptDetails, ResponseDetails []ModalityTokens
+}
+
+// ModalityTokens is one modality's share of a token count.
+type ModalityTokens struct {
+	Modality string // "TEXT", "AUDIO", "IMAGE", "VIDEO" or "DOCUMENT"
+	Tokens   int
 }
 
 // SampleRate is the rate of Event.Audio (Hz).

@@ -333,6 +333,13 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	defer stall.Stop()
 	select {
 	case <-c.setupDone:
+		if h := s.cfg.history(handle); h != nil {
+			if err := s.write(ctx, c, *h); err != nil {
+				ws.CloseNow()
+				<-c.done
+				return nil, s.connError(c, "setup", err)
+			}
+		}
 		return c, nil
 	case <-c.done:
 		return nil, s.connError(c, "setup", nil)

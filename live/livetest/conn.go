@@ -36,6 +36,9 @@ type emuConn struct {
 	resumption bool
 	resumed    bool
 	sess       *session
+	// seeding: the setup asked for initial history in clientContent and
+	// no turn has started yet (the reader's own).
+	seeding bool
 }
 
 // job is one turn waiting for or being generated.
@@ -94,11 +97,32 @@ func (c *emuConn) run() {
 			return
 		case "clientContent":
 			cc, _ := norm[top].(map[string]any)
+			complete, _ := cc["turnComplete"].(bool)
+			if !complete && c.seeding {
+				if reason := c.seed(cc["turns"]); reason != "" {
+					c.closeWith(1007, reason)
+					return
+				}
+				continue
+			}
+			if hasModelTurn(cc["turns"]) {
+				// History (model turns) only as initial history, announced
+				// in the setup's historyConfig: 1007, as the service does.
+				c.closeWith(1007, "Request contains an invalid argument.")
+				return
+			}
+			c.seeding = false
 			pending += contentText(cc["turns"])
-			if b, _ := cc["turnComplete"].(bool); b {
+			if complete {
 				prompt, isTurn, pending = pending, true, ""
 			}
 		case "realtimeInput":
+			if c.seeding {
+				// The service waits for the initial history, which ends with
+				// a clientContent carrying turnComplete, before realtime input.
+				c.closeWith(1007, "Request contains an invalid argument.")
+				return
+			}
 			ri, _ := norm[top].(map[string]any)
 			if t, ok := ri["text"].(string); ok && t != "" {
 				prompt, isTurn = t, true
@@ -122,6 +146,61 @@ func (c *emuConn) run() {
 			return
 		}
 	}
+}
+
+// hasModelTurn reports whether clientContent turns hold a "model" turn.
+func hasModelTurn(turns any) bool {
+	arr, _ := turns.([]any)
+	for _, t := range arr {
+		if tm, _ := t.(map[string]any); tm["role"] == "model" {
+			return true
+		}
+	}
+	return false
+}
+
+// seed takes initial history (clientContent before the first turn, with
+// historyConfig.initialHistoryInClientContent): every turn needs the role
+// user or model and text. The turns join the session's context, user
+// then model making one Exchange, and are recorded for Seeded. It returns
+// the close reason of a malformed history ("" when accepted).
+func (c *emuConn) seed(turns any) string {
+	arr, _ := turns.([]any)
+	if len(arr) == 0 {
+		return "Request contains an invalid argument."
+	}
+	var got []SeedTurn
+	for _, t := range arr {
+		tm, _ := t.(map[string]any)
+		role, _ := tm["role"].(string)
+		if role != "user" && role != "model" {
+			return "Request contains an invalid argument."
+		}
+		got = append(got, SeedTurn{Role: role, Text: contentText([]any{t})})
+	}
+	c.sess.mu.Lock()
+	for _, t := range got {
+		n := len(c.sess.history)
+		switch {
+		case t.Role == "user":
+			c.sess.history = append(c.sess.history, Exchange{Prompt: t.Text})
+		case n > 0 && c.sess.history[n-1].Transcript == "":
+			c.sess.history[n-1].Transcript = t.Text
+		default:
+			c.sess.history = append(c.sess.history, Exchange{Transcript: t.Text})
+		}
+	}
+	c.sess.mu.Unlock()
+	s := c.srv
+	s.mu.Lock()
+	i := len(s.seeded) - 1
+	if i < 0 || s.seeded[i].conn != c {
+		s.seeded = append(s.seeded, seeding{conn: c})
+		i++
+	}
+	s.seeded[i].turns = append(s.seeded[i].turns, got...)
+	s.mu.Unlock()
+	return ""
 }
 
 // contentText joins the text parts of clientContent turns.
@@ -209,6 +288,7 @@ func (c *emuConn) setup(data []byte) bool {
 		return false
 	}
 	c.model = model
+	c.seeding = st.HistoryConfig != nil && st.HistoryConfig.InitialHistoryInClientContent
 	c.outputTx = st.OutputAudioTranscription != nil
 	c.resumption = st.SessionResumption != nil
 	c.sess = &session{}

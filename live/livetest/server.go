@@ -113,6 +113,7 @@ type Server struct {
 	script    []Reply
 	rejects   []rejection
 	lastSetup json.RawMessage
+	seeded    []seeding
 	seen      []string
 	issued    []string
 	prompts   []string
@@ -270,6 +271,30 @@ func (s *Server) LastSetup() json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastSetup
+}
+
+// SeedTurn is one turn of initial history a client seeded.
+type SeedTurn struct {
+	Role string // "user" or "model"
+	Text string
+}
+
+type seeding struct {
+	conn  *emuConn
+	turns []SeedTurn
+}
+
+// Seeded returns the initial history each connection seeded (clientContent
+// before its first turn, accepted under historyConfig), one entry per
+// connection that seeded any, in order.
+func (s *Server) Seeded() [][]SeedTurn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]SeedTurn, len(s.seeded))
+	for i, sd := range s.seeded {
+		out[i] = append([]SeedTurn(nil), sd.turns...)
+	}
+	return out
 }
 
 // HandlesSeen returns the resumption handles clients presented in setup,

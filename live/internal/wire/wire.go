@@ -21,6 +21,13 @@ type Setup struct {
 	InputAudioTranscription  *struct{}                 `json:"inputAudioTranscription,omitempty"`
 	OutputAudioTranscription *struct{}                 `json:"outputAudioTranscription,omitempty"`
 	ContextWindowCompression *ContextWindowCompression `json:"contextWindowCompression,omitempty"`
+	HistoryConfig            *HistoryConfig            `json:"historyConfig,omitempty"`
+}
+
+// HistoryConfig announces initial history sent as clientContent after
+// setupComplete and before the first turn.
+type HistoryConfig struct {
+	InitialHistoryInClientContent bool `json:"initialHistoryInClientContent,omitempty"`
 }
 
 // GenerationConfig carries the reply modality and speech settings.
