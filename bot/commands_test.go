@@ -212,7 +212,7 @@ func TestImmediateRepliesNeverPing(t *testing.T) {
 		}
 	}
 	for _, ia := range []*discordtest.Interaction{
-		h.ask(h.alice, pinger), // queue full: echoes the prompt
+		h.ask(h.alice, pinger),                                  // queue full: echoes the prompt
 		h.run(h.alice, "voice", map[string]any{"name": pinger}), // not a voice: echoes the name
 	} {
 		cb, err := ia.WaitCallback(h.ctx())
