@@ -14,6 +14,7 @@ import (
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/store"
 )
 
 // logOptions choose the log handler.
@@ -58,6 +59,9 @@ type runOptions struct {
 	Log       logOptions
 	Voice     bool   // speak in voice channels
 	AdminAddr string // admin listener address; "" when disabled
+	// Store is the state database's configuration (store.ConfigFromEnv),
+	// with DataDir set; run adds the logger and opens it.
+	Store store.Config
 }
 
 // loadBotConfig reads the whole configuration, the Discord side and Live's
@@ -194,6 +198,10 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	var lerrs []error
 	cfg.Live, lerrs = readLiveConfig(getenv)
 	errs = append(errs, lerrs...)
+	if ro.Store, err = store.ConfigFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	ro.Store.DataDir = cfg.DataDir
 	return cfg, ro, errors.Join(errs...)
 }
 
