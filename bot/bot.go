@@ -61,10 +61,10 @@ type Config struct {
 	ShardID, ShardCount int
 	// Store holds the state: settings, resumption handles, the
 	// registered-commands hash, history and usage (budgets). The caller
-	// owns it (opens and closes it). When nil, New opens a SQLite store in
-	// DataDir (importing an old livecord-state.json) and Run closes it.
+	// owns it (opens and closes it). When nil, Run opens a SQLite store in
+	// DataDir (importing an old livecord-state.json) and closes it on return.
 	Store *store.Store
-	// DataDir is where New opens its own store when Store is nil; empty
+	// DataDir is where Run opens its own store when Store is nil; empty
 	// keeps that store in memory.
 	DataDir string
 	// Live is the base Live configuration; its Voice is the default voice,
@@ -117,7 +117,7 @@ type Bot struct {
 	log   *slog.Logger
 	met   metrics
 	st    *store.Store
-	ownSt bool // New opened st; Run closes it
+	ownSt bool // Run opened st and closes it
 	http  *http.Client
 	dg    *discordgo.Session
 	appID string
@@ -191,14 +191,6 @@ func New(cfg Config) (*Bot, error) {
 	if b.http == nil {
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
-	if b.st == nil {
-		st, err := store.Open(context.Background(), store.Config{DataDir: cfg.DataDir, Logger: cfg.Logger,
-			HistoryTokens: store.DefaultHistoryTokens})
-		if err != nil {
-			return nil, fmt.Errorf("bot: %w", err)
-		}
-		b.st, b.ownSt = st, true
-	}
 	return b, nil
 }
 
@@ -207,6 +199,14 @@ func New(cfg Config) (*Bot, error) {
 // the askers), leaves voice, and disconnects. It returns nil after a clean
 // shutdown.
 func (b *Bot) Run(ctx context.Context) error {
+	if b.st == nil {
+		st, err := store.Open(ctx, store.Config{DataDir: b.cfg.DataDir, Logger: b.cfg.Logger,
+			HistoryTokens: store.DefaultHistoryTokens})
+		if err != nil {
+			return fmt.Errorf("bot: %w", err)
+		}
+		b.st, b.ownSt = st, true
+	}
 	if b.ownSt {
 		defer func() {
 			if err := b.st.Close(); err != nil {

@@ -20,7 +20,6 @@ import (
 
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
-	"github.com/livecord/livecord/store"
 )
 
 // Bounds of the checks: long enough for a slow link, short enough that a
@@ -191,16 +190,8 @@ func checkConfig(r *checkReport, cfg bot.Config, lc live.Config, cfgErr interfac
 		if probe.Token == "" {
 			probe.Token = "unset" // reported above; let New check the rest
 		}
-		// An in-memory store: New opens none of its own, and the real
-		// database is left untouched.
-		if mem, err := store.Open(context.Background(), store.Config{}); err != nil {
+		if _, err := bot.New(probe); err != nil {
 			r.line(statusFail, area, "%v", err)
-		} else {
-			probe.Store = mem
-			if _, err := bot.New(probe); err != nil {
-				r.line(statusFail, area, "%v", err)
-			}
-			mem.Close()
 		}
 	}
 	model, version := lc.Model, lc.APIVersion
