@@ -2,18 +2,22 @@ package bot_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/store"
@@ -302,5 +306,107 @@ func TestStoreFailureIsTold(t *testing.T) {
 	}
 	if p := h.lv.Prompts(); len(p) != 0 {
 		t.Fatalf("Live received %q", p)
+	}
+}
+
+// pgSchemaURL makes a PostgreSQL schema of the test's own on the server
+// scripts/postgres-test.sh started (LIVECORD_TEST_DATABASE_URL) and returns
+// a URL whose search_path is it; without the server the test skips, unless
+// LIVECORD_REQUIRE_POSTGRES=1.
+func pgSchemaURL(t *testing.T) string {
+	admin := os.Getenv("LIVECORD_TEST_DATABASE_URL")
+	if admin == "" {
+		if os.Getenv("LIVECORD_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("LIVECORD_REQUIRE_POSTGRES=1 but LIVECORD_TEST_DATABASE_URL is empty")
+		}
+		t.Skip("no PostgreSQL: set LIVECORD_TEST_DATABASE_URL (scripts/postgres-test.sh)")
+	}
+	schema := fmt.Sprintf("bot_%d", time.Now().UnixNano())
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestShardsShareStateOnPostgres: two bot processes (shards 0 and 1 of 2)
+// on one PostgreSQL share a user's daily budget (spent on one shard,
+// refused on the other) and a guild's settings.
+func TestShardsShareStateOnPostgres(t *testing.T) {
+	dbURL := pgSchemaURL(t)
+	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
+	h.cfg.GuildID = ""
+	other := h.dc.AddGuild("second guild")
+	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
+	h.dc.AddMember(other.ID, h.alice)
+	shardOf := func(guildID string) int {
+		id, _ := strconv.ParseUint(guildID, 10, 64)
+		return int((id >> 22) % 2)
+	}
+	if shardOf(h.guild.ID) == shardOf(other.ID) {
+		t.Fatalf("both guilds on shard %d; the emulator's IDs should alternate", shardOf(other.ID))
+	}
+	var stores [2]*store.Store
+	for shard := range 2 {
+		stores[shard] = openStore(t, store.Config{DatabaseURL: dbURL, UserDaily: store.Budget{Tokens: 1}})
+		cfg := h.cfg
+		cfg.ShardID, cfg.ShardCount = shard, 2
+		cfg.Store = stores[shard]
+		b, err := bot.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("shard %d: %v", shard, err)
+			}
+		})
+		select {
+		case <-b.Ready():
+		case err := <-done:
+			t.Fatalf("shard %d ended: %v", shard, err)
+		}
+	}
+	if m := answered(t, h.ask(h.alice, "first guild")); strings.Contains(m.Content, "⚠️") {
+		t.Fatalf("first answer:\n%s", m.Content)
+	}
+	ia, err := h.dc.Invoke(h.ctx(), discordtest.Invocation{GuildID: other.ID, ChannelID: otherText.ID, User: h.alice,
+		Command: "ask", Options: map[string]any{"prompt": "second guild"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := answered(t, ia); !strings.Contains(m.Content, "You have used today's Gemini budget") {
+		t.Fatalf("the other shard did not see alice's spent budget:\n%s", m.Content)
+	}
+	if p := h.lv.Prompts(); !reflect.DeepEqual(p, []string{"first guild"}) {
+		t.Fatalf("Live received %q", p)
+	}
+	waitContent(t, h.run(h.alice, "voice", map[string]any{"name": "Puck"}), "**Puck**")
+	other0 := 1 - shardOf(h.guild.ID)
+	if s, err := stores[other0].Settings(h.ctx(), h.key()); err != nil || s.Voice != "Puck" {
+		t.Fatalf("the other shard reads voice %q, %v; want Puck", s.Voice, err)
 	}
 }
