@@ -60,6 +60,9 @@ func (s *Session) SendAudioEnd(ctx context.Context) error {
 	if s.cfg.Realtime == nil {
 		return errNoRealtime
 	}
+	if s.cfg.Realtime.ManualActivity {
+		return &Error{Op: "send", Class: ClassInvalidConfig, Err: errors.New("audioStreamEnd is for automatic activity detection; use Activity")}
+	}
 	return s.stream(ctx, func(write func(wire.ClientMessage) error) error {
 		s.carry = nil
 		return write(wire.ClientMessage{RealtimeInput: &wire.RealtimeInput{AudioStreamEnd: true}})

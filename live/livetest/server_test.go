@@ -384,3 +384,46 @@ func TestLifetime(t *testing.T) {
 		t.Errorf("close %v after %v", ce, time.Since(start))
 	}
 }
+
+// Malformed realtime input after a valid setup closes 1007 with the
+// service's texts.
+func TestRealtimeRejections(t *testing.T) {
+	srv := livetest.NewServer(t)
+	path := "/ws/google.ai.generativelanguage.v1beta." + method + "?key=" + srv.Key
+	const manual = `{"setup":{"model":"models/gemini-3.8-live","realtimeInputConfig":{"automaticActivityDetection":{"disabled":true}}}}`
+	tests := []struct {
+		name, setup, msg string
+		reason           string
+	}{
+		{"bad base64", setup, `{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"!!"}}}`,
+			`Invalid value at 'realtime_input.audio.data' (TYPE_BYTES), Base64 decoding failed for "!!"`},
+		{"unknown field", setup, `{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"AAA=","rate":16000}}}`,
+			`Invalid JSON payload received. Unknown name "rate" at 'realtime_input.audio': Cannot find field.`},
+		{"audioStreamEnd not a bool", setup, `{"realtimeInput":{"audioStreamEnd":"yes"}}`,
+			`Invalid value at 'realtime_input.audio_stream_end' (TYPE_BOOL), "yes"`},
+		{"not audio", setup, `{"realtimeInput":{"audio":{"mimeType":"image/jpeg","data":"AAA="}}}`, "Request contains an invalid argument."},
+		{"activityStart with automatic detection", setup, `{"realtimeInput":{"activityStart":{}}}`, "Request contains an invalid argument."},
+		{"audioStreamEnd without automatic detection", manual, `{"realtimeInput":{"audioStreamEnd":true}}`, "Request contains an invalid argument."},
+		{"bad sensitivity", `{"setup":{"model":"models/gemini-3.8-live","realtimeInputConfig":{"automaticActivityDetection":{"startOfSpeechSensitivity":"LOUD"}}}}`, "",
+			`Invalid value at 'setup.realtime_input_config.automatic_activity_detection.start_of_speech_sensitivity' (type.googleapis.com/google.ai.generativelanguage.v1beta.StartSensitivity), "LOUD"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := rawDial(t, srv, path, nil)
+			write(t, ws, tc.setup)
+			if tc.msg != "" {
+				if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "setupComplete") {
+					t.Fatalf("setup: %q %v", b, err)
+				}
+				write(t, ws, tc.msg)
+			}
+			_, b, err := read(t, ws)
+			if err == nil {
+				t.Fatalf("got a frame %q, want a close", b)
+			}
+			if ce := closeOf(t, err); ce.Code != 1007 || ce.Reason != tc.reason[:min(123, len(tc.reason))] {
+				t.Errorf("close %d %q, want 1007 %q", ce.Code, ce.Reason, tc.reason)
+			}
+		})
+	}
+}
