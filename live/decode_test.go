@@ -186,12 +186,22 @@ func FuzzDecodeServerMessage(f *testing.F) {
 	f.Add([]byte(`{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"data":"AAE"}}]}}}`))
 	f.Add([]byte(`{"goAway":{"timeLeft":"-9999999999999s"}}`))
 	f.Add([]byte(`[1,2,3]`))
+	// Realtime input's replies: activity, what was heard, barge-in.
+	f.Add([]byte(`{"voiceActivity":{"type":"ACTIVITY_START","audioOffset":"1.5s"}}`))
+	f.Add([]byte(`{"voiceActivity":{"voiceActivityType":"ACTIVITY_END"}}`))
+	f.Add([]byte(`{"serverContent":{"inputTranscription":{"text":"What is the weather like?"}}}`))
+	f.Add([]byte(`{"serverContent":{"interrupted":true}}`))
+	f.Add([]byte(`{"voiceActivity":{"type":7},"serverContent":{"inputTranscription":{"text":"x","finished":true},"turnComplete":true}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := decodeServerMessage(data)
 		if err != nil {
 			return
 		}
-		evs := contentEvents(m.ServerContent, usageOf(m.UsageMetadata), nil)
+		evs := activityEvents(m.VoiceActivity, nil)
+		if len(evs) > 1 || len(evs) == 1 && evs[0].Kind != EventActivityStart && evs[0].Kind != EventActivityEnd {
+			t.Fatalf("activity events %v", kinds(evs))
+		}
+		evs = contentEvents(m.ServerContent, usageOf(m.UsageMetadata), evs)
 		tr := &Turn{}
 		for _, ev := range evs {
 			if ev, ok := tr.consume(item{ev: ev}); ok && len(ev.Audio)%2 != 0 {
