@@ -163,14 +163,28 @@ func TestDialClasses(t *testing.T) {
 }
 
 // A server that drips a message every 240 ms never trips the stall timer;
-// the turn deadline ends the turn anyway, and the session recovers.
+// the turn deadline ends the turn anyway, and the session recovers. The
+// deadline is derived from the first-audio latency of a reference turn in
+// the same run, so a loaded machine still sees the drip before it.
 func TestTurnDeadline(t *testing.T) {
 	srv := livetest.NewServer(t, livetest.Options{Speed: 1})
-	cfg := config(srv, nil)
-	cfg.StallTimeout, cfg.TurnTimeout = 5*time.Second, time.Second
-	s := dial(t, cfg)
-	srv.Script(livetest.Reply{Duration: time.Minute})
+	pcm := livetest.Loop([]int16{1000, -1000}, time.Second) // given up front: no synthesis time
+	srv.Script(livetest.Reply{PCM: pcm, Transcript: "ref", Duration: 500 * time.Millisecond})
+	ref := dial(t, config(srv, nil))
 	start := time.Now()
+	turn := send(t, ref, "reference")
+	if ev, err := turn.Next(withDeadline(t, 20*time.Second)); err != nil || ev.Kind != live.EventAudio {
+		t.Fatalf("reference turn: %v %v", ev.Kind, err)
+	}
+	firstAudio := time.Since(start)
+	drain(t, turn)
+
+	cfg := config(srv, nil)
+	cfg.TurnTimeout = time.Second + 4*firstAudio
+	cfg.StallTimeout = 3 * cfg.TurnTimeout
+	s := dial(t, cfg)
+	srv.Script(livetest.Reply{PCM: pcm, Duration: 2 * time.Minute})
+	start = time.Now()
 	r := drain(t, send(t, s, "drip"))
 	el := time.Since(start)
 	var le *live.Error
@@ -180,10 +194,16 @@ func TestTurnDeadline(t *testing.T) {
 	if el < cfg.TurnTimeout || el >= cfg.StallTimeout {
 		t.Errorf("turn ended after %v; deadline %v, stall %v", el, cfg.TurnTimeout, cfg.StallTimeout)
 	}
-	srv.Script(livetest.Reply{Transcript: "ok", Duration: 100 * time.Millisecond})
+	srv.Script(livetest.Reply{PCM: pcm, Transcript: "ok", Duration: 100 * time.Millisecond})
 	if r := drain(t, send(t, s, "again")); r.err != nil || r.transcript != "ok" {
 		t.Fatalf("after the deadline: %v %q", r.err, r.transcript)
 	}
+}
+
+func withDeadline(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // A reply flooding far faster than real time past MaxReply ends at the cap:

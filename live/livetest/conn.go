@@ -29,6 +29,10 @@ type emuConn struct {
 	cancel   context.CancelFunc
 	tasks    tasks.Group // generator, lifetime and goAway timers
 	closeOne sync.Once
+	// turnMu orders a reply's messages against the start of speech that
+	// interrupts it: the generator checks for cancellation and sends under
+	// it, the reader sends ACTIVITY_START and cancels under it.
+	turnMu sync.Mutex
 
 	// Fixed after setup.
 	model      string
@@ -110,12 +114,16 @@ func (c *emuConn) run() {
 	emit := func(ev vadEvent, utt []int16) {
 		switch ev {
 		case vadStart:
+			// Under turnMu, the reply being generated sends nothing more
+			// after the start of speech but its interruption.
+			c.turnMu.Lock()
 			if !c.manual {
 				c.send(map[string]any{"voiceActivity": map[string]string{"type": "ACTIVITY_START", "audioOffset": formatDuration(c.audioIn)}})
 			}
 			if c.interrupts {
 				interrupt()
 			}
+			c.turnMu.Unlock()
 		case vadEnd:
 			text := c.srv.recognise(utt, c.vad.rate)
 			ok = ok && enqueue(&job{prompt: text, spoken: true, heard: text, context: pending, endOffset: c.audioIn})
@@ -448,7 +456,9 @@ func (c *emuConn) answer(j *job) {
 		if faultAt(i) && !c.fault(fault) {
 			return
 		}
+		c.turnMu.Lock()
 		if j.ctx.Err() != nil {
+			c.turnMu.Unlock()
 			c.interrupted(j, sentText.String())
 			return
 		}
@@ -475,7 +485,9 @@ func (c *emuConn) answer(j *job) {
 				}
 			}
 		}
-		if c.send(map[string]any{"serverContent": sc}) != nil {
+		err := c.send(map[string]any{"serverContent": sc})
+		c.turnMu.Unlock()
+		if err != nil {
 			return
 		}
 		if !c.sleep(j.ctx, pause) {
@@ -487,19 +499,6 @@ func (c *emuConn) answer(j *job) {
 		}
 	}
 	if fault.Kind != FaultNone && fault.AfterChunks >= nchunks && !c.fault(fault) {
-		return
-	}
-	if j.ctx.Err() != nil {
-		c.interrupted(j, sentText.String())
-		return
-	}
-	if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
-		text := strings.Join(frags[sentFrags:], "")
-		if c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}) != nil {
-			return
-		}
-	}
-	if c.send(map[string]any{"serverContent": map[string]any{"generationComplete": true}}) != nil {
 		return
 	}
 	respTokens := max(1, len(pcm)*25/SampleRate) // audio is ~25 tokens/s
@@ -515,7 +514,28 @@ func (c *emuConn) answer(j *job) {
 		TotalTokenCount:       promptTokens + respTokens,
 		PromptTokensDetails:   []wire.ModalityTokenCount{{Modality: "TEXT", TokenCount: promptTokens}},
 		ResponseTokensDetails: []wire.ModalityTokenCount{{Modality: mod, TokenCount: respTokens}}}
-	if c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage}) != nil {
+	// The end of the reply is not cut by speech starting meanwhile: under
+	// turnMu, it is either all sent or interrupted.
+	c.turnMu.Lock()
+	if j.ctx.Err() != nil {
+		c.turnMu.Unlock()
+		c.interrupted(j, sentText.String())
+		return
+	}
+	err := func() error {
+		defer c.turnMu.Unlock()
+		if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
+			text := strings.Join(frags[sentFrags:], "")
+			if err := c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}); err != nil {
+				return err
+			}
+		}
+		if err := c.send(map[string]any{"serverContent": map[string]any{"generationComplete": true}}); err != nil {
+			return err
+		}
+		return c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage})
+	}()
+	if err != nil {
 		return
 	}
 	c.finish(j.prompt, transcript, false)
