@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/livecord/livecord/live/internal/wire"
 )
@@ -48,6 +49,7 @@ func (s *Session) SendAudio(ctx context.Context, pcm []byte) error {
 		if whole < len(pcm) {
 			s.carry = []byte{pcm[whole]}
 		}
+		s.hearing()
 		return nil
 	})
 }
@@ -127,6 +129,15 @@ func (s *Session) NextTurn(ctx context.Context) (*Turn, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// hearing holds the clocks of a turn whose question is still streaming.
+func (s *Session) hearing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conn; c != nil && len(c.turns) > 0 && c.turns[0].hearing {
+		c.turns[0].heard(time.Now())
 	}
 }
 

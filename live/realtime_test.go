@@ -230,3 +230,42 @@ func TestUnrecognisedSpeechAndNoRealtime(t *testing.T) {
 		t.Fatalf("SendAudio without Realtime: %v", err)
 	}
 }
+
+// A question that takes longer than StallTimeout to say is not a stalled
+// reply: while its audio streams, the turn the server opened on hearing it
+// start keeps its clocks at zero.
+func TestLongQuestionIsNotAStall(t *testing.T) {
+	srv := livetest.NewServer(t)
+	srv.Hear(question, livetest.Say(question), livetest.SampleRate)
+	cfg := realtimeConfig(srv)
+	cfg.StallTimeout = 300 * time.Millisecond
+	s := dial(t, cfg)
+	speech := pcmBytes(speech16k(t, question))
+	done := make(chan error, 1)
+	go func() {
+		// At real time, as a microphone sends it: the speech lasts several
+		// stall timeouts.
+		ctx := context.Background()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for lo := 0; lo < len(speech); lo += 640 {
+			<-tick.C
+			if err := s.SendAudio(ctx, speech[lo:min(lo+640, len(speech))]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- s.SendAudioEnd(ctx)
+	}()
+	start := time.Now()
+	r, in := heard(t, nextTurn(t, s))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r.err != nil || in != question || !r.has(live.EventTurnComplete) {
+		t.Fatalf("after %v: err %v, heard %q, events %v", time.Since(start), r.err, in, r.kinds)
+	}
+	if el := time.Since(start); el < 3*cfg.StallTimeout {
+		t.Errorf("the question took only %v to stream", el)
+	}
+}

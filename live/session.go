@@ -500,9 +500,12 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 			if !s.listening || c.dead || ev.Kind == EventResumption || ev.Kind == EventGoAway {
 				continue
 			}
-			s.serverTurn(c)
+			s.serverTurn(c).hearing = ev.Kind == EventActivityStart
 		}
 		t := c.turns[0]
+		if ev.Kind != EventActivityStart {
+			t.hearing = false
+		}
 		if len(ev.Audio)+len(ev.Text) > 0 {
 			if t.recv+len(ev.Audio) > s.maxBytes || t.recvText+len(ev.Text) > maxReplyText {
 				if ev.Kind == EventAudio && t.recv < s.maxBytes {
@@ -540,7 +543,7 @@ const maxUnclaimed = 8
 
 // serverTurn opens a turn the server started (a reply to streamed input)
 // at the head of c and offers it to NextTurn. Called with s.mu held.
-func (s *Session) serverTurn(c *conn) {
+func (s *Session) serverTurn(c *conn) *Turn {
 	now := time.Now()
 	t := &Turn{s: s, c: c, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, start: now, last: now,
 		notify: make(chan struct{}, 1), resent: true}
@@ -557,6 +560,7 @@ func (s *Session) serverTurn(c *conn) {
 	case s.incomingCh <- struct{}{}:
 	default:
 	}
+	return t
 }
 
 // popTurn removes the head turn, clearing its slot so that the backing
@@ -626,6 +630,10 @@ type Turn struct {
 	deadline time.Duration // Config.TurnTimeout, from start
 	recv     int           // reply audio bytes routed to the turn; guarded by Session.mu
 	recvText int           // reply text bytes (all kinds), likewise
+	// hearing: a server-started turn that so far only heard speech start;
+	// while the caller streams that speech, its clocks are held at zero
+	// (a long question is not a stalled reply). Guarded by Session.mu.
+	hearing bool
 
 	mu     sync.Mutex
 	q      []item
@@ -650,6 +658,14 @@ type Turn struct {
 func (t *Turn) discard() {
 	t.mu.Lock()
 	t.ended, t.q = true, nil
+	t.mu.Unlock()
+}
+
+// heard restarts the stall and turn clocks of a turn still hearing its
+// question: the speech is still streaming.
+func (t *Turn) heard(now time.Time) {
+	t.mu.Lock()
+	t.start, t.last = now, now
 	t.mu.Unlock()
 }
 
