@@ -5,12 +5,16 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/livecord/livecord/live"
 	"github.com/livecord/livecord/live/livetest"
@@ -116,6 +120,44 @@ func TestIdleSessionHeap(t *testing.T) {
 		t.Errorf("%d goroutines for %d idle sessions, want one each", goroutines, n)
 	}
 	runtime.KeepAlive(sessions)
+
+	// Reference in the same run: a bare coder/websocket connection to the
+	// same endpoint after its setup, with one goroutine blocked reading.
+	heap0, _ = heapInUse()
+	u := "ws" + strings.TrimPrefix(url, "http") + "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+	var wg sync.WaitGroup
+	bare := make([]*websocket.Conn, n)
+	for i := range bare {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"X-Goog-Api-Key": {key}}})
+		if err == nil {
+			err = ws.Write(ctx, websocket.MessageText, []byte(`{"setup":{"model":"models/gemini-3.8-live"}}`))
+		}
+		if err == nil {
+			_, _, err = ws.Read(ctx)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("bare connection: %v", err)
+		}
+		bare[i] = ws
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, _, err := ws.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	heap1, _ = heapInUse()
+	perBare := (int64(heap1) - int64(heap0)) / n
+	for _, ws := range bare {
+		ws.CloseNow()
+	}
+	wg.Wait()
+	t.Logf("reference: a bare coder/websocket connection holds %d B of heap; an idle live.Session is %.2fx that", perBare, float64(perHeap)/float64(perBare))
 }
 
 // freedAfterGC collects until want finalizers have run; it fails the test
@@ -140,5 +182,3 @@ func freedAfterGC(t *testing.T, freed chan struct{}, want int) <-chan struct{} {
 	close(done)
 	return done
 }
-
-var _ = context.Background
