@@ -2,6 +2,8 @@ package livetest_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -166,6 +168,7 @@ type serverMsg struct {
 			}
 		}
 		OutputTranscription *struct{ Text string }
+		InputTranscription  *struct{ Text string }
 		GenerationComplete  bool
 		TurnComplete        bool
 		Interrupted         bool
@@ -178,7 +181,8 @@ type serverMsg struct {
 		NewHandle string
 		Resumable bool
 	}
-	GoAway *struct{ TimeLeft string }
+	GoAway        *struct{ TimeLeft string }
+	VoiceActivity *struct{ Type string }
 }
 
 // turn reads one turn's messages, up to and including turnComplete.
@@ -425,5 +429,56 @@ func TestRealtimeRejections(t *testing.T) {
 				t.Errorf("close %d %q, want 1007 %q", ce.Code, ce.Reason, tc.reason)
 			}
 		})
+	}
+}
+
+// With activityHandling NO_INTERRUPTION, speech over a reply does not cut
+// it: the reply completes, then the speech is answered (raw snake_case
+// client, speech sent as one 16 kHz realtimeInput frame).
+func TestNoInterruption(t *testing.T) {
+	const question = "What is the weather like in Paris today?"
+	srv := livetest.NewServer(t)
+	srv.Hear(question, livetest.Say(question), livetest.SampleRate)
+	srv.Script(livetest.Reply{Transcript: "A long answer.", Duration: 10 * time.Second})
+	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
+	write(t, ws, `{"setup":{"model":"models/gemini-3.8-live","input_audio_transcription":{},"realtime_input_config":{"activity_handling":"NO_INTERRUPTION"}}}`)
+	if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "setupComplete") {
+		t.Fatalf("setup: %q %v", b, err)
+	}
+	write(t, ws, `{"client_content":{"turns":[{"role":"user","parts":[{"text":"Tell me a story."}]}],"turn_complete":true}}`)
+	if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "inlineData") {
+		t.Fatalf("first reply chunk: %q %v", b, err)
+	}
+	// 24 kHz to 16 kHz by keeping two samples of three: loudness is what counts.
+	say := livetest.Say(question)
+	pcm := make([]byte, 0, 2*len(say))
+	for i := 0; i+2 < len(say); i += 3 {
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(say[i]))
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(say[i+1]))
+	}
+	pcm = append(pcm, make([]byte, 32000)...) // then a second of silence
+	write(t, ws, `{"realtime_input":{"audio":{"mime_type":"audio/pcm;rate=16000","data":"`+base64.StdEncoding.EncodeToString(pcm)+`"}}}`)
+	first, second := turn(t, ws), turn(t, ws)
+	var gotStart, gotEnd bool
+	for _, m := range append(first, second...) {
+		if m.ServerContent != nil && m.ServerContent.Interrupted {
+			t.Fatal("the reply was interrupted")
+		}
+		// Usually within the first reply; on a loaded machine the reply
+		// may have ended before the speech was read.
+		gotStart = gotStart || m.VoiceActivity != nil && m.VoiceActivity.Type == "ACTIVITY_START"
+	}
+	if !gotStart || first[len(first)-2].ServerContent == nil || !first[len(first)-2].ServerContent.GenerationComplete {
+		t.Errorf("activity start %v, first turn ends %+v", gotStart, first[len(first)-2:])
+	}
+	heard := ""
+	for _, m := range second {
+		gotEnd = gotEnd || m.VoiceActivity != nil && m.VoiceActivity.Type == "ACTIVITY_END"
+		if m.ServerContent != nil && m.ServerContent.InputTranscription != nil {
+			heard += m.ServerContent.InputTranscription.Text
+		}
+	}
+	if !gotEnd || heard != question {
+		t.Errorf("second turn: activity end %v, heard %q", gotEnd, heard)
 	}
 }
