@@ -137,7 +137,7 @@ func (s *Session) hearing() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.conn; c != nil && len(c.turns) > 0 && c.turns[0].hearing {
-		c.turns[0].heard(time.Now())
+		c.turns[0].hold(time.Now())
 	}
 }
 

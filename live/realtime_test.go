@@ -115,9 +115,10 @@ func TestSpokenTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	stream(t, s, append(speech16k(t, question), silence(time.Second)...))
-	r, in := heard(t, nextTurn(t, s))
-	if r.err != nil || in != question {
-		t.Fatalf("err %v, heard %q", r.err, in)
+	turn := nextTurn(t, s)
+	r, in := heard(t, turn)
+	if r.err != nil || in != question || turn.Heard() != question {
+		t.Fatalf("err %v, heard %q (Turn.Heard %q)", r.err, in, turn.Heard())
 	}
 	want := []live.EventKind{live.EventActivityStart, live.EventActivityEnd, live.EventInputTranscript}
 	if !slices.Equal(r.kinds[:3], want) || r.kinds[len(r.kinds)-1] != live.EventTurnComplete {

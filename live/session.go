@@ -646,6 +646,7 @@ type Turn struct {
 	audio      []byte
 	emitted    int
 	transcript strings.Builder
+	input      strings.Builder
 	text       strings.Builder
 	eof        bool
 	err        error
@@ -661,9 +662,9 @@ func (t *Turn) discard() {
 	t.mu.Unlock()
 }
 
-// heard restarts the stall and turn clocks of a turn still hearing its
+// hold restarts the stall and turn clocks of a turn still hearing its
 // question: the speech is still streaming.
-func (t *Turn) heard(now time.Time) {
+func (t *Turn) hold(now time.Time) {
 	t.mu.Lock()
 	t.start, t.last = now, now
 	t.mu.Unlock()
@@ -775,6 +776,8 @@ func (t *Turn) consume(it item) (Event, bool) {
 		}
 		ev.Audio = t.audio[t.emitted:end:end]
 		t.emitted = end
+	case EventInputTranscript:
+		t.input.WriteString(ev.Text)
 	case EventOutputTranscript:
 		t.transcript.WriteString(ev.Text)
 	case EventText:
@@ -797,3 +800,7 @@ func (t *Turn) Transcript() string {
 	}
 	return t.transcript.String()
 }
+
+// Heard returns the transcript of the user's speech this turn answers, so
+// far (EventInputTranscript; needs Config.InputTranscription).
+func (t *Turn) Heard() string { return t.input.String() }

@@ -192,7 +192,17 @@ func (c *emuConn) realtime(ri map[string]any, emit func(vadEvent, []int16)) stri
 		c.vad.speaking, c.vad.utt = true, nil
 		emit(vadStart, nil)
 	}
-	if a, ok := ri["audio"].(map[string]any); ok {
+	a, ok := ri["audio"].(map[string]any)
+	if chunks, _ := ri["mediaChunks"].([]any); !ok && len(chunks) > 0 {
+		// Deprecated form (the JS SDK's media:): only the first chunk
+		// counts, as on the service; non-audio media is ignored.
+		if m, _ := chunks[0].(map[string]any); m != nil {
+			if mime, _ := m["mimeType"].(string); strings.HasPrefix(mime, "audio/") {
+				a, ok = m, true
+			}
+		}
+	}
+	if ok {
 		mime, _ := a["mimeType"].(string)
 		rate := pcmRate(mime)
 		if rate == 0 {
