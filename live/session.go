@@ -500,11 +500,11 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 			if !s.listening || c.dead || ev.Kind == EventResumption || ev.Kind == EventGoAway {
 				continue
 			}
-			s.serverTurn(c).hearing = ev.Kind == EventActivityStart
+			s.serverTurn(c).hearing = true
 		}
 		t := c.turns[0]
-		if ev.Kind != EventActivityStart {
-			t.hearing = false
+		if ev.Kind != EventActivityStart && ev.Kind != EventInputTranscript {
+			t.hearing = false // the speech ended, or the reply began
 		}
 		if len(ev.Audio)+len(ev.Text) > 0 {
 			if t.recv+len(ev.Audio) > s.maxBytes || t.recvText+len(ev.Text) > maxReplyText {
@@ -630,9 +630,10 @@ type Turn struct {
 	deadline time.Duration // Config.TurnTimeout, from start
 	recv     int           // reply audio bytes routed to the turn; guarded by Session.mu
 	recvText int           // reply text bytes (all kinds), likewise
-	// hearing: a server-started turn that so far only heard speech start;
-	// while the caller streams that speech, its clocks are held at zero
-	// (a long question is not a stalled reply). Guarded by Session.mu.
+	// hearing: a server-started turn that so far only heard speech (its
+	// start, its transcription); while the caller streams that speech, its
+	// clocks are held at zero (a long question is not a stalled reply).
+	// Guarded by Session.mu.
 	hearing bool
 
 	mu     sync.Mutex
