@@ -211,5 +211,23 @@ func FuzzDecodeServerMessage(f *testing.F) {
 		if m.GoAway != nil && parseTimeLeft(m.GoAway.TimeLeft) < 0 {
 			t.Fatal("negative timeLeft")
 		}
+		// The session's routing of the message, listening, with a small
+		// cap: any message, repeated, keeps the bounds.
+		s := &Session{cfg: Config{Realtime: &Realtime{}}.withDefaults(), listening: true, maxBytes: 64,
+			incomingCh: make(chan struct{}, 1)}
+		c := &conn{setupDone: make(chan struct{}), handleCh: make(chan struct{}, 1)}
+		for range 12 {
+			if _, drop := s.dispatch(c, m, nil); drop {
+				break
+			}
+		}
+		if len(s.incoming) > maxUnclaimed || len(c.turns) > 1 {
+			t.Fatalf("%d unclaimed turns, %d open", len(s.incoming), len(c.turns))
+		}
+		for _, tr := range s.incoming {
+			if tr.recv > s.maxBytes || tr.recvText > maxReplyText {
+				t.Fatalf("turn holds %d bytes of audio", tr.recv)
+			}
+		}
 	})
 }
