@@ -19,11 +19,11 @@ for r in $(seq "$rounds"); do
   for i in "${!variants[@]}"; do
     "$tmp/v$i.test" -test.run '^$' -test.bench 'EncodeFrame' -test.benchtime 2000x >"$tmp/out" 2>&1
     awk -v v="$i" '/^BenchmarkEncodeFrame\//{for(k=1;k<=NF;k++) if($k=="encode-us/frame") {split($1,n,"-"); print v, n[1], $(k-1)}}' "$tmp/out" >>"$tmp/cost"
-    grep -o 'digest.*' "$tmp/out" | sed "s/^/$i /" >>"$tmp/digests"
+    awk -v v="$i" '/^--- BENCH:/{split($3,n,"-"); name=n[1]} /digest of/{print v, name, $NF}' "$tmp/out" >>"$tmp/digests"
   done
 done
-echo "digests (one line per variant and setting means identical output):"
-sort -u "$tmp/digests" | awk '{print $NF}' | sort | uniq -c
+echo "packet digests (the same digest for every flag set means identical output):"
+sort -u "$tmp/digests" | while read -r i b d; do printf '%-28s %-32s %s\n' "${variants[$i]}" "$b" "$d"; done
 printf '%-28s %-32s %12s %8s\n' "CGO_CFLAGS" "benchmark" "median µs" "vs -O2"
 for b in $(awk '{print $2}' "$tmp/cost" | sort -u); do
   base=""
