@@ -19,25 +19,17 @@ var barkEdges = []float64{0, 100, 200, 300, 400, 510, 630, 770, 920, 1080, 1270,
 // band energies instead, so a lower segSNR alone does not mean worse
 // sound. 0 dB is identical spectra; lower is better.
 func bandDistortion(ref, got []int16) float64 {
-	const seg, n = opusq.FrameSamples, 1024
-	win := make([]float64, seg)
-	for i := range win {
-		win[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(seg))
-	}
+	const seg = opusq.FrameSamples
 	bands := func(x []int16) []float64 {
-		buf := make([]complex128, n)
-		for i := range seg {
-			buf[i] = complex(float64(x[i])*win[i], 0)
+		buf := make([]complex128, fftSize)
+		for i, w := range hann {
+			buf[i] = complex(float64(x[i])*w, 0)
 		}
 		fft(buf)
 		e := make([]float64, len(barkEdges)-1)
-		for k := 1; k < n/2; k++ {
-			hz := float64(k) * 48000 / n
-			for b := range e {
-				if hz >= barkEdges[b] && hz < barkEdges[b+1] {
-					e[b] += real(buf[k])*real(buf[k]) + imag(buf[k])*imag(buf[k])
-					break
-				}
+		for k := 1; k < fftSize/2; k++ {
+			if b := binBand[k]; b >= 0 {
+				e[b] += real(buf[k])*real(buf[k]) + imag(buf[k])*imag(buf[k])
 			}
 		}
 		return e
@@ -77,7 +69,33 @@ func bandDistortion(ref, got []int16) float64 {
 	return sum / float64(count)
 }
 
-// fft is an in-place radix-2 FFT (len(x) a power of two).
+const fftSize = 1024
+
+// hann windows a 20 ms segment; binBand maps each FFT bin to its critical
+// band (-1 above 20 kHz); twiddles[k] = exp(-2πik/fftSize).
+var hann, binBand, twiddles = func() ([]float64, []int, []complex128) {
+	w := make([]float64, opusq.FrameSamples)
+	for i := range w {
+		w[i] = 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(len(w)))
+	}
+	band := make([]int, fftSize/2)
+	for k := range band {
+		band[k] = -1
+		hz := float64(k) * 48000 / fftSize
+		for b := range len(barkEdges) - 1 {
+			if hz >= barkEdges[b] && hz < barkEdges[b+1] {
+				band[k] = b
+			}
+		}
+	}
+	tw := make([]complex128, fftSize/2)
+	for k := range tw {
+		tw[k] = cmplx.Exp(complex(0, -2*math.Pi*float64(k)/fftSize))
+	}
+	return w, band, tw
+}()
+
+// fft is an in-place radix-2 FFT of fftSize points.
 func fft(x []complex128) {
 	n := len(x)
 	for i, j := 1, 0; i < n; i++ {
@@ -91,13 +109,11 @@ func fft(x []complex128) {
 		}
 	}
 	for size := 2; size <= n; size <<= 1 {
-		w := cmplx.Exp(complex(0, -2*math.Pi/float64(size)))
+		step := n / size
 		for start := 0; start < n; start += size {
-			wk := complex(1, 0)
 			for k := range size / 2 {
-				a, b := x[start+k], x[start+k+size/2]*wk
+				a, b := x[start+k], x[start+k+size/2]*twiddles[k*step]
 				x[start+k], x[start+k+size/2] = a+b, a-b
-				wk *= w
 			}
 		}
 	}

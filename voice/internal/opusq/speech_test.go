@@ -121,27 +121,42 @@ func parseWAV(b []byte) ([]int16, int, error) {
 func resampleTo48k(in []int16, rate int) []int16 {
 	const half = 32
 	const cut = 0.95
-	n := len(in) * 48000 / rate
-	out := make([]int16, n)
-	for i := range out {
-		t := float64(i) * float64(rate) / 48000
-		c := int(t)
-		var acc float64
-		for k := c - half + 1; k <= c+half; k++ {
-			if k < 0 || k >= len(in) {
-				continue
-			}
-			x := t - float64(k)
+	g := gcd(rate, 48000)
+	up, down := 48000/g, rate/g
+	// Output i sits at input position i·down/up; its fractional part takes
+	// one of up values, so the kernels are computed once per phase.
+	kernels := make([][2 * half]float64, up)
+	for p := range kernels {
+		frac := float64(p) / float64(up)
+		for j := range 2 * half {
+			x := frac + float64(half-1-j) // distance from tap c-half+1+j
 			w := 0.5 + 0.5*math.Cos(math.Pi*x/half)
 			s := cut
 			if x != 0 {
 				s = math.Sin(math.Pi*cut*x) / (math.Pi * x)
 			}
-			acc += float64(in[k]) * s * w
+			kernels[p][j] = s * w
+		}
+	}
+	out := make([]int16, len(in)*up/down)
+	for i := range out {
+		c, p := i*down/up, i*down%up
+		var acc float64
+		for j, h := range kernels[p] {
+			if k := c - half + 1 + j; k >= 0 && k < len(in) {
+				acc += float64(in[k]) * h
+			}
 		}
 		out[i] = int16(max(-32768, min(32767, math.Round(acc))))
 	}
 	return out
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func stereo(mono []int16) []int16 {
