@@ -248,10 +248,10 @@ func TestDefaultComplexityQuality(t *testing.T) {
 }
 
 // TestDefaultComplexityCost checks that the default setting is cheaper than
-// complexity 10 here and now: thread CPU time of the same speech, the two
-// settings taking turns, median of seven passes each.
+// complexity 10 here and now: thread CPU time of the same speech (its first
+// four seconds), the two settings taking turns, median of five passes each.
 func TestDefaultComplexityCost(t *testing.T) {
-	in := stereo(synthetic(t))
+	in := stereo(synthetic(t))[:200*2*opusq.FrameSamples]
 	for _, bitrate := range []int{64000, 32000} {
 		def, ref := newEncoder(t, bitrate, opusq.DefaultComplexity), newEncoder(t, bitrate, 10)
 		if err := opusq.SetSignal(def, opusq.SignalVoice); err != nil {
@@ -268,12 +268,12 @@ func TestDefaultComplexityCost(t *testing.T) {
 			}
 			return opusq.ThreadCPU() - t0
 		}
-		for range 7 {
+		for range 5 {
 			dc, rc = append(dc, pass(def)), append(rc, pass(ref))
 		}
 		slices.Sort(dc)
 		slices.Sort(rc)
-		ratio := float64(dc[3]) / float64(rc[3])
+		ratio := float64(dc[2]) / float64(rc[2])
 		t.Logf("%d kb/s: complexity %d+voice costs %.2f× complexity 10", bitrate/1000, opusq.DefaultComplexity, ratio)
 		if ratio > 0.95 {
 			t.Errorf("%d kb/s: complexity %d+voice costs %.2f× complexity 10; BENCHMARKS.md measured 0.6–0.85×", bitrate/1000, opusq.DefaultComplexity, ratio)
