@@ -13,7 +13,7 @@ import (
 	"github.com/livecord/livecord/resample"
 )
 
-// prompt makes livetest.Speak say about nine seconds of synthetic speech.
+// prompt makes livetest.Speak say about 14 seconds of synthetic speech.
 const prompt = "tell me how the weather will change over the weekend near the coast and whether I should bring a coat to the harbour festival on Sunday"
 
 // espeakText is read by espeak-ng when it is installed (apt-get install
