@@ -52,7 +52,6 @@ type MCPServer struct {
 	Disabled bool `json:"disabled,omitempty"`
 }
 
-
 // LoadMCPConfig reads and checks a config file; getenv resolves "${NAME}"
 // (os.Getenv when nil).
 func LoadMCPConfig(path string, getenv func(string) string) (*MCPConfig, error) {
