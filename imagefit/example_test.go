@@ -11,7 +11,7 @@ import (
 
 func ExamplePrepare() {
 	var buf bytes.Buffer
-	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 2048, 1024)))
+	_ = png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1200, 600)))
 
 	img, err := imagefit.Prepare(buf.Bytes(), imagefit.Options{})
 	if err != nil {
@@ -23,6 +23,6 @@ func ExamplePrepare() {
 	_, err = imagefit.Prepare([]byte("GIF89a\xff\xff\xff\xff\x00\x00\x00;"), imagefit.Options{})
 	fmt.Println(err.(*imagefit.Error).UserMessage())
 	// Output:
-	// PNG 2048 1024 → image/jpeg 1024 512
+	// PNG 1200 600 → image/jpeg 1024 512
 	// I can read JPEG, PNG, WebP and GIF images up to 10 MB and 40 megapixels; this one is 65535×65535 (4294.8 megapixels).
 }

@@ -3,7 +3,6 @@ package imagefit
 import (
 	"encoding/binary"
 	"image"
-	"image/draw"
 )
 
 // jpegOrientation returns the EXIF Orientation tag (1–8) of a JPEG, or 1 when
@@ -127,10 +126,3 @@ func orient(src *image.RGBA, o int) *image.RGBA {
 	return dst
 }
 
-// toRGBA copies any image into a fresh RGBA at origin.
-func toRGBA(src image.Image) *image.RGBA {
-	b := src.Bounds()
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(dst, dst.Bounds(), src, b.Min, draw.Src)
-	return dst
-}
