@@ -125,4 +125,3 @@ func orient(src *image.RGBA, o int) *image.RGBA {
 	}
 	return dst
 }
-
