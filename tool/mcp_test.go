@@ -23,7 +23,15 @@ import (
 func TestMain(m *testing.M) {
 	switch os.Getenv("LIVECORD_TOOL_TEST_MCP") {
 	case "stdio":
-		if err := newTestServer(&serverProbe{}).Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		srv := newTestServer(&serverProbe{})
+		// Only the out-of-process server may die mid-call.
+		mcp.AddTool(srv, &mcp.Tool{Name: "crash", Description: "Kills the server."},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				fmt.Fprintln(os.Stderr, "crashing on purpose")
+				os.Exit(2)
+				return nil, nil, nil
+			})
+		if err := srv.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test mcp server:", err)
 			os.Exit(1)
 		}
@@ -180,7 +188,7 @@ func TestMCPServers(t *testing.T) {
 	conf := map[string]any{"mcpServers": map[string]any{
 		"notes": map[string]any{"command": self, "args": []string{"-test.run=^$"},
 			"env":   map[string]string{"LIVECORD_TOOL_TEST_MCP": "stdio", "NOTES_TOKEN": "${NOTES_TOKEN}"},
-			"allow": []string{"echo", "fail", "slow", "read.env", "nonexistent"}},
+			"allow": []string{"echo", "fail", "slow", "read.env", "crash", "nonexistent"}},
 		"web": map[string]any{"url": hs.URL, "headers": map[string]string{"Authorization": "Bearer ${KEY}"},
 			"allow": []string{"*"}},
 		"crashy": map[string]any{"command": self, "env": map[string]string{"LIVECORD_TOOL_TEST_MCP": "crash"}, "allow": []string{"*"}},
@@ -209,7 +217,7 @@ func TestMCPServers(t *testing.T) {
 	if len(status) != 5 {
 		t.Fatalf("status for %d servers, want 5 (disabled skipped): %+v", len(status), status)
 	}
-	if s := status["notes"]; s.Err != nil || strings.Join(s.Tools, ",") != "notes__echo,notes__fail,notes__read_env,notes__slow" ||
+	if s := status["notes"]; s.Err != nil || strings.Join(s.Tools, ",") != "notes__crash,notes__echo,notes__fail,notes__read_env,notes__slow" ||
 		strings.Join(s.NotFound, ",") != "nonexistent" {
 		t.Errorf("notes: %+v", s)
 	}
@@ -317,6 +325,20 @@ func TestMCPServers(t *testing.T) {
 		t.Errorf("cancelled call: %+v", res)
 	}
 	waitFor(t, probe.slowEnded, "cancel")
+
+	// The stdio server dies mid-call: that call and the next get an error
+	// result, not a hang; the other server is unaffected.
+	for _, c := range [][2]string{{"notes__crash", ""}, {"notes__echo", `{"text":"x"}`}} {
+		name := c[0]
+		res := call("dead", name, c[1])
+		msg, _ := res.Response.Response["error"].(string)
+		if res.Err == nil || !strings.Contains(msg, "notes server") {
+			t.Errorf("%s after the server died: %+v", name, res.Response)
+		}
+	}
+	if res := call("alive", "web__echo", `{"text":"still here"}`); res.Err != nil {
+		t.Errorf("web after notes died: %v", res.Err)
+	}
 }
 
 // waitFor receives from ch (until want, if set); the bound is generous
