@@ -283,15 +283,19 @@ func (r *Registry) call(ctx context.Context, call FunctionCall) Result {
 			out.err = tctx.Err()
 		}
 	}
-	if cctx.Err() != nil && out.err != nil {
+	if out.err != nil && cctx.Err() != nil && !errors.Is(context.Cause(cctx), context.DeadlineExceeded) {
 		// Cancelled by id or by the caller: nothing goes back to the model.
+		// (A caller's deadline is a timeout: the model still gets an answer.)
 		return Result{Cancelled: true, Err: fmt.Errorf("tool: call %s: cancelled: %w", call.Name, context.Cause(cctx)),
 			Summary: "🔧 " + call.Name + " cancelled"}
 	}
 	if out.err != nil {
 		var pe *panicError
 		switch {
-		case errors.Is(out.err, context.DeadlineExceeded) && tctx.Err() != nil:
+		case (errors.Is(out.err, context.DeadlineExceeded) || errors.Is(tctx.Err(), context.DeadlineExceeded)) && ctx.Err() != nil:
+			return failed(call.Name, e.Scheduling, fmt.Errorf("tool: call %s: the caller's deadline passed: %w", call.Name, ctx.Err()),
+				call.Name+" ran out of time")
+		case errors.Is(out.err, context.DeadlineExceeded) || errors.Is(tctx.Err(), context.DeadlineExceeded):
 			return failed(call.Name, e.Scheduling, fmt.Errorf("tool: call %s: timed out after %v", call.Name, timeout),
 				fmt.Sprintf("%s timed out after %v", call.Name, timeout))
 		case errors.As(out.err, &pe):

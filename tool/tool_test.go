@@ -276,6 +276,25 @@ func TestCallerContextCancels(t *testing.T) {
 	}
 }
 
+// A deadline on the caller's context is a timeout, not a cancellation: the
+// model still needs its answer.
+func TestCallerDeadlineIsATimeout(t *testing.T) {
+	r := NewRegistry(Options{Timeout: time.Hour})
+	mustAdd(t, r, Tool{Name: "wait", Handler: func(ctx context.Context, _ json.RawMessage) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := r.Call(ctx, FunctionCall{ID: "d", Name: "wait"})
+	if res.Cancelled || res.Err == nil || res.Response.Response["error"] != "wait ran out of time" {
+		t.Fatalf("got %+v", res)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestConcurrentCalls(t *testing.T) {
 	r := NewRegistry(Options{})
 	mustAdd(t, r, echoTool())
