@@ -232,6 +232,9 @@ func scale(src image.Image, dw, dh int, s draw.Scaler) *image.RGBA {
 // boxReduce averages k×k blocks (premultiplied) into a new RGBA of
 // ceil(w/k)×ceil(h/k); partial blocks at the edges average what they have.
 func boxReduce(src image.Image, k int) *image.RGBA {
+	if m, ok := src.(*image.YCbCr); ok {
+		return boxReduceYCbCr(m, k)
+	}
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
 	dw, dh := (w+k-1)/k, (h+k-1)/k
@@ -262,18 +265,58 @@ func boxReduce(src image.Image, k int) *image.RGBA {
 	return dst
 }
 
+// boxReduceYCbCr is boxReduce for JPEG's planes: YCbCr→RGB is affine, so
+// averaging Y, Cb and Cr first and converting once per output pixel gives
+// the same result (up to clamping) for k² fewer conversions.
+func boxReduceYCbCr(m *image.YCbCr, k int) *image.RGBA {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dw, dh := (w+k-1)/k, (h+k-1)/k
+	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
+	cxDiv, cyDiv := 1, 1
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		cxDiv = 2
+	case image.YCbCrSubsampleRatio420:
+		cxDiv, cyDiv = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		cyDiv = 2
+	case image.YCbCrSubsampleRatio411:
+		cxDiv = 4
+	case image.YCbCrSubsampleRatio410:
+		cxDiv, cyDiv = 4, 2
+	}
+	sums := make([]uint32, 3*dw)
+	for dy := 0; dy < dh; dy++ {
+		clear(sums)
+		y0, y1 := dy*k, min((dy+1)*k, h)
+		for y := y0; y < y1; y++ {
+			ay := b.Min.Y + y
+			yrow := m.Y[m.YOffset(b.Min.X, ay):]
+			cbase := (ay/cyDiv-m.Rect.Min.Y/cyDiv)*m.CStride - m.Rect.Min.X/cxDiv
+			for x := 0; x < w; x++ {
+				ci := cbase + (b.Min.X+x)/cxDiv
+				i := 3 * (x / k)
+				sums[i] += uint32(yrow[x])
+				sums[i+1] += uint32(m.Cb[ci])
+				sums[i+2] += uint32(m.Cr[ci])
+			}
+		}
+		out := dst.Pix[dy*dst.Stride:]
+		for dx := 0; dx < dw; dx++ {
+			n := uint32((min((dx+1)*k, w) - dx*k) * (y1 - y0))
+			r, g, bl := color.YCbCrToRGB(uint8((sums[3*dx]+n/2)/n), uint8((sums[3*dx+1]+n/2)/n), uint8((sums[3*dx+2]+n/2)/n))
+			out[4*dx], out[4*dx+1], out[4*dx+2], out[4*dx+3] = r, g, bl, 0xFF
+		}
+	}
+	return dst
+}
+
 // readRow fills row with the premultiplied RGBA bytes of source row y, with
 // fast paths for what the decoders return.
 func readRow(src image.Image, y int, row []uint8) {
 	b := src.Bounds()
 	switch m := src.(type) {
-	case *image.YCbCr:
-		for x := 0; x < b.Dx(); x++ {
-			yi := m.YOffset(b.Min.X+x, y)
-			ci := m.COffset(b.Min.X+x, y)
-			r, g, bl := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			row[4*x], row[4*x+1], row[4*x+2], row[4*x+3] = r, g, bl, 0xFF
-		}
 	case *image.RGBA:
 		copy(row, m.Pix[m.PixOffset(b.Min.X, y):])
 	case *image.NRGBA:

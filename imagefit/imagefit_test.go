@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"image"
 	"image/color"
 	"runtime"
 	"strings"
@@ -281,6 +282,48 @@ func TestFitWithin(t *testing.T) {
 	} {
 		if w, h := fitWithin(c.w, c.h, c.side); w != c.ww || h != c.wh {
 			t.Errorf("fitWithin(%d,%d,%d) = %d,%d want %d,%d", c.w, c.h, c.side, w, h, c.ww, c.wh)
+		}
+	}
+}
+
+// TestBoxReduceYCbCrMatchesRGB: averaging in YCbCr (the JPEG fast path)
+// agrees with converting every pixel first, for every subsampling ratio and
+// odd factors that split chroma blocks.
+func TestBoxReduceYCbCrMatchesRGB(t *testing.T) {
+	ratios := []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410}
+	for _, ratio := range ratios {
+		// An odd origin checks the chroma offsets too.
+		m := image.NewYCbCr(image.Rect(3, 5, 3+37, 5+29), ratio)
+		s := uint32(7)
+		for i := range m.Y {
+			s = s*1664525 + 1013904223
+			m.Y[i] = 48 + uint8(s>>24)*5/8 // 48..207: no colour clamps, where averaging orders differ
+		}
+		for i := range m.Cb {
+			s = s*1664525 + 1013904223
+			m.Cb[i] = 104 + uint8(s>>24)*3/16 // 128±24
+			m.Cr[i] = 104 + uint8(s>>16)*3/16
+		}
+		for _, k := range []int{2, 3, 5} {
+			got := boxReduceYCbCr(m, k)
+			// Reference: convert every pixel, then average.
+			b := m.Bounds()
+			for dy := 0; dy < got.Bounds().Dy(); dy++ {
+				for dx := 0; dx < got.Bounds().Dx(); dx++ {
+					var sr, sg, sb, n int
+					for y := dy * k; y < min((dy+1)*k, b.Dy()); y++ {
+						for x := dx * k; x < min((dx+1)*k, b.Dx()); x++ {
+							r, g, bl, _ := m.At(b.Min.X+x, b.Min.Y+y).RGBA()
+							sr, sg, sb, n = sr+int(r>>8), sg+int(g>>8), sb+int(bl>>8), n+1
+						}
+					}
+					want := color.NRGBA{uint8(sr / n), uint8(sg / n), uint8(sb / n), 255}
+					if c := got.RGBAAt(dx, dy); !near(c, want, 2) {
+						t.Fatalf("ratio %v k %d (%d,%d): %v, want %v", ratio, k, dx, dy, c, want)
+					}
+				}
+			}
 		}
 	}
 }
