@@ -50,6 +50,10 @@ type MCPServer struct {
 	Timeout string `json:"timeout,omitempty"`
 	// Disabled keeps the entry without starting it.
 	Disabled bool `json:"disabled,omitempty"`
+
+	// secrets are values redacted from every error: header values and
+	// whatever "${NAME}" expanded to.
+	secrets []string
 }
 
 // LoadMCPConfig reads and checks a config file; getenv resolves "${NAME}"
@@ -92,6 +96,7 @@ func ParseMCPConfig(data []byte, getenv func(string) string) (*MCPConfig, error)
 				if val == "" {
 					missing = append(missing, k)
 				}
+				s.secrets = append(s.secrets, val)
 				return val
 			})
 		}
@@ -104,6 +109,9 @@ func ParseMCPConfig(data []byte, getenv func(string) string) (*MCPConfig, error)
 			}
 		}
 		s.URL = expand(s.URL)
+		for _, v := range s.Headers {
+			s.secrets = append(s.secrets, v)
+		}
 		if len(missing) > 0 && !s.Disabled {
 			slices.Sort(missing)
 			return nil, fmt.Errorf("tool: mcp config: server %q: environment variable(s) not set: %s",
@@ -244,7 +252,7 @@ func ConnectMCP(ctx context.Context, cfg *MCPConfig, opts MCPOptions) *MCP {
 func connectOne(ctx context.Context, name string, s MCPServer, opts MCPOptions) (*mcp.ClientSession, []Tool, MCPStatus) {
 	st := MCPStatus{Server: name}
 	fail := func(what string, err error) (*mcp.ClientSession, []Tool, MCPStatus) {
-		st.Err = fmt.Errorf("tool: mcp server %q: %s: %w", name, what, err)
+		st.Err = fmt.Errorf("tool: mcp server %q: %s: %w", name, what, redacted{err, s.secrets})
 		return nil, nil, st
 	}
 	var transport mcp.Transport
@@ -302,7 +310,7 @@ func connectOne(ctx context.Context, name string, s MCPServer, opts MCPOptions) 
 		if !all && !slices.Contains(s.Allow, t.Name) {
 			continue
 		}
-		tl, err := mcpTool(session, name, t, timeout)
+		tl, err := mcpTool(session, name, t, timeout, s.secrets)
 		if err != nil {
 			st.NotFound = append(st.NotFound, t.Name+" ("+err.Error()+")")
 			continue
@@ -320,7 +328,7 @@ func connectOne(ctx context.Context, name string, s MCPServer, opts MCPOptions) 
 
 // mcpTool wraps one MCP tool: named "<server>__<tool>" (sanitised), schema
 // passed through, calls forwarded.
-func mcpTool(session *mcp.ClientSession, server string, t *mcp.Tool, timeout time.Duration) (Tool, error) {
+func mcpTool(session *mcp.ClientSession, server string, t *mcp.Tool, timeout time.Duration, secrets []string) (Tool, error) {
 	var params json.RawMessage
 	if t.InputSchema != nil {
 		b, err := json.Marshal(t.InputSchema)
@@ -352,9 +360,9 @@ func mcpTool(session *mcp.ClientSession, server string, t *mcp.Tool, timeout tim
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				return nil, fmt.Errorf("%s server: %v", server, err)
+				return nil, fmt.Errorf("%s server: %v", server, redacted{err, secrets})
 			}
-			text := contentText(res.Content)
+			text := redact(contentText(res.Content), secrets)
 			if res.IsError {
 				if text == "" {
 					text = "the tool reported an error"
@@ -541,4 +549,31 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// redacted is an error whose text has the server's secrets blanked out; it
+// still unwraps to the original for errors.Is/As.
+type redacted struct {
+	err     error
+	secrets []string
+}
+
+func (r redacted) Error() string { return redact(r.err.Error(), r.secrets) }
+func (r redacted) Unwrap() error { return r.err }
+
+// redact blanks every secret of 4 bytes or more (shorter ones would blank
+// ordinary words), longest first, plus its URL-escaped form.
+func redact(msg string, secrets []string) string {
+	ss := slices.Clone(secrets)
+	sort.Slice(ss, func(i, j int) bool { return len(ss[i]) > len(ss[j]) })
+	for _, s := range ss {
+		if len(s) < 4 {
+			continue
+		}
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+		if q := url.QueryEscape(s); q != s {
+			msg = strings.ReplaceAll(msg, q, "[redacted]")
+		}
+	}
+	return msg
 }

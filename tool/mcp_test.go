@@ -192,7 +192,7 @@ func TestMCPServers(t *testing.T) {
 		"web": map[string]any{"url": hs.URL, "headers": map[string]string{"Authorization": "Bearer ${KEY}"},
 			"allow": []string{"*"}},
 		"crashy": map[string]any{"command": self, "env": map[string]string{"LIVECORD_TOOL_TEST_MCP": "crash"}, "allow": []string{"*"}},
-		"gone":   map[string]any{"url": goneURL, "allow": []string{"*"}},
+		"gone":   map[string]any{"url": goneURL + "/mcp?key=${KEY}", "allow": []string{"*"}},
 		"wrongkey": map[string]any{"url": hs.URL, "headers": map[string]string{"Authorization": "Bearer nope"},
 			"allow": []string{"*"}},
 		"off": map[string]any{"command": "/nonexistent", "allow": []string{"*"}, "disabled": true},
@@ -229,8 +229,8 @@ func TestMCPServers(t *testing.T) {
 		if s.Err == nil || !strings.Contains(s.Err.Error(), want) || !strings.Contains(s.Err.Error(), `mcp server "`+name+`"`) {
 			t.Errorf("%s: %v, want an error mentioning %q", name, s.Err, want)
 		}
-		if s.Err != nil && strings.Contains(s.Err.Error(), "nope") {
-			t.Errorf("%s: header value in error: %v", name, s.Err)
+		if s.Err != nil && (strings.Contains(s.Err.Error(), "nope") || strings.Contains(s.Err.Error(), "s3cret")) {
+			t.Errorf("%s: secret in error: %v", name, s.Err)
 		}
 	}
 	if unauthorized.Load() == 0 {
@@ -296,7 +296,9 @@ func TestMCPServers(t *testing.T) {
 	// The stdio server's environment holds only the safe basics and its own settings.
 	res = call("env", "notes__read_env", "")
 	out, _ := res.Response.Response["output"].(string)
-	if !strings.Contains(out, "NOTES_TOKEN=n0tes") || strings.Contains(out, "GEMINI_API_KEY") || strings.Contains(out, "never-forwarded") {
+	// (The token reached the server: the reply shows it redacted, as every
+	// secret of the config is in anything coming back.)
+	if !strings.Contains(out, "NOTES_TOKEN=[redacted]") || strings.Contains(out, "GEMINI_API_KEY") || strings.Contains(out, "never-forwarded") {
 		t.Errorf("env: %q %v", out, res.Err)
 	}
 
