@@ -241,11 +241,15 @@ func boxReduce(src image.Image, k int) *image.RGBA {
 	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	sums := make([]uint32, 4*dw)
 	row := make([]uint8, 4*w)
+	var pal [][4]uint8
+	if p, ok := src.(*image.Paletted); ok {
+		pal = premultipliedPalette(p.Palette)
+	}
 	for dy := 0; dy < dh; dy++ {
 		clear(sums)
 		y0, y1 := dy*k, min((dy+1)*k, h)
 		for y := y0; y < y1; y++ {
-			readRow(src, b.Min.Y+y, row)
+			readRow(src, b.Min.Y+y, row, pal)
 			for x := 0; x < w; x++ {
 				i := 4 * (x / k)
 				sums[i] += uint32(row[4*x])
@@ -314,9 +318,18 @@ func boxReduceYCbCr(m *image.YCbCr, k int) *image.RGBA {
 
 // readRow fills row with the premultiplied RGBA bytes of source row y, with
 // fast paths for what the decoders return.
-func readRow(src image.Image, y int, row []uint8) {
+func readRow(src image.Image, y int, row []uint8, pal [][4]uint8) {
 	b := src.Bounds()
 	switch m := src.(type) {
+	case *image.Paletted: // GIF, palette PNG
+		p := m.Pix[m.PixOffset(b.Min.X, y):]
+		for x := 0; x < b.Dx(); x++ {
+			if int(p[x]) < len(pal) {
+				copy(row[4*x:4*x+4], pal[p[x]][:])
+			} else { // decoders never return one; opaque black if they did
+				row[4*x], row[4*x+1], row[4*x+2], row[4*x+3] = 0, 0, 0, 0xFF
+			}
+		}
 	case *image.RGBA:
 		copy(row, m.Pix[m.PixOffset(b.Min.X, y):])
 	case *image.NRGBA:
@@ -339,4 +352,13 @@ func readRow(src image.Image, y int, row []uint8) {
 			row[4*x], row[4*x+1], row[4*x+2], row[4*x+3] = uint8(r>>8), uint8(g>>8), uint8(bl>>8), uint8(a>>8)
 		}
 	}
+}
+
+func premultipliedPalette(p color.Palette) [][4]uint8 {
+	out := make([][4]uint8, len(p))
+	for i, c := range p {
+		r, g, b, a := c.RGBA()
+		out[i] = [4]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}
+	}
+	return out
 }
