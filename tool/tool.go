@@ -360,6 +360,34 @@ func (r *Registry) checkArgs(e *entry, raw json.RawMessage) (json.RawMessage, er
 	return raw, nil
 }
 
+// CallAll runs the function calls of one toolCall message concurrently and
+// returns their results in the same order, when all are done (each bounded by
+// its timeout). Send the non-Cancelled responses as one toolResponse.
+func (r *Registry) CallAll(ctx context.Context, calls []FunctionCall) []Result {
+	out := make([]Result, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = r.Call(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Responses returns the responses due to the model: those not cancelled.
+func Responses(results []Result) []FunctionResponse {
+	var rs []FunctionResponse
+	for _, res := range results {
+		if !res.Cancelled {
+			rs = append(rs, res.Response)
+		}
+	}
+	return rs
+}
+
 // Cancel cancels running calls by id (toolCallCancellation.ids) and reports
 // how many were running.
 func (r *Registry) Cancel(ids ...string) int {

@@ -339,3 +339,44 @@ func TestNames(t *testing.T) {
 		t.Errorf("long names: %q %q", a, b)
 	}
 }
+
+// TestCallAll: one toolCall with several calls runs them at once (a slow
+// one does not delay the others' start), keeps their order, and a call
+// cancelled meanwhile is left out of the responses.
+func TestCallAll(t *testing.T) {
+	r := NewRegistry(Options{})
+	started := make(chan string, 3)
+	mustAdd(t, r, echoTool(), Tool{Name: "wait", Handler: func(ctx context.Context, a json.RawMessage) (any, error) {
+		started <- argString(a, "id")
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	done := make(chan []Result, 1)
+	go func() {
+		done <- r.CallAll(context.Background(), []FunctionCall{
+			{ID: "w1", Name: "wait", Args: json.RawMessage(`{"id":"w1"}`)},
+			{ID: "e1", Name: "echo", Args: json.RawMessage(`{"text":"a"}`)},
+			{ID: "w2", Name: "wait", Args: json.RawMessage(`{"id":"w2"}`)},
+		})
+	}()
+	// Both waits run at the same time; cancel both.
+	for range 2 {
+		<-started
+	}
+	if n := r.Cancel("w1", "w2"); n != 2 {
+		t.Fatalf("Cancel = %d", n)
+	}
+	res := <-done
+	if len(res) != 3 || res[0].Response.ID != "w1" || res[1].Response.ID != "e1" || res[2].Response.ID != "w2" {
+		t.Fatalf("order: %+v", res)
+	}
+	if !res[0].Cancelled || res[1].Cancelled || !res[2].Cancelled {
+		t.Fatalf("cancelled flags: %v %v %v", res[0].Cancelled, res[1].Cancelled, res[2].Cancelled)
+	}
+	if got := wire(t, Responses(res)); got != `[{"id":"e1","name":"echo","response":{"output":"a"}}]` {
+		t.Fatalf("responses %s", got)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
