@@ -366,7 +366,7 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	select {
 	case <-c.setupDone:
 		if h := s.cfg.history(handle); h != nil {
-			if err := s.write(ctx, c, *h); err != nil {
+			if err := s.write(dctx, c, *h); err != nil {
 				ws.CloseNow()
 				<-c.done
 				return nil, s.connError(c, "setup", err)
