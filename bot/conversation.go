@@ -533,7 +533,11 @@ func liveMessage(err error, ctx context.Context) string {
 	var le *live.Error
 	switch {
 	case errors.As(err, &le) && le.Class == live.ClassClosed && ctx.Err() != nil,
-		errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		errors.Is(err, context.Canceled) && ctx.Err() != nil,
+		// The turn's context is cancelled only by a shutdown (its own
+		// deadline is DeadlineExceeded): whatever the dial or the database
+		// reported as it was cut, the asker hears why.
+		errors.Is(ctx.Err(), context.Canceled):
 		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
 	case isStoreError(err):
 		return storeDownText
