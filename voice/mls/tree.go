@@ -294,6 +294,9 @@ func (t *ratchetTree) validate(groupID []byte) error {
 		if pn == nil {
 			continue
 		}
+		if err := validateHPKEKey(fmt.Sprintf("node %d encryption key", x), pn.encryptionKey); err != nil {
+			return err
+		}
 		for _, l := range pn.unmerged {
 			if l >= n || t.leafAt(l) == nil || !isInSubtree(x, 2*l) {
 				return fmt.Errorf("mls: node %d lists invalid unmerged leaf %d", x, l)
