@@ -552,7 +552,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (Message, error) {
 				c.recvMu.Unlock()
 			}
 		}
-		if e := c.cfg.E2EE; e != nil && (m.Op == OpSessionDescription || m.Op == OpClientsConnect || m.Op == OpClientDisconnect || m.Op.IsDAVE()) {
+		if e := c.cfg.E2EE; e != nil && (m.Op == OpReady || m.Op == OpSessionDescription || m.Op == OpClientsConnect || m.Op == OpClientDisconnect || m.Op.IsDAVE()) {
 			if err := e.HandleMessage(ctx, m, c); err != nil {
 				c.log.Warn("voice e2ee: message not handled", "op", m.Op.String(), "err", err)
 			}

@@ -1,0 +1,87 @@
+package voice_test
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+	"testing"
+
+	"github.com/livecord/livecord/voice"
+	"github.com/livecord/livecord/voice/mls"
+)
+
+// recordWriter keeps what the DAVE layer sends to the gateway.
+type recordWriter struct {
+	mu  sync.Mutex
+	ops []voice.Op
+}
+
+func (w *recordWriter) WriteMessage(_ context.Context, m voice.Message) error {
+	w.mu.Lock()
+	w.ops = append(w.ops, m.Op)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *recordWriter) sent(op voice.Op) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, o := range w.ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDAVEUsersAnnouncedBeforeSessionDescription: the voice server announces
+// the users already in the call (op 11) before it selects the protocol
+// (op 4), an order @discordjs/voice accepts. Op 4 starts a new DAVE session;
+// the announced user must still be recognised, so the gateway's Add proposal
+// for them is committed (op 28), not refused.
+func TestDAVEUsersAnnouncedBeforeSessionDescription(t *testing.T) {
+	const bot, friend, channel = 11, 12, 13
+	d, err := voice.NewDAVE(bot, channel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w := &recordWriter{}
+	handle := func(m voice.Message) {
+		t.Helper()
+		if err := d.HandleMessage(ctx, m, w); err != nil {
+			t.Fatalf("op %d: %v", m.Op, err)
+		}
+	}
+	gwKey, err := mls.GenerateSignatureKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := mls.ExternalSender{SignatureKey: gwKey.PublicKey(), Identity: []byte{0, 1, 1, 0}}
+	handle(voice.Message{Op: voice.OpClientsConnect, Data: []byte(`{"user_ids":["12"]}`)})
+	handle(voice.Message{Op: voice.OpSessionDescription, Data: []byte(`{"mode":"aead_aes256_gcm_rtpsize","dave_protocol_version":1}`)})
+	handle(voice.Message{Op: voice.OpDAVEMLSExternalSender, Binary: true, Payload: es.Marshal()})
+	if w.sent(voice.OpDAVEMLSKeyPackage) != 1 {
+		t.Fatalf("sent %v, want one key package", w.ops)
+	}
+	sk, err := mls.GenerateSignatureKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, _, err := mls.NewKeyPackage(binary.BigEndian.AppendUint64(nil, friend), sk, mls.KeyPackageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, err := mls.ExternalAddProposal(binary.BigEndian.AppendUint64(nil, channel), 0, gwKey, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := append([]byte{0, 0x40 | byte(len(add)>>8), byte(len(add))}, add...)
+	if err := d.HandleMessage(ctx, voice.Message{Op: voice.OpDAVEMLSProposals, Binary: true, Payload: payload}, w); err != nil {
+		t.Fatalf("Add of the user announced before op 4: %v", err)
+	}
+	if w.sent(voice.OpDAVEMLSCommitWelcome) != 1 {
+		t.Fatalf("sent %v, want the commit adding the announced user (op 28)", w.ops)
+	}
+}
