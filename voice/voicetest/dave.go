@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,11 +188,15 @@ func (c *daveCall) leave(uid uint64) ([]davetest.Message, error) {
 		}
 		return out, nil
 	}
-	sole := slices.ContainsFunc(out, func(m davetest.Message) bool {
-		return m.Op == 21 && strings.Contains(string(m.Payload), `"transition_id":0`)
-	})
-	if c.tid != 0 && (sole || c.allAcked()) {
-		out = append(out, c.forceExecute()...)
+	if c.tid != 0 {
+		switch {
+		case c.gw.Epoch() == 0:
+			c.endTransition() // the group was dropped (sole-member reset) with its transition
+		case slices.ContainsFunc(out, func(m davetest.Message) bool { return m.Op == 22 }):
+			// the gateway stopped waiting for the departed member's op 23
+		case c.allAcked():
+			out = append(out, c.forceExecute()...)
+		}
 	}
 	return out, nil
 }
@@ -267,8 +270,8 @@ func (c *daveCall) restartIfStuck() []davetest.Message {
 	if c.tid != 0 || c.gw.Epoch() == 0 || len(c.flagged) == 0 {
 		return nil
 	}
-	for _, u := range c.gw.Roster() {
-		if u != 0 && c.members[u] && !c.flagged[u] {
+	for _, u := range c.gw.Holders() { // connections in the group, not users
+		if !c.flagged[u] {
 			return nil
 		}
 	}
