@@ -82,14 +82,16 @@ func (s *sendTagger) HandleMessage(ctx context.Context, m voice.Message, g voice
 }
 
 func (s *sendTagger) EncryptOpus(dst, opus []byte) ([]byte, error) {
-	out, err := s.DAVE.EncryptOpus(dst, opus)
+	// The tag is read before the frame is sealed: should op 22 switch the
+	// key in between, the frame is tagged with the previous transition,
+	// whose members still present all hold the new key too.
 	s.mu.Lock()
 	s.last = s.current
 	if bytes.Equal(opus, voice.SilenceFrame) {
 		s.last = tagSilence
 	}
 	s.mu.Unlock()
-	return out, err
+	return s.DAVE.EncryptOpus(dst, opus)
 }
 
 func (s *sendTagger) lastTag() int {
@@ -453,7 +455,13 @@ func TestDAVEChurnDiscordJS(t *testing.T) {
 			if q.heard[i] {
 				got++
 			} else if len(missed) < 10 {
-				missed = append(missed, fmt.Sprintf("%d(t%d)", i, tags[i]))
+				var by []string
+				for _, o := range peers {
+					if o.heard[i] {
+						by = append(by, o.name)
+					}
+				}
+				missed = append(missed, fmt.Sprintf("%d(t%d, heard by %v)", i, tags[i], by))
 			}
 		}
 		if len(missed) > 0 {

@@ -652,7 +652,7 @@ func processPath(next *state, committer uint32, up *updatePath, adds []added) ([
 		}
 	}
 	excl := excludeLeaves(adds)
-	path, copathChildren := next.tree.filteredDirectPath(committer, excl)
+	path, copathChildren := next.tree.filteredDirectPath(committer)
 	if len(path) != len(up.nodes) {
 		return nil, fmt.Errorf("update path has %d nodes, want %d", len(up.nodes), len(path))
 	}
@@ -774,7 +774,7 @@ func (g *Group) createPath(next *state, adds []added) (*updatePath, []uint32, []
 		return nil, nil, nil, nil, err
 	}
 	excl := excludeLeaves(adds)
-	path, copathChildren := next.tree.filteredDirectPath(own, excl)
+	path, copathChildren := next.tree.filteredDirectPath(own)
 	secret := randomBytes(nh)
 	secrets := make([][]byte, len(path))
 	keys := make([]hpkeKey, len(path))
