@@ -683,8 +683,9 @@ func (i ignoreFrom) DecryptOpus(dst []byte, user string, frame []byte) ([]byte, 
 }
 
 // TestDAVENewSessionRejoinsGroup: after 4006 the bot identifies afresh; its
-// DAVE layer starts a new session (no old group, key package or recognised
-// user), the gateway removes its old leaf and the group forms again.
+// DAVE layer starts a new session (no old group or key package; the
+// recognised users start over at op 2), the gateway removes its old leaf and
+// the group forms again.
 func TestDAVENewSessionRejoinsGroup(t *testing.T) {
 	es := voicetest.NewExternalSender()
 	srv := voicetest.NewServer(t, voicetest.Options{DAVE: es})
