@@ -50,8 +50,9 @@ type DAVE struct {
 	pendingTID map[int]time.Time // acknowledged (op 23) at, awaiting op 22
 	failures   int               // consecutive decrypt failures outside transitions
 
-	watchdog      *time.Timer // runs the session's welcome watchdog; sendMu
-	onNotWelcomed func()      // see OnNotWelcomed; mu
+	watchdog      *time.Timer   // runs the session's welcome watchdog; sendMu
+	onNotWelcomed func()        // see OnNotWelcomed; mu
+	welcomeWait   time.Duration // see SetWelcomeTimeout; mu
 }
 
 // NewDAVE returns the DAVE layer for a connection of the bot (userID) to the
@@ -74,7 +75,10 @@ func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
 }
 
 func (d *DAVE) newSession() (*dave.Session, error) {
-	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key, Users: d.users})
+	d.mu.Lock()
+	wait := d.welcomeWait
+	d.mu.Unlock()
+	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key, Users: d.users, WelcomeTimeout: wait})
 	if err != nil {
 		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
@@ -135,6 +139,14 @@ func (d *DAVE) HandleMessage(ctx context.Context, m Message, g GatewayWriter) er
 func (d *DAVE) OnNotWelcomed(f func()) {
 	d.mu.Lock()
 	d.onNotWelcomed = f
+	d.mu.Unlock()
+}
+
+// SetWelcomeTimeout overrides dave.DefaultWelcomeTimeout for the sessions
+// the connection starts from now on (each op 4 starts one).
+func (d *DAVE) SetWelcomeTimeout(t time.Duration) {
+	d.mu.Lock()
+	d.welcomeWait = t
 	d.mu.Unlock()
 }
 

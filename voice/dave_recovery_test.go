@@ -3,11 +3,14 @@ package voice_test
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/livecord/livecord/voice"
 	"github.com/livecord/livecord/voice/mls"
+	"github.com/livecord/livecord/voice/voicetest"
 )
 
 // recordWriter keeps what the DAVE layer sends to the gateway.
@@ -83,5 +86,59 @@ func TestDAVEUsersAnnouncedBeforeSessionDescription(t *testing.T) {
 	}
 	if w.sent(voice.OpDAVEMLSCommitWelcome) != 1 {
 		t.Fatalf("sent %v, want the commit adding the announced user (op 28)", w.ops)
+	}
+}
+
+// TestDAVEWelcomeWatchdog: the voice server loses the bot's key packages, so
+// nobody ever proposes it for the group. After the welcome timeout the bot
+// sends a fresh key package (also lost here), after another it reports that
+// it was never welcomed (OnNotWelcomed), and the connection starts a new
+// voice session, wired as documented (Conn.ServerUpdate), whose key package
+// gets it into the group.
+func TestDAVEWelcomeWatchdog(t *testing.T) {
+	es := voicetest.NewExternalSender()
+	srv := voicetest.NewServer(t, voicetest.Options{DAVE: es})
+	ctx := testCtx(t, 30*time.Second)
+	_, ud := daveDial(t, srv, userID)
+	if _, err := es.WaitState(ctx, call, func(s voicetest.DAVEState) bool { return s.KeyPackages == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := es.LoseKeyPackages(call, botID, 2); err != nil {
+		t.Fatal(err)
+	}
+	d, err := voice.NewDAVE(snowflake(t, botID), snowflake(t, channelID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wait = 1500 * time.Millisecond
+	d.SetWelcomeTimeout(wait)
+	notWelcomed := make(chan time.Time, 4)
+	d.OnNotWelcomed(func() { notWelcomed <- time.Now() })
+	start := time.Now()
+	bot := dial(t, srv, botID, func(c *voice.Config) { c.E2EE = d })
+	st, err := es.WaitState(ctx, call, func(s voicetest.DAVEState) bool { return s.Lost == 2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != 0 && slices.Contains(st.Roster, botID) {
+		t.Fatalf("the bot got into the group without a key package: %+v", st)
+	}
+	var at time.Time
+	select {
+	case at = <-notWelcomed:
+	case <-ctx.Done():
+		t.Fatalf("never told that the bot was not welcomed: %v", ctx.Err())
+	}
+	if took := at.Sub(start); took < 2*wait {
+		t.Fatalf("gave up after %v, before two welcome timeouts (%v)", took, 2*wait)
+	}
+	bot.ServerUpdate(srv.Grant(guildID, channelID, botID, "sess-"+botID+"-again"))
+	st = inGroup(ctx, t, es, []string{botID, userID}, d, ud)
+	t.Logf("not welcomed after %v (timeout %v, 2 key packages lost); in the group at epoch %d after a new voice session",
+		at.Sub(start).Round(time.Millisecond), wait, st.Epoch)
+	select {
+	case at := <-notWelcomed:
+		t.Fatalf("told again at %v, once in the group", at.Sub(start))
+	default:
 	}
 }
