@@ -151,7 +151,7 @@ func TestE2EEHooks(t *testing.T) {
 	if err != nil || string(f.Opus) != "hello" || f.UserID != botID {
 		t.Fatalf("listener got %q from %q: %v", f.Opus, f.UserID, err)
 	}
-	// The bot's E2EE saw op 4 first, and the listener's arrival (op 11).
+	// The bot's E2EE saw op 2 then op 4 first, and the listener's arrival (op 11).
 	for {
 		e.mu.Lock()
 		var ops []voice.Op
@@ -159,7 +159,8 @@ func TestE2EEHooks(t *testing.T) {
 			ops = append(ops, m.Op)
 		}
 		e.mu.Unlock()
-		if ops[0] != voice.OpSessionDescription {
+		// Ready first (a new session's users follow), then the session description.
+		if len(ops) < 2 || ops[0] != voice.OpReady || ops[1] != voice.OpSessionDescription {
 			t.Fatalf("E2EE saw ops %v", ops)
 		}
 		if slices.Contains(ops, voice.OpClientsConnect) {
