@@ -92,13 +92,6 @@ func (u *Users) Contains(uid uint64) bool {
 	return ok
 }
 
-// Len returns the number of users in the set.
-func (u *Users) Len() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.ids)
-}
-
 func (u *Users) add(uid uint64) {
 	u.mu.Lock()
 	u.ids[uid] = struct{}{}
