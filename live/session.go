@@ -15,6 +15,7 @@ import (
 
 	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live/internal/wire"
+	"github.com/livecord/livecord/tool"
 )
 
 // readLimit bounds one server frame. Audio chunks are ~16 KB of JSON, but
@@ -152,8 +153,17 @@ const closeGrace = time.Second
 // reconnects, resuming with the latest handle so the conversation keeps its
 // context. A turn still streaming on the same session is interrupted by the
 // server (its Turn yields EventInterrupted).
-func (s *Session) Send(ctx context.Context, text string) (*Turn, error) {
-	t := &Turn{s: s, prompt: text, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, notify: make(chan struct{}, 1)}
+//
+// images go with the text in the same user turn (inlineData parts before the
+// text, as the SDKs place them); prepare them first (imagefit.Prepare): the
+// service refuses types it does not take.
+func (s *Session) Send(ctx context.Context, text string, images ...Image) (*Turn, error) {
+	for _, im := range images {
+		if !strings.HasPrefix(im.MIMEType, "image/") || len(im.Data) == 0 {
+			return nil, &Error{Op: "send", Class: ClassInvalidConfig, Err: fmt.Errorf("image part %q with %d bytes is not an image", im.MIMEType, len(im.Data))}
+		}
+	}
+	t := &Turn{s: s, prompt: text, images: images, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, notify: make(chan struct{}, 1)}
 	if err := s.submit(ctx, t); err != nil {
 		return nil, err
 	}
@@ -190,8 +200,12 @@ func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
 	t.c = c
 	c.turns = append(c.turns, t)
 	s.mu.Unlock()
+	parts := make([]wire.Part, 0, len(t.images)+1)
+	for _, im := range t.images {
+		parts = append(parts, wire.Part{InlineData: &wire.InlineData{MimeType: im.MIMEType, Data: im.Data}})
+	}
 	msg := wire.ClientMessage{ClientContent: &wire.ClientContent{
-		Turns:        []wire.Content{{Role: "user", Parts: []wire.Part{{Text: t.prompt}}}},
+		Turns:        []wire.Content{{Role: "user", Parts: append(parts, wire.Part{Text: t.prompt})}},
 		TurnComplete: true,
 	}}
 	if err := s.write(ctx, c, msg); err != nil {
@@ -492,9 +506,13 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 		s.cfg.Logger.Warn("live: server sent an error message", "error", scrub(string(*m.Error), s.cfg.APIKey))
 	}
 	evs = activityEvents(m.VoiceActivity, evs)
+	evs = toolEvents(m, evs)
 	evs = contentEvents(m.ServerContent, c.usage, evs)
 	for _, ev := range evs {
 		if len(c.turns) == 0 {
+			if ev.Kind == EventToolCall && !s.listening {
+				s.cfg.Logger.Warn("live: tool call outside a turn; nobody will answer it", "calls", len(ev.Calls))
+			}
 			// Between turns the session state above is all that matters,
 			// unless the server is starting a turn of its own.
 			if !s.listening || c.dead || ev.Kind == EventResumption || ev.Kind == EventGoAway {
@@ -530,6 +548,44 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 		}
 	}
 	return evs, false
+}
+
+// Respond answers tool calls (EventToolCall) with one toolResponse; each
+// response carries its call's ID. A cancelled call (EventToolCancel) must
+// not be answered. The open turn's stall clock restarts: the model was
+// waiting on the client, not silent.
+func (s *Session) Respond(ctx context.Context, responses ...tool.FunctionResponse) error {
+	if len(responses) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	c, closed := s.conn, s.closed
+	s.mu.Unlock()
+	if closed {
+		return &Error{Op: "respond", Class: ClassClosed, Err: errors.New("session closed")}
+	}
+	if c == nil || c.dead {
+		// The calls belonged to that connection; a resumed one never heard them.
+		return &Error{Op: "respond", Class: ClassTransient, Err: errors.New("the connection that made the calls has ended")}
+	}
+	s.sendMu.Lock()
+	err := s.write(ctx, c, wire.ClientMessage{ToolResponse: &wire.ToolResponse{FunctionResponses: responses}})
+	s.sendMu.Unlock()
+	if err != nil {
+		return newError("respond", err, s.cfg.APIKey)
+	}
+	s.mu.Lock()
+	var head *Turn
+	if len(c.turns) > 0 {
+		head = c.turns[0]
+	}
+	s.mu.Unlock()
+	if head != nil {
+		head.mu.Lock()
+		head.last = time.Now()
+		head.mu.Unlock()
+	}
+	return nil
 }
 
 // maxReplyText caps the text of one reply (reply text and both
@@ -626,6 +682,7 @@ type Turn struct {
 	s        *Session
 	c        *conn
 	prompt   string
+	images   []Image
 	stall    time.Duration
 	deadline time.Duration // Config.TurnTimeout, from start
 	recv     int           // reply audio bytes routed to the turn; guarded by Session.mu
@@ -653,6 +710,7 @@ type Turn struct {
 	err        error
 	started    bool // reply content was delivered
 	resent     bool
+	sources    []Source
 }
 
 // discard drops a turn nobody will read: its queue is freed and later
@@ -783,6 +841,16 @@ func (t *Turn) consume(it item) (Event, bool) {
 		t.transcript.WriteString(ev.Text)
 	case EventText:
 		t.text.WriteString(ev.Text)
+	case EventGrounding:
+	next:
+		for _, src := range ev.Sources {
+			for _, have := range t.sources {
+				if have.URI == src.URI {
+					continue next
+				}
+			}
+			t.sources = append(t.sources, src)
+		}
 	case EventTurnComplete:
 		t.eof = true
 	}
@@ -801,6 +869,10 @@ func (t *Turn) Transcript() string {
 	}
 	return t.transcript.String()
 }
+
+// Sources returns the web pages the reply drew on so far (EventGrounding),
+// each once, in the order the service reported them.
+func (t *Turn) Sources() []Source { return t.sources }
 
 // Heard returns the transcript of the user's speech this turn answers, so
 // far (EventInputTranscript; needs Config.InputTranscription).
