@@ -30,8 +30,10 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/imagefit"
 	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/tool"
 )
 
 // Defaults for the zero values of Config.
@@ -98,6 +100,18 @@ type Config struct {
 	APIURL string
 	// Logger receives the bot's logs; tokens never reach it.
 	Logger *slog.Logger
+	// Tools are offered to Live beside the built-in ones (stop speaking,
+	// leave, set the voice, who is in the channel, the clock): the MCP
+	// servers' tools. ToolTimeout bounds a call that sets no timeout of its
+	// own (default 10 s); TimeZone is the clock's default zone (nil: UTC).
+	Tools       []tool.Tool
+	ToolTimeout time.Duration
+	TimeZone    *time.Location
+	// Image limits the pictures /ask image: takes (imagefit's defaults for
+	// zero fields); ImageClient downloads them (default: a client bounded
+	// by imageFetchTimeout).
+	Image       imagefit.Options
+	ImageClient *http.Client
 	// Metrics, when set, receives turns, latencies, errors by class and the
 	// open Live sessions, voice connections and queued turns.
 	Metrics *admin.Metrics
@@ -126,6 +140,9 @@ type Bot struct {
 	convs   map[string]*conversation
 	lastAsk map[string]time.Time // user → last accepted /ask
 
+	tools      *tool.Registry // built-in and configured tools
+	imgOnce    sync.Once
+	img        *http.Client // default image download client
 	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
 	ready      chan struct{} // closed once connected and commands are registered
@@ -176,6 +193,9 @@ func New(cfg Config) (*Bot, error) {
 	}
 	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
 		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+	if b.tools, err = newToolRegistry(b); err != nil {
+		return nil, err
+	}
 	if b.http == nil {
 		rt, _, err := APITransport(cfg.APIURL)
 		if err != nil {
@@ -258,6 +278,7 @@ func (b *Bot) shutdown() {
 	defer grace.Stop()
 	b.cancel() // handlers and enqueue refuse work from here on
 	b.tasks.Close()
+	b.closeTools()
 	b.leaveAllVoice()
 	if err := b.dg.Close(); err != nil {
 		b.log.Warn("close gateway", "err", err)

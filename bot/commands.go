@@ -48,7 +48,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 			Options: []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Description: "What to ask",
 				Required: true, MinLength: new(1), MaxLength: maxLen,
-			}}},
+			}, imageOption()}},
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install},
@@ -58,6 +58,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 				Required: true, Autocomplete: true,
 			}}},
 		{Name: "help", Description: "How to use this bot", Contexts: anywhere, IntegrationTypes: install},
+		personaCommand(),
 	}
 }
 
@@ -132,6 +133,8 @@ func (b *Bot) onCommand(ia *interaction) {
 		b.onVoice(ia, log)
 	case "help":
 		b.respond(ia, b.helpText(), true)
+	case "persona":
+		b.onPersona(ia, log)
 	default:
 		b.respond(ia, "I don't know that command any more; it may be a leftover from an older version.", true)
 	}
@@ -192,6 +195,11 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
 		return
 	}
+	att, refusal := b.askAttachment(ia)
+	if refusal != "" {
+		b.respond(ia, clip(refusal+promptEcho(ia)), true)
+		return
+	}
 	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
 	c, pos, err := b.enqueue(ia, j)
 	if errors.Is(err, errShuttingDown) {
@@ -216,6 +224,9 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	// it only after j.ready is closed.
 	if ia.GuildID != "" && b.cfg.Voice != nil {
 		j.voiceChannel = b.userVoiceChannel(ia.GuildID, user.ID)
+	}
+	if att != nil && !b.attachImage(ia, c, j, att, log) {
+		return
 	}
 	if pos > 0 {
 		j.shownPos = pos
@@ -339,6 +350,9 @@ func (b *Bot) helpText() string {
 			"the text appears here as it is spoken, with the whole answer attached as `reply.wav`.",
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
+		"• Attach a picture with `/ask prompt:… image:…` and Gemini looks at it. Answers drawn from Google Search list their sources.",
+		"• Gemini can use tools: ask it to stop talking, leave, change its voice, say who is here or what time it is.",
+		"• `/persona` (Manage Server) sets how Gemini behaves in this server.",
 		fmt.Sprintf("• Questions run one at a time; up to %d can wait in line. Voice playback: %s.", b.cfg.QueueCap, v),
 	}, "\n")
 }

@@ -41,14 +41,16 @@ type conversation struct {
 	fresh   bool          // drop the session and handle before the next turn
 
 	// Owned by the worker goroutine.
-	sess      *live.Session
-	sessVoice string
+	sess        *live.Session
+	sessVoice   string
+	sessPersona string
 }
 
 // job is one /ask waiting for or in its turn.
 type job struct {
 	ia           *interaction
 	prompt       string
+	images       []live.Image // /ask image:, prepared
 	userID       string
 	voiceChannel string // the asker's voice channel when they asked
 	ready        chan struct{}
@@ -308,13 +310,14 @@ func (c *conversation) closeSession() {
 // session returns the open Live session, dialling (and resuming by handle
 // when one is kept) if needed.
 func (c *conversation) session(ctx context.Context) (*live.Session, error) {
-	voice := c.b.voiceFor(c.key)
-	if c.sess != nil && c.sessVoice == voice {
+	voice, persona := c.b.voiceFor(c.key), c.b.personaFor(c.key)
+	if c.sess != nil && c.sessVoice == voice && c.sessPersona == persona {
 		return c.sess, nil
 	}
 	c.closeSession()
 	cfg := c.b.cfg.Live
-	cfg.Voice = voice
+	cfg.Voice, cfg.SystemInstruction = voice, persona
+	cfg.Tools = c.b.toolDeclarations(cfg.Model)
 	cfg.Handle = c.b.st.get(handles, c.key)
 	s, err := live.Dial(ctx, cfg)
 	var le *live.Error
@@ -338,7 +341,7 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sess, c.sessVoice = s, voice
+	c.sess, c.sessVoice, c.sessPersona = s, voice, persona
 	c.b.met.liveSessions(1)
 	return s, nil
 }
@@ -384,8 +387,10 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
+	tt := c.newTurnTools(ctx, sess, sp)
+	defer tt.finish()
 	sent := time.Now()
-	turn, err := sess.Send(ctx, j.prompt)
+	turn, err := sess.Send(ctx, j.prompt, j.images...)
 	if err != nil {
 		log.Warn("live send failed", "err", err)
 		b.met.liveFailed(err)
@@ -414,7 +419,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 				b.met.firstAudio(time.Since(sent))
 			}
 			r.pcm = turn.Audio()
-			if sp != nil {
+			if sp != nil && tt.speaking() {
 				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
@@ -434,6 +439,8 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			if sp != nil {
 				sp.Interrupt()
 			}
+		case live.EventToolCall, live.EventToolCancel:
+			tt.handle(ev)
 		case live.EventResumption:
 			if ev.Handle != "" {
 				if err := b.st.set(handlesP, c.key, ev.Handle); err != nil {
@@ -444,6 +451,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 	}
 	// The turn keeps what arrived, a failed turn's partial reply included.
 	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
+	r.tools, r.sources = tt.wait(), turn.Sources()
 	ed.stop()
 	r.elapsed = time.Since(start)
 	c.finish(j, r, log)

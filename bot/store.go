@@ -30,6 +30,9 @@ type storeData struct {
 	// Commands maps a registration scope ("global" or "guild:ID") to the
 	// hash of the definitions last registered there.
 	Commands map[string]string `json:"commands,omitempty"`
+	// Personas maps a guild's conversation key to its system instruction
+	// (/persona).
+	Personas map[string]string `json:"personas,omitempty"`
 }
 
 const (
