@@ -56,6 +56,7 @@ type turnTools struct {
 	mu        sync.Mutex
 	lines     []string
 	cancelled map[string]bool
+	stops     map[string]context.CancelFunc
 	muted     atomic.Bool // stop_speaking: the rest of this reply is not played
 	leave     atomic.Bool // leave_voice_channel: leave once the reply is posted
 }
@@ -63,12 +64,14 @@ type turnTools struct {
 type turnToolsKey struct{}
 
 func (c *conversation) newTurnTools(ctx context.Context, sess *live.Session, sp *voice.Speech) *turnTools {
-	tt := &turnTools{c: c, sess: sess, sp: sp, cancelled: map[string]bool{}}
+	tt := &turnTools{c: c, sess: sess, sp: sp, cancelled: map[string]bool{}, stops: map[string]context.CancelFunc{}}
 	tt.ctx = context.WithValue(ctx, turnToolsKey{}, tt)
 	return tt
 }
 
-// handle takes EventToolCall and EventToolCancel.
+// handle takes EventToolCall and EventToolCancel. Each call gets its own
+// context, registered before anything runs, so a cancellation that arrives
+// before its call started still stops it.
 func (tt *turnTools) handle(ev live.Event) {
 	b := tt.c.b
 	switch ev.Kind {
@@ -76,25 +79,49 @@ func (tt *turnTools) handle(ev live.Event) {
 		tt.mu.Lock()
 		for _, id := range ev.IDs {
 			tt.cancelled[id] = true
+			if stop := tt.stops[id]; stop != nil {
+				stop()
+			}
 		}
 		tt.mu.Unlock()
-		n := b.tools.Cancel(ev.IDs...)
-		b.log.Info("tool calls cancelled by the model", "ids", len(ev.IDs), "running", n)
+		b.tools.Cancel(ev.IDs...)
+		b.log.Info("tool calls cancelled by the model", "ids", len(ev.IDs))
 	case live.EventToolCall:
 		if b.tools == nil {
 			return
 		}
+		ctxs := make([]context.Context, len(ev.Calls))
+		tt.mu.Lock()
+		for i, call := range ev.Calls {
+			var stop context.CancelFunc
+			ctxs[i], stop = context.WithCancel(tt.ctx)
+			tt.stops[call.ID] = stop
+			if tt.cancelled[call.ID] {
+				stop()
+			}
+		}
+		tt.mu.Unlock()
 		tt.wg.Add(1)
 		go func() {
 			defer tt.wg.Done()
-			results := b.tools.CallAll(tt.ctx, ev.Calls)
+			results := make([]tool.Result, len(ev.Calls))
+			var wg sync.WaitGroup
+			for i, call := range ev.Calls {
+				wg.Go(func() { results[i] = b.tools.Call(ctxs[i], call) })
+			}
+			wg.Wait()
 			var resp []tool.FunctionResponse
 			tt.mu.Lock()
-			for _, res := range results {
-				if res.Err != nil {
-					b.log.Info("tool call failed", "tool", res.Response.Name, "err", res.Err, "elapsed", res.Elapsed)
+			for i, res := range results {
+				id := ev.Calls[i].ID
+				if stop := tt.stops[id]; stop != nil {
+					stop()
+					delete(tt.stops, id)
 				}
-				if res.Cancelled || tt.cancelled[res.Response.ID] {
+				if res.Err != nil {
+					b.log.Info("tool call failed", "tool", ev.Calls[i].Name, "err", res.Err, "elapsed", res.Elapsed)
+				}
+				if res.Cancelled || tt.cancelled[id] {
 					continue
 				}
 				if res.Summary != "" {
