@@ -59,6 +59,11 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if ro.Voice {
 		cfg.Voice = &bot.VoiceConfig{Logger: log.With("component", "voice")}
 	}
+	mcp, tools := connectMCP(ctx, ro.Tools.MCP, log.With("component", "mcp"))
+	if mcp != nil {
+		defer mcp.Close()
+	}
+	cfg.Tools = append(cfg.Tools, tools...)
 	b, err := bot.New(cfg)
 	if err != nil {
 		return err
