@@ -22,6 +22,7 @@ import (
 	"github.com/livecord/livecord/imagefit"
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/tool"
+	"github.com/livecord/livecord/voice/voicetest"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -343,4 +344,61 @@ func serveMCPStdio() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// TestVoiceToolsAloud: the built-in tools act on the guild's real voice
+// state: who is in the channel, stop speaking (the rest of the reply is not
+// played, the text and WAV are still posted), and leave once the goodbye
+// has been heard.
+func TestVoiceToolsAloud(t *testing.T) {
+	h, vt := newVoiceHarness(t, discordtest.Options{}, livetest.Options{Speed: 10})
+	h.dc.SetVoiceState(h.guild.ID, h.bob.ID, h.vc.ID)
+	h.start()
+	botID := h.dc.AppID()
+	voiced := func() (n int) {
+		for _, f := range vt.Frames(botID) {
+			if !f.IsSilence() {
+				n++
+			}
+		}
+		return n
+	}
+
+	h.lv.Script(livetest.Reply{ToolCalls: []livetest.ToolCall{{Name: "list_voice_members"}}})
+	m := answered(t, h.ask(h.alice, "Who is here?"))
+	if !strings.Contains(m.Content, `"name":"alice"`) || !strings.Contains(m.Content, `"name":"bob"`) || !strings.Contains(m.Content, "🔧 checked who is here (2)") {
+		t.Fatalf("answer:\n%s", m.Content)
+	}
+
+	// The first reply is heard to its silence tail before the next.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := vt.WaitFrames(ctx, botID, func(fs []voicetest.Frame) bool {
+		return len(fs) >= 5 && fs[len(fs)-1].IsSilence() && fs[len(fs)-5].IsSilence()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := voiced()
+	h.lv.Script(livetest.Reply{Transcript: "Okay, I will stop talking now and not say anything else at all.",
+		ToolCalls: []livetest.ToolCall{{Name: "stop_speaking"}}})
+	m = answered(t, h.ask(h.alice, "Shut up"))
+	if len(m.Attachments) != 1 || !strings.Contains(m.Content, "🔧 stopped speaking") {
+		t.Fatalf("answer:\n%s", m.Content)
+	}
+	if n := voiced() - before; n > 0 {
+		t.Fatalf("%d frames of the reply were played after stop_speaking", n)
+	}
+
+	h.lv.Script(livetest.Reply{Transcript: "Bye!", ToolCalls: []livetest.ToolCall{{Name: "leave_voice_channel"}}})
+	before = voiced()
+	m = answered(t, h.ask(h.alice, "Please leave"))
+	if !strings.Contains(m.Content, "Bye!") {
+		t.Fatalf("answer:\n%s", m.Content)
+	}
+	if err := h.dc.WaitVoiceChannel(ctx, h.guild.ID, botID, ""); err != nil {
+		t.Fatalf("the bot did not leave: %v", err)
+	}
+	if n := voiced() - before; n == 0 {
+		t.Fatal("the goodbye was not played before leaving")
+	}
 }
