@@ -5,7 +5,8 @@
 // decompression bomb is refused without allocating its pixels), the picture is
 // turned upright (JPEG EXIF orientation), scaled to fit MaxSide, flattened onto
 // white and re-encoded as JPEG; a PNG that already fits and is small is kept
-// as it is, so screenshots of text stay lossless.
+// as it is, so screenshots of text stay lossless. Either way no metadata
+// (EXIF with GPS, PNG text) is forwarded.
 //
 // Why 1024 pixels: Gemini bills an image by tiles of 768×768 (2.x) or by a
 // fixed per-image budget set by media resolution (3.x, about 1 100 tokens

@@ -30,8 +30,8 @@ type Options struct {
 	MaxPixels int64 // refuse a header declaring more pixels, before decoding
 	MaxSide   int   // scale down so neither side exceeds this
 	Quality   int   // JPEG quality of the re-encoded image, 1–100
-	// KeepPNGBytes: a PNG that already fits MaxSide, carries no EXIF-style
-	// rotation and is at most this many bytes is sent unchanged.
+	// KeepPNGBytes: a PNG that already fits MaxSide and is at most this
+	// many bytes is sent as it is, less its metadata chunks.
 	KeepPNGBytes int64
 	// Scaler does the final resampling (after an exact box pre-reduction
 	// by an integer factor). Nil means draw.CatmullRom; BENCHMARKS.md has
@@ -102,7 +102,8 @@ type Image struct {
 	// Source describes the input.
 	Source                    Format
 	SourceWidth, SourceHeight int // as stored (before EXIF rotation)
-	// Kept reports that Data is the input unchanged (a small PNG that fits).
+	// Kept reports that Data is the input PNG's own pixels, unchanged (a
+	// small PNG that fits), with only its metadata chunks removed.
 	Kept bool
 }
 
@@ -164,8 +165,10 @@ func Prepare(data []byte, opt Options) (*Image, error) {
 
 	fits := b.Dx() <= o.MaxSide && b.Dy() <= o.MaxSide
 	if f == PNG && fits && int64(len(data)) <= o.KeepPNGBytes {
-		out.Data, out.MIMEType, out.Width, out.Height, out.Kept = data, "image/png", b.Dx(), b.Dy(), true
-		return out, nil
+		if stripped, ok := stripPNG(data); ok {
+			out.Data, out.MIMEType, out.Width, out.Height, out.Kept = stripped, "image/png", b.Dx(), b.Dy(), true
+			return out, nil
+		}
 	}
 
 	var enc image.Image

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"runtime"
@@ -54,7 +55,7 @@ func TestPrepareEachFormat(t *testing.T) {
 				t.Fatalf("Kept = %v", img.Kept)
 			}
 			if img.Kept && !bytes.Equal(img.Data, c.data) {
-				t.Fatal("kept PNG differs from input")
+				t.Fatal("kept PNG differs from input (it has no metadata to strip)")
 			}
 			m := decodeOut(t, img)
 			// Sample well inside each half, away from the edge the filters blur.
@@ -325,5 +326,45 @@ func TestBoxReduceYCbCrMatchesRGB(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKeptPNGLosesMetadata: a kept PNG keeps its pixels and colour chunks
+// but not its text or EXIF chunks.
+func TestKeptPNGLosesMetadata(t *testing.T) {
+	orig := encPNG(t, halves(64, 32, red, blue))
+	chunk := func(typ, data string) []byte {
+		var b bytes.Buffer
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ + data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE([]byte(typ+data)))
+		return b.Bytes()
+	}
+	// After IHDR (8-byte signature + 25-byte chunk): gAMA, tEXt and eXIf.
+	var withMeta []byte
+	withMeta = append(withMeta, orig[:33]...)
+	withMeta = append(withMeta, chunk("gAMA", "\x00\x00\xb1\x8f")...)
+	withMeta = append(withMeta, chunk("tEXt", "Author\x00Ada at 51.5N 0.1W")...)
+	withMeta = append(withMeta, chunk("eXIf", "MM\x00*\x00\x00\x00\x08GPS")...)
+	withMeta = append(withMeta, orig[33:]...)
+	img, err := Prepare(withMeta, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !img.Kept || img.MIMEType != "image/png" {
+		t.Fatalf("kept=%v %s", img.Kept, img.MIMEType)
+	}
+	if bytes.Contains(img.Data, []byte("Ada")) || bytes.Contains(img.Data, []byte("eXIf")) || bytes.Contains(img.Data, []byte("tEXt")) {
+		t.Fatal("metadata kept")
+	}
+	if !bytes.Contains(img.Data, []byte("gAMA")) || len(img.Data) != len(orig)+16 {
+		t.Fatalf("colour chunk lost or extra bytes: %d vs %d", len(img.Data), len(orig))
+	}
+	if p := decodeOut(t, img).At(5, 5); !near(p, red, 0) {
+		t.Fatalf("pixel %v", p)
+	}
+	// A PNG whose chunks cannot be walked is re-encoded, not kept.
+	if _, ok := stripPNG(withMeta[:40]); ok {
+		t.Fatal("truncated chunk list accepted")
 	}
 }
