@@ -34,12 +34,18 @@ func newToolRegistry(b *Bot) (*tool.Registry, error) {
 }
 
 // toolDeclarations are the function declarations for a session of model.
-// gemini-3.1 models take blocking calls only and refuse "behavior".
 func (b *Bot) toolDeclarations(model string) []tool.FunctionDeclaration {
 	if b.tools == nil {
 		return nil
 	}
-	return b.tools.Declarations(!strings.HasPrefix(strings.TrimPrefix(model, "models/"), "gemini-3.1"))
+	return b.tools.Declarations(nonBlockingModel(model))
+}
+
+// nonBlockingModel reports whether model takes NON_BLOCKING calls (and so
+// "behavior" in declarations and "scheduling" in responses): gemini-3.1
+// models take blocking calls only; the empty model is the default, 3.8.
+func nonBlockingModel(model string) bool {
+	return !strings.HasPrefix(strings.TrimPrefix(model, "models/"), "gemini-3.1")
 }
 
 // turnTools runs one turn's tool calls: each toolCall's calls concurrently,
@@ -126,6 +132,9 @@ func (tt *turnTools) handle(ev live.Event) {
 				}
 				if res.Summary != "" {
 					tt.lines = append(tt.lines, res.Summary)
+				}
+				if !nonBlockingModel(b.cfg.Live.Model) {
+					res.Response.Scheduling = ""
 				}
 				resp = append(resp, res.Response)
 			}

@@ -402,3 +402,26 @@ func TestVoiceToolsAloud(t *testing.T) {
 		t.Fatal("the goodbye was not played before leaving")
 	}
 }
+
+// TestToolSchedulingByModel: a NON_BLOCKING tool's response carries its
+// scheduling on gemini-3.8-live; on gemini-3.1, which takes blocking calls
+// only, neither behavior nor scheduling is sent.
+func TestToolSchedulingByModel(t *testing.T) {
+	notify := tool.Tool{Name: "queue_note", Description: "Notes something in the background.", Behavior: tool.NonBlocking,
+		Scheduling: tool.WhenIdle, Handler: func(context.Context, json.RawMessage) (any, error) { return "noted", nil }}
+	for _, model := range []string{"gemini-3.8-live", "gemini-3.1-flash-live-preview"} {
+		t.Run(model, func(t *testing.T) {
+			h := toolsHarness(t, notify)
+			h.cfg.Live.Model = model
+			h.start()
+			h.lv.Script(livetest.Reply{ToolCalls: []livetest.ToolCall{{Name: "queue_note"}}})
+			answered(t, h.ask(h.alice, "note it"))
+			res := h.lv.ToolResults()
+			nb := model == "gemini-3.8-live"
+			if len(res) != 1 || (res[0].Scheduling == "WHEN_IDLE") != nb ||
+				strings.Contains(string(h.lv.LastSetup()), `"NON_BLOCKING"`) != nb {
+				t.Fatalf("results %+v, setup %s", res, h.lv.LastSetup())
+			}
+		})
+	}
+}
