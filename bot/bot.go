@@ -13,8 +13,10 @@
 // commands.go (slash commands), conversation.go (queues and Live turns),
 // editor.go (throttled edits), reply.go (the final message), rest.go
 // (interaction REST calls), voice.go (the guilds' voice channels),
-// voicecommands.go (/join, /leave, permissions), store.go, health.go,
-// metrics.go.
+// voicecommands.go (/join, /leave, permissions), tools.go (the tool
+// registry, the built-ins bound to the guild, a turn's calls), sources.go
+// (tool lines and grounding links under an answer), image.go (/ask image:),
+// persona.go (/persona), store.go, health.go, metrics.go.
 package bot
 
 import (
