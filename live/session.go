@@ -555,12 +555,19 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 // not be answered. The open turn's stall clock restarts: the model was
 // waiting on the client, not silent.
 func (s *Session) Respond(ctx context.Context, responses ...tool.FunctionResponse) error {
+	s.mu.Lock()
+	c, closed := s.conn, s.closed
+	var head *Turn
+	if c != nil && len(c.turns) > 0 {
+		head = c.turns[0]
+	}
+	s.mu.Unlock()
+	if head != nil {
+		defer head.answered()
+	}
 	if len(responses) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	c, closed := s.conn, s.closed
-	s.mu.Unlock()
 	if closed {
 		return &Error{Op: "respond", Class: ClassClosed, Err: errors.New("session closed")}
 	}
@@ -574,18 +581,15 @@ func (s *Session) Respond(ctx context.Context, responses ...tool.FunctionRespons
 	if err != nil {
 		return newError("respond", err, s.cfg.APIKey)
 	}
-	s.mu.Lock()
-	var head *Turn
-	if len(c.turns) > 0 {
-		head = c.turns[0]
-	}
-	s.mu.Unlock()
-	if head != nil {
-		head.mu.Lock()
-		head.last = time.Now()
-		head.mu.Unlock()
-	}
 	return nil
+}
+
+// answered ends a wait on the client's tool calls: the stall clock runs
+// again, from now.
+func (t *Turn) answered() {
+	t.mu.Lock()
+	t.toolWait, t.last = false, time.Now()
+	t.mu.Unlock()
 }
 
 // maxReplyText caps the text of one reply (reply text and both
@@ -696,6 +700,10 @@ type Turn struct {
 	mu     sync.Mutex
 	q      []item
 	ended  bool
+	// toolWait: a toolCall awaits the client's Respond; the server is
+	// silent because of us, so the stall clock is held (TurnTimeout still
+	// bounds the turn).
+	toolWait bool
 	start  time.Time // when the turn was sent (or the server started it)
 	last   time.Time // when the last server message for this turn arrived
 	notify chan struct{}
@@ -737,6 +745,12 @@ func (t *Turn) push(it item) {
 	}
 	t.q = append(t.q, it)
 	t.last = time.Now()
+	switch it.ev.Kind {
+	case EventToolCall:
+		t.toolWait = true
+	case EventToolCancel:
+		t.toolWait = false
+	}
 	t.ended = it.end
 	t.mu.Unlock()
 	select {
@@ -783,6 +797,9 @@ func (t *Turn) Next(ctx context.Context) (Event, error) {
 		}
 		now := time.Now()
 		wait, left := t.stall-now.Sub(t.last), t.deadline-now.Sub(t.start)
+		if t.toolWait {
+			wait = t.stall // not a stall: the server waits for our answer
+		}
 		t.mu.Unlock()
 		if wait <= 0 || left <= 0 {
 			t.mu.Lock()

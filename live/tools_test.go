@@ -206,3 +206,36 @@ func TestImagePart(t *testing.T) {
 		t.Fatal("a non-image part was sent")
 	}
 }
+
+// TestToolCallHoldsStallClock: a tool that takes longer than the stall
+// timeout does not fail the turn as stalled: the server is waiting for us.
+func TestToolCallHoldsStallClock(t *testing.T) {
+	srv := livetest.NewServer(t, livetest.Options{})
+	srv.Script(livetest.Reply{ToolCalls: []livetest.ToolCall{{ID: "c1", Name: "current_time"}}})
+	cfg := config(srv, nil)
+	cfg.Tools = []tool.FunctionDeclaration{clockDecl}
+	cfg.StallTimeout = 200 * time.Millisecond
+	s := dial(t, cfg)
+	turn := send(t, s, "time?")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ev, err := turn.Next(ctx)
+	for err == nil && ev.Kind != live.EventToolCall {
+		ev, err = turn.Next(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "tool" runs for three stall timeouts while the turn is read.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(3 * cfg.StallTimeout)
+		s.Respond(ctx, tool.FunctionResponse{ID: "c1", Name: "current_time", Response: map[string]any{"output": "noon"}})
+	}()
+	r := drain(t, turn)
+	<-done
+	if r.err != nil || !strings.Contains(r.transcript, "noon") {
+		t.Fatalf("%+v", r)
+	}
+}
