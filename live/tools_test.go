@@ -239,3 +239,28 @@ func TestToolCallHoldsStallClock(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestNewTurnWithdrawsPendingCalls: a newer turn interrupts one waiting on
+// a tool call; the emulator withdraws the call (toolCallCancellation), as
+// the service does, and the first turn ends interrupted.
+func TestNewTurnWithdrawsPendingCalls(t *testing.T) {
+	srv := livetest.NewServer(t, livetest.Options{})
+	srv.Script(livetest.Reply{ToolCalls: []livetest.ToolCall{{ID: "c1", Name: "current_time"}}}, livetest.Reply{Transcript: "Second."})
+	cfg := config(srv, nil)
+	cfg.Tools = []tool.FunctionDeclaration{clockDecl}
+	s := dial(t, cfg)
+	first := send(t, s, "time?")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if ev, err := first.Next(ctx); err != nil || ev.Kind != live.EventToolCall {
+		t.Fatalf("%v %v", ev.Kind, err)
+	}
+	second := send(t, s, "never mind")
+	r := drain(t, first)
+	if r.err != nil || !r.has(live.EventToolCancel) || !r.has(live.EventInterrupted) {
+		t.Fatalf("first turn %+v", r)
+	}
+	if r := drain(t, second); r.err != nil || r.transcript != "Second." {
+		t.Fatalf("second turn %+v", r)
+	}
+}
