@@ -697,16 +697,16 @@ type Turn struct {
 	// Guarded by Session.mu.
 	hearing bool
 
-	mu     sync.Mutex
-	q      []item
-	ended  bool
+	mu    sync.Mutex
+	q     []item
+	ended bool
 	// toolWait: a toolCall awaits the client's Respond; the server is
 	// silent because of us, so the stall clock is held (TurnTimeout still
 	// bounds the turn).
 	toolWait bool
-	start  time.Time // when the turn was sent (or the server started it)
-	last   time.Time // when the last server message for this turn arrived
-	notify chan struct{}
+	start    time.Time // when the turn was sent (or the server started it)
+	last     time.Time // when the last server message for this turn arrived
+	notify   chan struct{}
 
 	// Consumer side.
 	audio      []byte
