@@ -16,7 +16,10 @@
 // (interaction REST calls), voice.go (the guilds' voice channels),
 // voicecommands.go (/join, /leave, permissions), state.go (the store:
 // settings, handles, turns, budgets), usage.go (/usage, /forget),
-// permissions.go (Manage Server), health.go, metrics.go.
+// permissions.go (Manage Server), tools.go (the tool registry, the
+// built-ins bound to the guild, a turn's calls), sources.go (tool lines and
+// grounding links under an answer), image.go (/ask image:), persona.go
+// (/persona), health.go, metrics.go.
 package bot
 
 import (
@@ -32,9 +35,11 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/imagefit"
 	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live"
 	"github.com/livecord/livecord/store"
+	"github.com/livecord/livecord/tool"
 )
 
 // Defaults for the zero values of Config.
@@ -106,6 +111,18 @@ type Config struct {
 	APIURL string
 	// Logger receives the bot's logs; tokens never reach it.
 	Logger *slog.Logger
+	// Tools are offered to Live beside the built-in ones (stop speaking,
+	// leave, set the voice, who is in the channel, the clock): the MCP
+	// servers' tools. ToolTimeout bounds a call that sets no timeout of its
+	// own (default 10 s); TimeZone is the clock's default zone (nil: UTC).
+	Tools       []tool.Tool
+	ToolTimeout time.Duration
+	TimeZone    *time.Location
+	// Image limits the pictures /ask image: takes (imagefit's defaults for
+	// zero fields); ImageClient downloads them (default: a client bounded
+	// by imageFetchTimeout).
+	Image       imagefit.Options
+	ImageClient *http.Client
 	// Metrics, when set, receives turns, latencies, errors by class and the
 	// open Live sessions, voice connections and queued turns.
 	Metrics *admin.Metrics
@@ -135,6 +152,9 @@ type Bot struct {
 	convs   map[string]*conversation
 	lastAsk map[string]time.Time // user → last accepted /ask
 
+	tools      *tool.Registry // built-in and configured tools
+	imgOnce    sync.Once
+	img        *http.Client // default image download client
 	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
 	ready      chan struct{} // closed once connected and commands are registered
@@ -188,6 +208,10 @@ func New(cfg Config) (*Bot, error) {
 	}
 	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: cfg.Store, http: cfg.HTTPClient,
 		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+	var err error
+	if b.tools, err = newToolRegistry(b); err != nil {
+		return nil, err
+	}
 	if b.http == nil {
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
@@ -281,6 +305,7 @@ func (b *Bot) shutdown() {
 	defer grace.Stop()
 	b.cancel() // handlers and enqueue refuse work from here on
 	b.tasks.Close()
+	b.closeTools()
 	b.leaveAllVoice()
 	if err := b.dg.Close(); err != nil {
 		b.log.Warn("close gateway", "err", err)

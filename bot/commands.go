@@ -50,7 +50,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 			Options: []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Description: "What to ask",
 				Required: true, MinLength: new(1), MaxLength: maxLen,
-			}}},
+			}, imageOption()}},
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install},
@@ -62,6 +62,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 		{Name: "help", Description: "How to use this bot", Contexts: anywhere, IntegrationTypes: install},
 		usageCommand(guildOnly, install),
 		forgetCommand(guildOnly, install),
+		personaCommand(),
 	}
 }
 
@@ -143,6 +144,8 @@ func (b *Bot) onCommand(ia *interaction) {
 		b.onForget(ia, log)
 	case "help":
 		b.respond(ia, b.helpText(), true)
+	case "persona":
+		b.onPersona(ia, log)
 	default:
 		b.respond(ia, "I don't know that command any more; it may be a leftover from an older version.", true)
 	}
@@ -203,6 +206,11 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
 		return
 	}
+	att, refusal := b.askAttachment(ia)
+	if refusal != "" {
+		b.respond(ia, clip(refusal+promptEcho(ia)), true)
+		return
+	}
 	j := &job{ia: ia, prompt: prompt, userID: user.ID, userName: displayName(ia.Interaction), ready: make(chan struct{})}
 	c, pos, err := b.enqueue(ia, j)
 	if errors.Is(err, errShuttingDown) {
@@ -227,6 +235,9 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	// it only after j.ready is closed.
 	if ia.GuildID != "" && b.cfg.Voice != nil {
 		j.voiceChannel = b.userVoiceChannel(ia.GuildID, user.ID)
+	}
+	if att != nil && !b.attachImage(ia, c, j, att, log) {
+		return
 	}
 	if pos > 0 {
 		j.shownPos = pos
@@ -373,6 +384,9 @@ func (b *Bot) helpText() string {
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
 		"• Server managers: `/usage` shows this server's Gemini tokens and estimated cost; `/forget` erases its remembered history.",
+		"• Attach a picture with `/ask prompt:… image:…` and Gemini looks at it. Answers drawn from Google Search list their sources.",
+		"• Gemini can use tools: ask it to stop talking, leave, change its voice, say who is here or what time it is.",
+		"• `/persona` (Manage Server) sets how Gemini behaves in this server.",
 		fmt.Sprintf("• Questions run one at a time; up to %d can wait in line. Voice playback: %s.", b.cfg.QueueCap, v),
 	}, "\n")
 }

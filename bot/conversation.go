@@ -41,14 +41,16 @@ type conversation struct {
 	fresh   bool          // drop the session and handle before the next turn
 
 	// Owned by the worker goroutine.
-	sess      *live.Session
-	sessVoice string
+	sess        *live.Session
+	sessVoice   string
+	sessPersona string
 }
 
 // job is one /ask waiting for or in its turn.
 type job struct {
 	ia           *interaction
 	prompt       string
+	images       []live.Image // /ask image:, prepared
 	userID       string
 	userName     string // display name when asked, for the history
 	voiceChannel string // the asker's voice channel when they asked
@@ -310,12 +312,17 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.sess != nil && c.sessVoice == voice {
+	persona, err := c.b.personaFor(ctx, c.key)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess != nil && c.sessVoice == voice && c.sessPersona == persona {
 		return c.sess, nil
 	}
 	c.closeSession()
 	cfg := c.b.cfg.Live
-	cfg.Voice = voice
+	cfg.Voice, cfg.SystemInstruction = voice, persona
+	cfg.Tools = c.b.toolDeclarations(cfg.Model)
 	if cfg.Handle, err = c.b.st.Handle(ctx, c.key); err != nil {
 		return nil, &storeError{err}
 	}
@@ -353,7 +360,7 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sess, c.sessVoice = s, voice
+	c.sess, c.sessVoice, c.sessPersona = s, voice, persona
 	c.b.met.liveSessions(1)
 	return s, nil
 }
@@ -418,10 +425,12 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
+	tt := c.newTurnTools(ctx, sess, sp, j.ia.GuildID == "" || canManageGuild(j.ia))
+	defer tt.finish()
 	sent := time.Now()
 	var usage live.Usage
 	complete := false
-	turn, err := sess.Send(ctx, j.prompt)
+	turn, err := sess.Send(ctx, j.prompt, j.images...)
 	if err != nil {
 		log.Warn("live send failed", "err", err)
 		b.met.liveFailed(err)
@@ -450,7 +459,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 				b.met.firstAudio(time.Since(sent))
 			}
 			r.pcm = turn.Audio()
-			if sp != nil {
+			if sp != nil && tt.speaking() {
 				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
@@ -470,6 +479,8 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			if sp != nil {
 				sp.Interrupt()
 			}
+		case live.EventToolCall, live.EventToolCancel:
+			tt.handle(ev)
 		case live.EventResumption:
 			if ev.Handle != "" {
 				b.saveHandle(c.key, ev.Handle)
@@ -480,6 +491,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 	}
 	// The turn keeps what arrived, a failed turn's partial reply included.
 	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
+	r.tools, r.sources = tt.wait(), turn.Sources()
 	ed.stop()
 	r.elapsed = time.Since(start)
 	if complete {

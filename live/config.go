@@ -95,6 +95,12 @@ type Config struct {
 	// the connection is dropped, so a server flooding audio cannot make the
 	// client buffer without bound.
 	MaxReply time.Duration
+	// GoogleSearch offers Google Search to the model (grounding); the
+	// sources it used arrive as EventGrounding and in Turn.Sources.
+	GoogleSearch bool
+	// Tools are the functions the model may call (EventToolCall; answer with
+	// Session.Respond).
+	Tools []FunctionDeclaration
 	// Realtime, when set, enables streamed input (Session.SendAudio) and
 	// turns the server starts on its own (Session.NextTurn).
 	Realtime *Realtime
@@ -301,6 +307,12 @@ func (c Config) setup(handle string) *wire.Setup {
 		}
 		s.RealtimeInputConfig = &wire.RealtimeInputConfig{AutomaticActivityDetection: aad,
 			ActivityHandling: "START_OF_ACTIVITY_INTERRUPTS"}
+	}
+	if len(c.Tools) > 0 {
+		s.Tools = append(s.Tools, wire.Tool{FunctionDeclarations: c.Tools})
+	}
+	if c.GoogleSearch {
+		s.Tools = append(s.Tools, wire.Tool{GoogleSearch: &struct{}{}})
 	}
 	if c.Compression {
 		s.ContextWindowCompression = &wire.ContextWindowCompression{SlidingWindow: &struct{}{}}

@@ -67,6 +67,11 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 	cfg.Store = st
+	mcp, tools := connectMCP(ctx, ro.Tools.MCP, log.With("component", "mcp"))
+	if mcp != nil {
+		defer mcp.Close()
+	}
+	cfg.Tools = append(cfg.Tools, tools...)
 	b, err := bot.New(cfg)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,16 +45,24 @@ type emuConn struct {
 	// seeding: the setup asked for initial history in clientContent and
 	// no turn has started yet (the reader's own).
 	seeding    bool
-	inputTx    bool          // inputAudioTranscription
-	manual     bool          // automatic activity detection disabled
-	interrupts bool          // START_OF_ACTIVITY_INTERRUPTS
-	vad        *vad          // used by the reader only
-	audioIn    time.Duration // audio time received; reader only
+	inputTx    bool            // inputAudioTranscription
+	manual     bool            // automatic activity detection disabled
+	interrupts bool            // START_OF_ACTIVITY_INTERRUPTS
+	vad        *vad            // used by the reader only
+	audioIn    time.Duration   // audio time received; reader only
+	functions  map[string]bool // declared function names
+	search     bool            // googleSearch offered
+
+	toolMu         sync.Mutex
+	pendingCalls   map[string]string // call id → name, awaiting a response
+	cancelledCalls map[string]bool
+	toolResp       chan FunctionResult
 }
 
 // job is one turn waiting for or being generated.
 type job struct {
 	prompt string
+	images []Image
 	spoken bool   // the turn is speech that ended (realtime audio)
 	heard  string // its transcription ("" if not recognised)
 	// context is clientContent text sent without turnComplete before the
@@ -96,6 +105,7 @@ func (c *emuConn) run() {
 	defer close(jobs)
 	var open []*job // turns not yet known to be finished
 	pending := ""   // clientContent text without turnComplete
+	var pendingImages []Image
 	interrupt := func() {
 		for _, j := range open {
 			j.cancel()
@@ -144,6 +154,7 @@ func (c *emuConn) run() {
 			return
 		}
 		prompt, isTurn := "", false
+		var images []Image
 		switch top {
 		case "setup":
 			c.closeWith(1007, "Request contains an invalid argument.")
@@ -166,8 +177,21 @@ func (c *emuConn) run() {
 			}
 			c.seeding = false
 			pending += contentText(cc["turns"])
+			ims, reason := contentImages(cc["turns"])
+			if reason != "" {
+				c.closeWith(1007, reason)
+				return
+			}
+			pendingImages = append(pendingImages, ims...)
 			if complete {
 				prompt, isTurn, pending = pending, true, ""
+				images, pendingImages = pendingImages, nil
+			}
+		case "toolResponse":
+			tr, _ := norm[top].(map[string]any)
+			if reason := c.toolResponses(tr); reason != "" {
+				c.closeWith(1007, reason)
+				return
 			}
 		case "realtimeInput":
 			if c.seeding {
@@ -193,7 +217,7 @@ func (c *emuConn) run() {
 		}
 		// A new turn interrupts whatever is still being generated.
 		interrupt()
-		if !enqueue(&job{prompt: prompt}) {
+		if !enqueue(&job{prompt: prompt, images: images}) {
 			return
 		}
 	}
@@ -396,6 +420,14 @@ func (c *emuConn) setup(data []byte) bool {
 		}
 		return false
 	}
+	names, search, reason := checkTools(norm["setup"].(map[string]any))
+	if reason != "" {
+		c.closeWith(1007, reason)
+		return false
+	}
+	c.functions, c.search = names, search
+	c.pendingCalls, c.cancelledCalls = map[string]string{}, map[string]bool{}
+	c.toolResp = make(chan FunctionResult, 64)
 	c.model = model
 	c.seeding = st.HistoryConfig != nil && st.HistoryConfig.InitialHistoryInClientContent
 	c.outputTx = st.OutputAudioTranscription != nil
@@ -505,9 +537,26 @@ func (c *emuConn) answer(j *job) {
 			return
 		}
 	}
-	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed, Spoken: j.spoken, Context: j.context}
+	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed, Spoken: j.spoken, Context: j.context,
+		Images: j.images, GoogleSearch: c.search}
+	for name := range c.functions {
+		req.Tools = append(req.Tools, name)
+	}
+	slices.Sort(req.Tools)
 	r := s.nextReply(req)
 	transcript, pcm := r.Transcript, r.PCM
+	if len(r.ToolCalls) > 0 {
+		results, ok := c.callTools(j, r.ToolCalls)
+		if !ok {
+			if c.ctx.Err() == nil {
+				c.interrupted(j, "")
+			}
+			return
+		}
+		if transcript == "" && pcm == nil {
+			transcript = toolTranscript(results)
+		}
+	}
 	if transcript == "" && pcm == nil {
 		pcm, transcript = Speak(j.prompt)
 	} else if pcm == nil {
@@ -617,6 +666,11 @@ func (c *emuConn) answer(j *job) {
 		if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
 			text := strings.Join(frags[sentFrags:], "")
 			if err := c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}); err != nil {
+				return err
+			}
+		}
+		if g := r.Grounding; g != nil && c.search {
+			if err := c.send(map[string]any{"serverContent": map[string]any{"groundingMetadata": groundingJSON(g)}}); err != nil {
 				return err
 			}
 		}

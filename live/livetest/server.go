@@ -126,6 +126,9 @@ type Server struct {
 	sessions  map[string]*session // by issued handle
 	phrases   []phrase
 	live      map[*emuConn]struct{}
+
+	callSeq     int
+	toolResults []FunctionResult
 }
 
 type rejection struct {
