@@ -98,8 +98,8 @@ type Conn struct {
 	recvMu    sync.Mutex
 	ssrcUsers map[uint32]string
 	parked    map[uint32][]Frame
-	openBuf   []byte // transport plaintext of the packet being handled
-	daveBuf   []byte // its DAVE plaintext
+	openBuf   []byte  // transport plaintext of the packet being handled
+	daveBuf   []byte  // its DAVE plaintext
 	newServer *Server // set by ServerUpdate: reconnect with these credentials
 	endSess   context.CancelFunc
 
@@ -808,4 +808,3 @@ func (c *Conn) keepalive(ctx context.Context, link *udpLink) {
 		}
 	}
 }
-

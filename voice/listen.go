@@ -77,7 +77,7 @@ type ears struct {
 	ignMu     sync.RWMutex
 	ignored   map[string]bool
 
-	datagrams, notAudio, undecryptable, e2eeFailed     atomic.Uint64
+	datagrams, notAudio, undecryptable, e2eeFailed  atomic.Uint64
 	unknownSSRC, replayed, unmapped, muted, unheard atomic.Uint64
 
 	kick   chan struct{}
