@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"layeh.com/gopus"
-
 	phrases "github.com/livecord/livecord/audio/speech"
 	"github.com/livecord/livecord/live/livetest"
 	"github.com/livecord/livecord/voice"
@@ -235,24 +233,11 @@ func TestListenUnknownSSRCReplayed(t *testing.T) {
 // opusFrames encodes 48 kHz mono pcm into 20 ms stereo Opus frames.
 func opusFrames(t testing.TB, pcm []int16) [][]byte {
 	t.Helper()
-	enc, err := gopus.NewEncoder(48000, 2, gopus.Voip)
+	fs, err := voicetest.EncodeOpus(pcm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stereo := make([]int16, 2*wire.FrameSamples)
-	var out [][]byte
-	for off := 0; off < len(pcm); off += wire.FrameSamples {
-		clear(stereo)
-		for i, v := range pcm[off:min(off+wire.FrameSamples, len(pcm))] {
-			stereo[2*i], stereo[2*i+1] = v, v
-		}
-		f, err := enc.Encode(stereo, wire.FrameSamples, 1275)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return fs
 }
 
 // TestListenHeaderExtensionsAndGarbage: packets as other clients and the
