@@ -248,12 +248,20 @@ func runListening(b *testing.B, channels, speakers int, d time.Duration) {
 	}
 	var p99s []time.Duration
 	var late, rate uint64
+	var sum voice.ReceiveStats
 	for _, bc := range bots {
 		p99s = append(p99s, bc.p.Stats().LateP99)
 		st := bc.conn.ReceiveStats()
 		late += st.Inbound.Late
 		rate += st.Inbound.RateLimited
+		sum.Datagrams += st.Datagrams
+		sum.E2EEFailed += st.E2EEFailed
+		sum.Unmapped += st.Unmapped
+		sum.Undecryptable += st.Undecryptable
+		sum.Inbound.Frames += st.Inbound.Frames
+		sum.Inbound.Concealed += st.Inbound.Concealed
 	}
+	b.Logf("%d speakers × %d frames; the bots' receive counters summed: %+v", len(sps), n, sum)
 	slices.Sort(p99s)
 	b.ReportMetric(float64(p99s[len(p99s)/2].Microseconds())/1000, "p99-late-ms")
 	b.ReportMetric(float64(p99s[len(p99s)-1].Microseconds())/1000, "worst-stream-p99-late-ms")

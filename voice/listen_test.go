@@ -515,3 +515,66 @@ func TestListenSurvivesNewSession(t *testing.T) {
 	checkHeard(t, evs, aliceID, 0, first, 0.9)
 	checkHeard(t, evs, aliceID, 1, second, 0.9)
 }
+
+// TestChannelListenerOutlivesConnections: a listener registered once on a
+// Channel (and its ignore list) keeps working across a 4006 new session
+// through the main gateway and across a whole new connection after Discord
+// disconnected the bot (4014) and it joined again.
+func TestChannelListenerOutlivesConnections(t *testing.T) {
+	vs := voicetest.NewServer(t, voicetest.Options{})
+	_, s, guild, channel := discord(t, vs)
+	ctx := testCtx(t, 40*time.Second)
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	e := newEar()
+	defer ch.Listen(e.hear)()
+	ch.Ignore(bobID, true)
+	bot := s.State.User.ID
+	sayAs := func(turn int, name string) {
+		t.Helper()
+		alice, err := vs.Join(ctx, guild, channel, aliceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer alice.Close()
+		bob, err := vs.Join(ctx, guild, channel, bobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bob.Close()
+		pcm := phrase(t, name)
+		bobDone := speak(ctx, t, bob, pcm, voicetest.SpeakOptions{})
+		speak(ctx, t, alice, pcm, voicetest.SpeakOptions{})()
+		bobDone()
+		evs := e.wait(ctx, t, "alice's turn "+strconv.Itoa(turn), endsOf(aliceID, turn+1))
+		checkHeard(t, evs, aliceID, turn, pcm, 0.9)
+	}
+	sayAs(0, "hello")
+
+	c := voice.ChannelConn(ch)
+	old := c.SSRC()
+	if err := vs.ForceClose(bot, 4006); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(ctx, t, "a new session after 4006", func() bool { return c.SSRC() != 0 && c.SSRC() != old })
+	sayAs(1, "thanks")
+
+	vs.Disconnect(guild, bot)
+	<-c.Done()
+	waitUntil(ctx, t, "the Channel to forget the ended connection", func() bool { return ch.ChannelID() == "" })
+	if err := ch.Join(ctx, channel, 0); err != nil {
+		t.Fatal(err)
+	}
+	sayAs(2, "count")
+	for _, ev := range e.events() {
+		if ev.UserID == bobID {
+			t.Fatalf("heard the ignored user (%s)", ev.Kind)
+		}
+	}
+	if st := ch.ReceiveStats(); st.Inbound.Turns != 3 || st.Muted == 0 {
+		t.Fatalf("stats across connections: %+v", st)
+	}
+}

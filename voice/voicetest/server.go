@@ -174,6 +174,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voicetest: listen udp: %w", err)
 	}
+	// One socket carries every member's media: room for a burst while the
+	// relay goroutine waits for a busy CPU (the kernel caps the request).
+	udp.SetReadBuffer(4 << 20)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		udp.Close()
