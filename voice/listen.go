@@ -80,6 +80,8 @@ type ears struct {
 	datagrams, notAudio, undecryptable, e2eeFailed  atomic.Uint64
 	unknownSSRC, replayed, unmapped, muted, unheard atomic.Uint64
 
+	warned [warnKinds]atomic.Bool // each kind of bad input is logged once
+
 	kick   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -93,10 +95,17 @@ func newEars(cfg inbound.Config, log *slog.Logger) *ears {
 	return e
 }
 
-// listen registers fn (replacing any listener) and returns its stop.
+// listen registers fn (replacing any listener; nil removes it) and
+// returns its stop.
 func (e *ears) listen(fn func(inbound.Event)) (stop func()) {
 	if fn == nil {
-		panic("voice: Listen with a nil function")
+		e.mu.Lock()
+		e.gen++
+		e.fn = nil
+		e.listening.Store(false)
+		e.evs = e.rcv.Close(e.evs[:0], time.Now())
+		e.mu.Unlock()
+		return func() {}
 	}
 	e.once.Do(func() { e.tasks.Go(e.timer) })
 	e.mu.Lock()
@@ -214,6 +223,22 @@ func (e *ears) timer() {
 			e.emitLocked()
 			e.mu.Unlock()
 		}
+	}
+}
+
+// Kinds of bad input, each logged once per Channel (or Conn): the
+// counters say how often.
+const (
+	warnUndecryptable = iota
+	warnE2EE
+	warnUnmapped
+	warnKinds
+)
+
+// warnOnce logs the first bad input of a kind.
+func (e *ears) warnOnce(kind int, msg string, args ...any) {
+	if !e.warned[kind].Swap(true) {
+		e.log.Warn(msg+" (logged once; ReceiveStats counts them)", args...)
 	}
 }
 
