@@ -124,6 +124,7 @@ func (e *ears) listen(fn func(inbound.Event)) (stop func()) {
 		e.listening.Store(false)
 		// Turns in progress end unheard: the listener has gone.
 		e.evs = e.rcv.Close(e.evs[:0], time.Now())
+		clear(e.evs)
 	}
 }
 
@@ -266,10 +267,13 @@ func (e *ears) close() {
 // 20 ms chunks of 16 kHz mono, Onset, End), until stop is called or the
 // Conn closes. A second Listen replaces the first listener.
 //
-// fn runs on the connection's receive goroutines, one call at a time, and
-// must return promptly (hand the audio to a channel or a buffer): while it
-// runs, no other packet of the call is processed. It must not call Listen's
-// stop or Ignore (they wait for fn). Event.PCM is the listener's to keep.
+// fn runs on the connection's receive goroutines (the UDP reader, the
+// gateway reader replaying held packets and handling op 13, a timer for
+// pause and loss decisions, and the caller of Ignore), one call at a time,
+// and must return promptly (hand the audio to a channel or a buffer):
+// while it runs, no other packet of the call is processed. It must not
+// call Listen, its stop or Ignore (they wait for fn). Event.PCM is the
+// listener's to keep.
 // After stop returns fn is not called again; turns in progress end
 // without an End event.
 //
