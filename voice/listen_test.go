@@ -3,6 +3,7 @@ package voice_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -517,7 +518,7 @@ func TestListenSurvivesNewSession(t *testing.T) {
 }
 
 // TestChannelListenerOutlivesConnections: a listener registered once on a
-// Channel (and its ignore list) keeps working across a 4006 new session
+// Channel (and its ignore list) keeps working across a resume (4015), a 4006 new session
 // through the main gateway and across a whole new connection after Discord
 // disconnected the bot (4014) and it joined again.
 func TestChannelListenerOutlivesConnections(t *testing.T) {
@@ -554,13 +555,22 @@ func TestChannelListenerOutlivesConnections(t *testing.T) {
 	}
 	sayAs(0, "hello")
 
+	// 4015: a resume on the same connection.
 	c := voice.ChannelConn(ch)
+	if err := vs.ForceClose(bot, 4015); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vs.WaitMemberState(ctx, bot, func(m voicetest.MemberState) bool { return m.Resumes == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	sayAs(1, "weather")
+
 	old := c.SSRC()
 	if err := vs.ForceClose(bot, 4006); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(ctx, t, "a new session after 4006", func() bool { return c.SSRC() != 0 && c.SSRC() != old })
-	sayAs(1, "thanks")
+	sayAs(2, "thanks")
 
 	vs.Disconnect(guild, bot)
 	<-c.Done()
@@ -568,13 +578,44 @@ func TestChannelListenerOutlivesConnections(t *testing.T) {
 	if err := ch.Join(ctx, channel, 0); err != nil {
 		t.Fatal(err)
 	}
-	sayAs(2, "count")
+	sayAs(3, "count")
 	for _, ev := range e.events() {
 		if ev.UserID == bobID {
 			t.Fatalf("heard the ignored user (%s)", ev.Kind)
 		}
 	}
-	if st := ch.ReceiveStats(); st.Inbound.Turns != 3 || st.Muted == 0 {
+	if st := ch.ReceiveStats(); st.Inbound.Turns != 4 || st.Muted == 0 {
 		t.Fatalf("stats across connections: %+v", st)
+	}
+}
+
+// TestSpeakerVoiceGate: a Speaker with its voice gate on stops sending
+// through a pause in what it says, as Discord clients do (five silence
+// frames, then nothing), and the listener hears two turns, each like its
+// phrase.
+func TestSpeakerVoiceGate(t *testing.T) {
+	srv := voicetest.NewServer(t, voicetest.Options{})
+	ctx := testCtx(t, 30*time.Second)
+	bot := dial(t, srv, botID, nil)
+	e := newEar()
+	defer bot.Listen(e.hear)()
+	alice := join(ctx, t, srv, aliceID)
+	first, second := phrase(t, "hello"), phrase(t, "thanks")
+	pcm := slices.Concat(first, make([]int16, phrases.Rate), second) // a second of silence between
+	speak(ctx, t, alice, pcm, voicetest.SpeakOptions{Gate: true})()
+	evs := e.wait(ctx, t, "two turns", endsOf(aliceID, 2))
+	checkHeard(t, evs, aliceID, 0, first, 0.9)
+	checkHeard(t, evs, aliceID, 1, second, 0.9)
+	fs := srv.Frames(aliceID)
+	silences, sent := 0, len(fs)
+	for _, f := range fs {
+		if f.IsSilence() {
+			silences++
+		}
+	}
+	// Two talkspurts, each closed by five silence frames; the gate's
+	// hangover keeps sending for at most 200 ms into the pause.
+	if silences != 10 || sent > (len(pcm)-phrases.Rate)/960+2+10+10 {
+		t.Fatalf("%d frames sent (%d silence) for %.1f s with a 1 s pause", sent, silences, float64(len(pcm))/phrases.Rate)
 	}
 }
