@@ -518,14 +518,15 @@ func TestListenSurvivesNewSession(t *testing.T) {
 }
 
 // TestChannelListenerOutlivesConnections: a listener registered once on a
-// Channel (and its ignore list) keeps working across a resume (4015), a 4006 new session
+// Channel that joined hearing (op 4 without self_deaf), and its ignore
+// list, keep working across a resume (4015), a 4006 new session
 // through the main gateway and across a whole new connection after Discord
 // disconnected the bot (4014) and it joined again.
 func TestChannelListenerOutlivesConnections(t *testing.T) {
 	vs := voicetest.NewServer(t, voicetest.Options{})
 	_, s, guild, channel := discord(t, vs)
 	ctx := testCtx(t, 40*time.Second)
-	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true})
+	ch, err := voice.Join(ctx, s, guild, channel, voice.ChannelConfig{TLSConfig: vs.ClientTLS(), NoDAVE: true, Hearing: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,6 +535,12 @@ func TestChannelListenerOutlivesConnections(t *testing.T) {
 	defer ch.Listen(e.hear)()
 	ch.Ignore(bobID, true)
 	bot := s.State.User.ID
+	// Hearing: the main gateway has the bot in the channel, not self-deafened
+	// (Discord sends a self-deafened client no audio).
+	waitUntil(ctx, t, "the bot's voice state", func() bool {
+		vs, err := s.State.VoiceState(guild, bot)
+		return err == nil && vs.ChannelID == channel && !vs.SelfDeaf
+	})
 	sayAs := func(turn int, name string) {
 		t.Helper()
 		alice, err := vs.Join(ctx, guild, channel, aliceID)
