@@ -321,11 +321,17 @@ func TestListenReorderAndLoss(t *testing.T) {
 	es := voicetest.NewExternalSender()
 	srv := voicetest.NewServer(t, voicetest.Options{DAVE: es, RequireDAVE: true})
 	ctx := testCtx(t, 30*time.Second)
-	bot, bd := daveDial(t, srv, botID)
+	// A deeper reorder buffer than the default 40 ms: the 30 ms delays below
+	// must not be judged lost because a loaded machine ran the timer late.
+	d, err := voice.NewDAVE(snowflake(t, botID), snowflake(t, channelID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := dial(t, srv, botID, func(c *voice.Config) { c.E2EE, c.Receive = d, inbound.Config{Depth: 100 * time.Millisecond} })
 	e := newEar()
 	defer bot.Listen(e.hear)()
 	alice := join(ctx, t, srv, aliceID)
-	inGroup(ctx, t, es, []string{botID, aliceID}, bd)
+	inGroup(ctx, t, es, []string{botID, aliceID}, d)
 	var dropped, delayed atomic.Int32
 	srv.DropPackets(func(user string, seq uint16) bool {
 		if user == aliceID && seq%25 == 10 {
@@ -346,8 +352,10 @@ func TestListenReorderAndLoss(t *testing.T) {
 	evs := e.wait(ctx, t, "alice's turn", endsOf(aliceID, 1))
 	st := bot.ReceiveStats().Inbound
 	t.Logf("%d delayed 30 ms, %d lost; stats %+v", delayed.Load(), dropped.Load(), st)
-	if st.Late != 0 || st.Duplicates != 0 || st.Concealed+st.FECRecovered != uint64(dropped.Load()) || dropped.Load() == 0 {
-		t.Errorf("late %d, duplicates %d, concealed %d + FEC %d for %d lost", st.Late, st.Duplicates, st.Concealed, st.FECRecovered, dropped.Load())
+	// Every lost packet is concealed, and so is any delayed one the buffer
+	// gave up on (a stall of the whole process longer than its depth).
+	if st.Late > uint64(delayed.Load())/4 || st.Duplicates != 0 || st.Concealed+st.FECRecovered != uint64(dropped.Load())+st.Late || dropped.Load() == 0 {
+		t.Errorf("late %d of %d delayed, duplicates %d, concealed %d + FEC %d for %d lost", st.Late, delayed.Load(), st.Duplicates, st.Concealed, st.FECRecovered, dropped.Load())
 	}
 	sent := len(pcm)/wire.FrameSamples + 1 + 5 // the phrase, its last partial frame, the silence tail
 	if got := len(turnPCM(evs, aliceID, 0)); got < (sent-1)*inbound.ChunkSamples {
@@ -386,6 +394,10 @@ func TestListenFloodAndGarbage(t *testing.T) {
 	}
 	floodDone := speak(ctx, t, bob, flood, voicetest.SpeakOptions{Interval: 2 * time.Millisecond})
 	aliceDone := speak(ctx, t, alice, pcm, voicetest.SpeakOptions{})
+	// Bob's garbage follows his op 5 (before it, it would only be held).
+	e.wait(ctx, t, "bob's flood to be heard", func(evs []inbound.Event) bool {
+		return slices.ContainsFunc(evs, func(ev inbound.Event) bool { return ev.UserID == bobID })
+	})
 	bobSSRC, _ := srv.Member(bobID)
 	for i := range 100 {
 		junk := make([]byte, 40+i)
