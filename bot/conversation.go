@@ -39,10 +39,15 @@ type conversation struct {
 	working bool          // a worker goroutine owns the conversation
 	wake    chan struct{} // cap 1: new work
 	fresh   bool          // drop the session and handle before the next turn
+	talk    *talk         // the spoken conversation (/talk) sharing the session, if any
 
-	// Owned by the worker goroutine.
-	sess      *live.Session
-	sessVoice string
+	// smu guards the Live session, which the worker's /ask turns and a
+	// talk's streamed audio share (talk.go).
+	smu          sync.Mutex
+	sess         *live.Session
+	sessVoice    string
+	sessRealtime bool // dialled with Config.Realtime (a talk needs it)
+	realtime     bool // dial with it from now on
 }
 
 // job is one /ask waiting for or in its turn.
@@ -111,7 +116,7 @@ func (b *Bot) enqueue(ia *interaction, j *job) (*conversation, int, error) {
 func (c *conversation) retire() bool {
 	c.b.mu.Lock()
 	c.mu.Lock()
-	if len(c.queue) > 0 {
+	if len(c.queue) > 0 || c.talk != nil {
 		c.mu.Unlock()
 		c.b.mu.Unlock()
 		return false
@@ -173,7 +178,11 @@ func (c *conversation) work() {
 			case <-c.wake:
 				continue
 			case <-idle.C:
-				if c.sess != nil {
+				if c.talking() {
+					idle.Reset(c.b.cfg.IdleTimeout) // the talk keeps the session
+					continue
+				}
+				if c.hasSession() {
 					c.b.log.Info("conversation idle: live session closed", "conversation", c.key)
 				}
 				c.closeSession()
@@ -274,6 +283,8 @@ func (c *conversation) showPositions(waiting []*job) {
 // dropSession closes the Live session and forgets its handle (/reset,
 // /voice).
 func (c *conversation) dropSession() {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	if c.sess != nil {
 		if err := c.sess.Close(); err != nil {
 			c.b.log.Debug("close live session", "err", err)
@@ -289,6 +300,12 @@ func (c *conversation) dropSession() {
 // closeSession closes the Live session, keeping its handle so the next turn
 // resumes the conversation.
 func (c *conversation) closeSession() {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	c.closeSessionLocked()
+}
+
+func (c *conversation) closeSessionLocked() {
 	if c.sess == nil {
 		return
 	}
@@ -308,13 +325,18 @@ func (c *conversation) closeSession() {
 // session returns the open Live session, dialling (and resuming by handle
 // when one is kept) if needed.
 func (c *conversation) session(ctx context.Context) (*live.Session, error) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	voice := c.b.voiceFor(c.key)
-	if c.sess != nil && c.sessVoice == voice {
+	if c.sess != nil && c.sessVoice == voice && (c.sessRealtime || !c.realtime) {
 		return c.sess, nil
 	}
-	c.closeSession()
+	c.closeSessionLocked() // the handle keeps the context for the new one
 	cfg := c.b.cfg.Live
 	cfg.Voice = voice
+	if c.realtime {
+		c.b.talkLiveConfig(&cfg)
+	}
 	cfg.Handle = c.b.st.get(handles, c.key)
 	s, err := live.Dial(ctx, cfg)
 	var le *live.Error
@@ -338,7 +360,7 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sess, c.sessVoice = s, voice
+	c.sess, c.sessVoice, c.sessRealtime = s, voice, c.realtime
 	c.b.met.liveSessions(1)
 	return s, nil
 }

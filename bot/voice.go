@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/livecord/livecord/voice"
 )
@@ -47,7 +48,12 @@ func (b *Bot) channel(guildID string, create bool) *voice.Channel {
 		TLSConfig: vc.TLSConfig, NoDAVE: vc.NoDAVE, Bitrate: vc.Bitrate,
 		IdleTimeout: max(b.cfg.VoiceIdleTimeout, 0), Logger: vc.Logger,
 		Hooks: voice.Hooks{
-			FirstPacket: b.met.firstPacket,
+			FirstPacket: func(d time.Duration) {
+				b.met.firstPacket(d)
+				if t := b.talkOf(guildID); t != nil {
+					t.firstPacket(d)
+				}
+			},
 			Joined: func(channelID string) {
 				b.met.voiceConnections(1)
 				b.log.Info("joined voice", "guild", guildID, "channel", channelID)
@@ -137,6 +143,7 @@ func (b *Bot) onVoiceState(raw json.RawMessage) {
 	if json.Unmarshal(raw, &e) != nil || e.GuildID == "" {
 		return
 	}
+	defer b.onTalkVoiceState(raw)
 	ch := b.channel(e.GuildID, false)
 	if ch == nil {
 		return
