@@ -715,7 +715,9 @@ func (b *Bot) onTalkVoiceState(raw json.RawMessage) {
 		return
 	}
 	if vs.UserID != b.botUserID() {
-		t.ch.Ignore(vs.UserID, !b.heard(vs))
+		heard := b.heard(vs)
+		t.ch.Ignore(vs.UserID, !heard)
+		t.log.Debug("talk: voice state", "user", vs.UserID, "heard", heard)
 	}
 	if in := t.ch.ChannelID(); in != t.voiceID {
 		why := "I left the voice channel"

@@ -161,3 +161,123 @@ func silenceFrames(fs []voicetest.Frame) (n int) {
 	}
 	return n
 }
+
+// TestTalkBargeIn: while the bot answers aloud, alice speaks over it: its
+// audio stops within 100 ms of her voiced onset at the voice server (plus
+// the pacing jitter measured in the same run), the transcript marks the
+// cut, and her next question is answered in full.
+func TestTalkBargeIn(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	q, stop, again := phrase(t, "weather"), phrase(t, "interrupt"), phrase(t, "hello")
+	th.lv.Respond(func(r livetest.Request) livetest.Reply {
+		if r.Prompt == q.Text {
+			return livetest.Reply{Transcript: "A long answer about the weather.", Duration: 20 * time.Second}
+		}
+		return livetest.Reply{}
+	})
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	sp := th.speaker(ctx, t, th.alice.ID)
+	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	// The reply is playing: a second of it has reached the voice server.
+	if _, err := th.vt.WaitFrames(ctx, th.dc.AppID(), func(fs []voicetest.Frame) bool { return len(fs) >= 50 }); err != nil {
+		t.Fatal(err)
+	}
+	before := len(th.vt.Frames(sp.UserID()))
+	if err := sp.Speak(ctx, stop.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	cut := th.transcript(ctx, t, "*(interrupted)*")
+	if !strings.Contains(cut.Content, "**alice:** "+q.Text) {
+		t.Fatalf("the cut reply's transcript is %q", cut.Content)
+	}
+	mine := th.vt.Frames(sp.UserID())[before:]
+	if len(mine) == 0 {
+		t.Fatal("alice's interruption never reached the voice server")
+	}
+	onset := mine[0].Arrival
+	bot := th.vt.Frames(th.dc.AppID())
+	var last time.Time
+	jitter := time.Duration(0) // worst lateness of the bot's pacing before the cut
+	for i, f := range bot {
+		if f.Arrival.Before(onset) && i > 0 && !bot[i-1].IsSilence() {
+			jitter = max(jitter, f.Arrival.Sub(bot[i-1].Arrival)-20*time.Millisecond)
+		}
+		if !f.IsSilence() && f.Arrival.After(onset) {
+			last = f.Arrival
+		}
+	}
+	took := last.Sub(onset)
+	if last.IsZero() {
+		took = 0 // no audio packet after the onset at all
+	}
+	t.Logf("barge-in: bot's last audio packet %v after alice's first voiced packet (pacing jitter before it %v)", took, jitter)
+	if took > 100*time.Millisecond+jitter {
+		t.Fatalf("barge-in took %v, want ≤ 100 ms (+ %v jitter)", took, jitter)
+	}
+	// The interruption is itself a question; then alice asks again.
+	th.transcript(ctx, t, "**alice:** "+stop.Text)
+	if err := sp.Speak(ctx, again.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	m := th.transcript(ctx, t, "**alice:** "+again.Text)
+	if !strings.Contains(m.Content, livetest.DefaultTranscript(again.Text)) || strings.Contains(m.Content, "interrupted") {
+		t.Fatalf("second question's transcript %q", m.Content)
+	}
+}
+
+// TestTalkTwoSpeakers: bob starts while alice holds the floor; his speech
+// is held and sent after hers, introduced by name, so each transcript line
+// names the right person.
+func TestTalkTwoSpeakers(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	th.dc.SetVoiceState(th.guild.ID, th.bob.ID, th.vc.ID)
+	contexts := make(chan string, 8)
+	th.lv.Respond(func(r livetest.Request) livetest.Reply {
+		if r.Spoken {
+			contexts <- r.Prompt + "|" + r.Context
+		}
+		return livetest.Reply{}
+	})
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	a, b := th.speaker(ctx, t, th.alice.ID), th.speaker(ctx, t, th.bob.ID)
+	qa, qb := phrase(t, "weather"), phrase(t, "hello")
+	errs := make(chan error, 1)
+	go func() { errs <- a.Speak(ctx, qa.PCM, voicetest.SpeakOptions{Gate: true}) }()
+	// Bob starts once alice's first second has reached the voice server.
+	if _, err := th.vt.WaitFrames(ctx, a.UserID(), func(fs []voicetest.Frame) bool { return len(fs) >= 50 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Speak(ctx, qb.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+qa.Text)
+	th.transcript(ctx, t, "**bob:** "+qb.Text)
+	for _, m := range th.dc.ChannelMessages(th.text.ID) {
+		if strings.Contains(m.Content, "**alice:** "+qb.Text) || strings.Contains(m.Content, "**bob:** "+qa.Text) {
+			t.Fatalf("misattributed: %q", m.Content)
+		}
+	}
+	// Live was told who speaks before each one's speech.
+	got := map[string]string{}
+	for range 2 {
+		select {
+		case c := <-contexts:
+			p, ctxText, _ := strings.Cut(c, "|")
+			got[p] = ctxText
+		case <-ctx.Done():
+			t.Fatal("Live did not get two spoken turns")
+		}
+	}
+	if !strings.Contains(got[qa.Text], "alice is speaking.") || !strings.Contains(got[qb.Text], "bob is speaking.") {
+		t.Fatalf("context per turn = %q", got)
+	}
+}
