@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/audio/speech"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
@@ -280,4 +283,118 @@ func TestTalkTwoSpeakers(t *testing.T) {
 	if !strings.Contains(got[qa.Text], "alice is speaking.") || !strings.Contains(got[qb.Text], "bob is speaking.") {
 		t.Fatalf("context per turn = %q", got)
 	}
+}
+
+// TestTalkIgnoresBotsAndDeafened: another bot and a member who deafens
+// (after /talk started: the main gateway's voice state) speak, then alice:
+// only alice is heard, and the receive path counts the dropped packets.
+func TestTalkIgnoresBotsAndDeafened(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	met := admin.NewMetrics()
+	th.cfg.Metrics = met
+	other := th.dc.AddBotUser("otherbot")
+	th.dc.AddMember(th.guild.ID, other)
+	th.dc.SetVoiceState(th.guild.ID, other.ID, th.vc.ID)
+	th.dc.SetVoiceState(th.guild.ID, th.carol.ID, th.vc.ID)
+	th.start()
+	notice := th.startTalk(t)
+	if strings.Contains(notice, "otherbot") || !strings.Contains(notice, "carol") {
+		t.Fatalf("notice %q: want carol heard and the bot not", notice)
+	}
+	th.dc.SetVoiceFlags(th.guild.ID, th.carol.ID, discordtest.VoiceFlags{SelfDeaf: true})
+	th.logs.wait(t, "user="+th.carol.ID+" heard=false")
+	ctx := th.ctx()
+	for _, u := range []string{other.ID, th.carol.ID} {
+		sp := th.speaker(ctx, t, u)
+		if err := sp.Speak(ctx, phrase(t, "count").PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := th.speaker(ctx, t, th.alice.ID)
+	q := phrase(t, "thanks")
+	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+q.Text)
+	if x := th.exchange(ctx, t); x.Speaker != "alice" {
+		t.Fatalf("first exchange is %+v, want alice's (the others were heard)", x)
+	}
+	for _, m := range th.dc.ChannelMessages(th.text.ID) {
+		if strings.Contains(m.Content, phrase(t, "count").Text) {
+			t.Fatalf("an ignored member was transcribed: %q", m.Content)
+		}
+	}
+	if n := value(met.Received.WithLabelValues("ignored")); n < 50 {
+		t.Fatalf("%v ignored packets counted, want the two phrases' (≥ 50)", n)
+	}
+}
+
+// TestTalkStops: /talk again stops listening (said in its reply); a new
+// /talk then stops when the channel empties, with a notice.
+func TestTalkStops(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	met := admin.NewMetrics()
+	th.cfg.Metrics = met
+	th.start()
+	th.startTalk(t)
+	if n := value(met.ListeningChannels); n != 1 {
+		t.Fatalf("listening channels = %v, want 1", n)
+	}
+	ia := th.run(th.alice, "talk", nil)
+	ctx := th.ctx()
+	m, err := ia.WaitOriginal(ctx, func(m discordtest.Message) bool { return m.Content != "" })
+	if err != nil || !strings.Contains(m.Content, "Stopped listening") {
+		t.Fatalf("second /talk answered %q (%v)", m.Content, err)
+	}
+	if n := value(met.ListeningChannels); n != 0 {
+		t.Fatalf("listening channels = %v after /talk again, want 0", n)
+	}
+	th.startTalk(t)
+	th.dc.SetVoiceState(th.guild.ID, th.alice.ID, "")
+	if _, err := th.dc.WaitChannelMessages(ctx, th.text.ID, func(ms []discordtest.Message) bool {
+		return len(ms) > 0 && strings.Contains(ms[len(ms)-1].Content, "everyone left")
+	}); err != nil {
+		t.Fatalf("no notice when the channel emptied: %v; messages %+v", err, th.dc.ChannelMessages(th.text.ID))
+	}
+	if err := th.dc.WaitVoiceChannel(ctx, th.guild.ID, th.dc.AppID(), ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTalkAskShares: a text /ask during /talk is a turn in the same Live
+// session: it sees the spoken exchange as history, and is answered as usual.
+func TestTalkAskShares(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	seen := th.histories()
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	sp := th.speaker(ctx, t, th.alice.ID)
+	q := phrase(t, "weather")
+	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+q.Text)
+	m := answered(t, th.ask(th.alice, "hi"))
+	if !strings.Contains(m.Content, livetest.DefaultTranscript("hi")) {
+		t.Fatalf("/ask during /talk answered %q", m.Content)
+	}
+	if n := seen()["hi"]; n < 1 {
+		t.Fatalf("/ask saw %d earlier exchanges, want the spoken one", n)
+	}
+	if n := len(th.lv.Conns()); n != 1 {
+		t.Fatalf("%d Live connections, want the one shared session", n)
+	}
+}
+
+// value reads a gauge's or counter's value.
+func value(m interface{ Write(*dto.Metric) error }) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		return -1
+	}
+	if g := d.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return d.GetCounter().GetValue()
 }
