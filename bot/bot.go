@@ -98,8 +98,7 @@ type Config struct {
 	APIURL string
 	// Logger receives the bot's logs; tokens never reach it.
 	Logger *slog.Logger
-	// Talk tunes spoken conversations (/talk; needs Voice). Live.Realtime
-	// configures the service's activity detection for them.
+	// Talk tunes spoken conversations (/talk; needs Voice).
 	Talk TalkConfig
 	// Metrics, when set, receives turns, latencies, errors by class and the
 	// open Live sessions, voice connections and queued turns.

@@ -55,6 +55,10 @@ type TalkConfig struct {
 	// MaxHold bounds the speech held for someone waiting for the floor
 	// (default 8 s; floor.go).
 	MaxHold time.Duration
+	// Realtime is the service's activity detection for spoken input
+	// (realtimeInputConfig); ManualActivity makes the bot mark each
+	// floor holder's speech itself.
+	Realtime live.Realtime
 	// OnExchange, when set, is called after each spoken exchange with its
 	// timings (for the sandbox and benchmarks).
 	OnExchange func(TalkExchange)
@@ -144,13 +148,12 @@ func (b *Bot) talkOf(guildID string) *talk {
 }
 
 // talkLiveConfig makes cfg fit for a spoken conversation: realtime input
-// (the configured activity detection, or the service's defaults), both
+// (TalkConfig.Realtime's activity detection), both
 // transcriptions, and context compression (audio sessions are otherwise
 // capped at 15 minutes).
 func (b *Bot) talkLiveConfig(cfg *live.Config) {
-	if cfg.Realtime == nil {
-		cfg.Realtime = &live.Realtime{}
-	}
+	r := b.cfg.Talk.Realtime
+	cfg.Realtime = &r
 	cfg.InputTranscription, cfg.OutputTranscription, cfg.Compression = true, true, true
 }
 
@@ -365,7 +368,7 @@ func (t *talk) interrupt(by string) {
 // send streams the floor's items to Live, in order.
 func (t *talk) send() {
 	told := "" // who Live was last told is speaking
-	manual := t.b.cfg.Live.Realtime != nil && t.b.cfg.Live.Realtime.ManualActivity
+	manual := t.b.cfg.Talk.Realtime.ManualActivity
 	buf := make([]byte, 0, 2*inbound.ChunkSamples)
 	for {
 		var it item

@@ -194,6 +194,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	var lerrs []error
 	cfg.Live, lerrs = readLiveConfig(getenv)
 	errs = append(errs, lerrs...)
+	cfg.Talk, lerrs = readTalkConfig(getenv)
+	errs = append(errs, lerrs...)
 	return cfg, ro, errors.Join(errs...)
 }
 
