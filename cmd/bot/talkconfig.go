@@ -57,8 +57,8 @@ func readTalkConfig(getenv func(string) string) (bot.TalkConfig, []error) {
 	}
 	c.Realtime.PrefixPadding = dur("GEMINI_VAD_PREFIX_PADDING", 10*time.Second)
 	c.Realtime.SilenceDuration = dur("GEMINI_VAD_SILENCE", 10*time.Second)
-	r := c.Realtime
-	if r.ManualActivity && (r.StartSensitivity != "" || r.EndSensitivity != "" || r.PrefixPadding != 0 || r.SilenceDuration != 0) {
+	if c.Realtime.ManualActivity && get("GEMINI_VAD_START_SENSITIVITY")+get("GEMINI_VAD_END_SENSITIVITY")+
+		get("GEMINI_VAD_PREFIX_PADDING")+get("GEMINI_VAD_SILENCE") != "" {
 		errs = append(errs, fmt.Errorf("GEMINI_VAD=manual: the GEMINI_VAD_* settings tune automatic detection; unset them"))
 	}
 	if v := get("BOT_TALK_IDLE_TIMEOUT"); v != "" {
