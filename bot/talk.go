@@ -313,7 +313,10 @@ func (t *talk) run() {
 	} else if b.ctx.Err() != nil {
 		reason = "the bot is restarting"
 	}
-	t.log.Info("talk stopped", "why", reason, "lost_chunks", t.lost.Load())
+	rs := t.ch.ReceiveStats()
+	t.log.Info("talk stopped", "why", reason, "lost_chunks", t.lost.Load(), "held_dropped", t.fl.dropped,
+		"datagrams", rs.Datagrams, "undecryptable", rs.Undecryptable, "e2ee_failed", rs.E2EEFailed,
+		"concealed", rs.Inbound.Concealed, "turns", rs.Inbound.Turns, "onsets", rs.Inbound.Onsets)
 	if !strings.HasSuffix(reason, "used /talk") {
 		b.postNotice(t.textID, fmt.Sprintf("🔇 Stopped listening in <#%s>: %s.", t.voiceID, reason))
 	}
@@ -370,6 +373,7 @@ func (t *talk) send() {
 	told := "" // who Live was last told is speaking
 	manual := t.b.cfg.Talk.Realtime.ManualActivity
 	buf := make([]byte, 0, 2*inbound.ChunkSamples)
+	samples := 0 // of the utterance being sent
 	for {
 		var it item
 		select {
@@ -401,11 +405,14 @@ func (t *talk) send() {
 				if err := s.SendAudio(t.ctx, buf); err != nil {
 					return err
 				}
+				samples += len(it.pcm)
 				now := time.Now()
 				t.mu.Lock()
 				t.lastVoiced, t.lastSent = it.at, now
 				t.mu.Unlock()
 			case itemEnd:
+				t.log.Debug("talk: speech sent", "user", it.user, "audio", time.Duration(samples)*time.Second/inbound.SampleRate)
+				samples = 0
 				if manual {
 					return s.Activity(t.ctx, false)
 				}
@@ -611,6 +618,8 @@ func (t *talk) finishExchange(x *TalkExchange, outcome string, cut bool) {
 	}
 	t.b.met.speechTurn(outcome)
 	t.recordReceive()
+	t.log.Info("talk exchange", "speaker", x.Speaker, "outcome", outcome, "heard_chars", len(x.Heard),
+		"reply_chars", len(x.Reply), "in", x.In, "out", x.Out)
 	if f := t.b.cfg.Talk.OnExchange; f != nil {
 		f(*x)
 	}

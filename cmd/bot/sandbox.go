@@ -66,6 +66,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	offline := fs.Bool("offline", false, "use the Live emulator even when a Gemini key is configured")
 	verbose := fs.Bool("v", false, "show the bot's and the emulators' logs")
+	talk := fs.Bool("talk", false, "try /talk instead: a member asks aloud, interrupts the answer, asks again (sandbox_talk.go)")
+	var says sayFlags
+	fs.Var(&says, "say", "with -talk: a WAV file the member speaks instead (any rate, mono or stereo; repeatable, one per turn)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: bot sandbox [flags] "prompt"
 
@@ -82,7 +85,10 @@ heard.wav is what the user's voice connection decoded.
 		return err
 	}
 	o := sandboxOptions{Prompt: strings.TrimSpace(strings.Join(fs.Args(), " ")), Offline: *offline, Verbose: *verbose}
-	if o.Prompt == "" {
+	if len(says) > 0 && !*talk {
+		return errors.New("-say needs -talk")
+	}
+	if o.Prompt == "" && !*talk {
 		fs.Usage()
 		return errors.New("no prompt given")
 	}
@@ -98,6 +104,9 @@ heard.wav is what the user's voice connection decoded.
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *talk {
+		return runSandboxTalk(ctx, o, says, *out, stdout, stderr)
+	}
 	start := time.Now()
 	r, err := sandboxAsk(ctx, o, stderr)
 	if err != nil {
