@@ -28,9 +28,12 @@ type talkHarness struct {
 	got chan struct{}
 }
 
-func newTalkHarness(t *testing.T, lopts livetest.Options) *talkHarness {
+func newTalkHarness(t testing.TB, lopts livetest.Options) *talkHarness {
 	t.Helper()
-	h, vt := newVoiceHarness(t, discordtest.Options{}, lopts)
+	vt := voicetest.NewServer(t, voicetest.Options{})
+	h := newHarness(t, discordtest.Options{VoiceServer: vt.VoiceServer}, lopts)
+	h.cfg.Voice = &bot.VoiceConfig{TLSConfig: vt.ClientTLS(), NoDAVE: true}
+	h.dc.SetVoiceState(h.guild.ID, h.alice.ID, h.vc.ID)
 	th := &talkHarness{harness: h, vt: vt, got: make(chan struct{}, 16)}
 	h.cfg.EditInterval = 50 * time.Millisecond
 	h.cfg.Talk.OnExchange = func(x bot.TalkExchange) {
@@ -49,7 +52,7 @@ func newTalkHarness(t *testing.T, lopts livetest.Options) *talkHarness {
 	return th
 }
 
-func phrase(t *testing.T, name string) speech.Phrase {
+func phrase(t testing.TB, name string) speech.Phrase {
 	t.Helper()
 	p, err := speech.Lookup(name)
 	if err != nil {
@@ -59,7 +62,7 @@ func phrase(t *testing.T, name string) speech.Phrase {
 }
 
 // startTalk has alice run /talk and waits for the notice.
-func (th *talkHarness) startTalk(t *testing.T) string {
+func (th *talkHarness) startTalk(t testing.TB) string {
 	t.Helper()
 	ia := th.run(th.alice, "talk", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -75,7 +78,7 @@ func (th *talkHarness) startTalk(t *testing.T) string {
 }
 
 // speaker seats userID in the voice call, ready to speak.
-func (th *talkHarness) speaker(ctx context.Context, t *testing.T, userID string) *voicetest.Speaker {
+func (th *talkHarness) speaker(ctx context.Context, t testing.TB, userID string) *voicetest.Speaker {
 	t.Helper()
 	sp, err := th.vt.Join(ctx, th.guild.ID, th.vc.ID, userID)
 	if err != nil {
@@ -89,7 +92,7 @@ func (th *talkHarness) speaker(ctx context.Context, t *testing.T, userID string)
 }
 
 // transcript waits for a finished transcript message containing want.
-func (th *talkHarness) transcript(ctx context.Context, t *testing.T, want string) discordtest.Message {
+func (th *talkHarness) transcript(ctx context.Context, t testing.TB, want string) discordtest.Message {
 	t.Helper()
 	var found discordtest.Message
 	_, err := th.dc.WaitChannelMessages(ctx, th.text.ID, func(ms []discordtest.Message) bool {
@@ -108,7 +111,7 @@ func (th *talkHarness) transcript(ctx context.Context, t *testing.T, want string
 }
 
 // exchange waits for the next finished exchange.
-func (th *talkHarness) exchange(ctx context.Context, t *testing.T) bot.TalkExchange {
+func (th *talkHarness) exchange(ctx context.Context, t testing.TB) bot.TalkExchange {
 	t.Helper()
 	select {
 	case <-th.got:
