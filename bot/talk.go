@@ -540,13 +540,15 @@ func (t *talk) exchange(turn *live.Turn) {
 		case live.EventActivityStart:
 			t.interrupt("live") // Live heard someone: the last reply stops
 		case live.EventInputTranscript:
-			ex.setHeard(turn.Heard())
 			if !passed && addresses(turn.Heard(), b.botName()) {
 				passed = true
 				for _, p := range held {
 					play(p)
 				}
 				held = nil
+			}
+			if passed { // a gated turn shows nothing until it names the bot
+				ex.setHeard(turn.Heard())
 			}
 		case live.EventAudio:
 			if !passed {

@@ -401,3 +401,66 @@ func value(m interface{ Write(*dto.Metric) error }) float64 {
 	}
 	return d.GetCounter().GetValue()
 }
+
+// TestTalkNameGate: with the gate on, a question that does not name the
+// bot is not answered (no audio, no transcript); one that does is.
+func TestTalkNameGate(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	th.cfg.Talk.NameGate, th.cfg.Talk.Name = true, "Bob" // "My name is Alice, and this is Bob."
+	th.start()
+	if notice := th.startTalk(t); !strings.Contains(notice, "Say **Bob**") {
+		t.Fatalf("notice %q does not say the gate's name", notice)
+	}
+	ctx := th.ctx()
+	sp := th.speaker(ctx, t, th.alice.ID)
+	if err := sp.Speak(ctx, phrase(t, "weather").PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if x := th.exchange(ctx, t); !x.Gated || x.Heard != phrase(t, "weather").Text {
+		t.Fatalf("ungated question: %+v", x)
+	}
+	if n := len(th.vt.Frames(th.dc.AppID())); n != 0 {
+		t.Fatalf("the bot spoke %d packets answering a question not addressed to it", n)
+	}
+	named := phrase(t, "name")
+	if err := sp.Speak(ctx, named.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+named.Text)
+	if x := th.exchange(ctx, t); x.Gated || x.FirstReply.IsZero() {
+		t.Fatalf("addressed question: %+v", x)
+	}
+	if ms := th.dc.ChannelMessages(th.text.ID); len(ms) != 1 {
+		t.Fatalf("%d transcript messages, want only the addressed exchange's: %+v", len(ms), ms)
+	}
+}
+
+// TestTalkSurvivesReconnect: the Live connection goes away between two
+// questions (goAway, then close); the next question's speech, which
+// arrives while the session resumes on a new connection, is buffered and
+// heard whole, in the same conversation.
+func TestTalkSurvivesReconnect(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	q, again := phrase(t, "weather"), phrase(t, "hello")
+	th.lv.Script(livetest.Reply{Fault: livetest.Fault{Kind: livetest.FaultGoAway, AfterChunks: -1, TimeLeft: 10 * time.Millisecond}})
+	th.cfg.Live.Logger = th.cfg.Logger
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	sp := th.speaker(ctx, t, th.alice.ID)
+	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+q.Text)
+	th.logs.wait(t, "connection ended") // the goAway's close
+	if err := sp.Speak(ctx, again.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	th.transcript(ctx, t, "**alice:** "+again.Text)
+	if n := len(th.lv.Conns()); n != 2 {
+		t.Fatalf("%d Live connections, want 2 (one resumption)", n)
+	}
+	if seen := th.lv.HandlesSeen(); len(seen) != 1 || seen[0] == "" {
+		t.Fatalf("the second connection presented handles %q, want the first's", seen)
+	}
+}
