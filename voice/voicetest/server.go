@@ -106,6 +106,7 @@ type Server struct {
 	dropFn     func(userID string, seq uint16) bool
 	delayFn    func(userID string, seq uint16) time.Duration
 	held       map[string][]heldSpeaking // op 5 of these users waits for release
+	deaf       map[string]bool           // users (Speakers) the server relays no audio to
 	nextSSRC   uint32
 	changed    chan struct{} // closed and replaced on every recorded frame or state change
 }
@@ -173,6 +174,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voicetest: listen udp: %w", err)
 	}
+	// One socket carries every member's media: room for a burst while the
+	// relay goroutine waits for a busy CPU (the kernel caps the request).
+	udp.SetReadBuffer(4 << 20)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		udp.Close()
@@ -191,6 +195,7 @@ func New(opts Options) (*Server, error) {
 		keepalives: map[netip.AddrPort]int{},
 		frames:     map[string][]Frame{},
 		held:       map[string][]heldSpeaking{},
+		deaf:       map[string]bool{},
 		nextSSRC:   1000,
 		changed:    make(chan struct{}),
 	}
@@ -1163,7 +1168,7 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	s.mu.Lock()
 	s.frames[user] = append(s.frames[user], f)
 	for _, o := range s.othersLocked(m) {
-		if o.cipher != nil && o.udpAddr.IsValid() {
+		if o.cipher != nil && o.udpAddr.IsValid() && !s.deaf[o.userID] {
 			o.relayNonce++
 			dests = append(dests, dest{o.cipher, o.udpAddr, o.relayNonce})
 		}

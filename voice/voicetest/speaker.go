@@ -30,8 +30,13 @@ type Speaker struct {
 
 // Join seats userID in the call (guildID, channelID) as a Speaker. With
 // Options.DAVE the user and channel ids must be numeric (DAVE's MLS
-// identities are). Close makes it leave.
+// identities are). A Speaker hears nothing: as for a self-deafened Discord
+// client, the server relays no audio to it, so a call with many speakers
+// costs the emulator only what the others receive. Close makes it leave.
 func (s *Server) Join(ctx context.Context, guildID, channelID, userID string) (*Speaker, error) {
+	s.mu.Lock()
+	s.deaf[userID] = true
+	s.mu.Unlock()
 	g := s.Grant(guildID, channelID, userID, "speaker-"+userID)
 	cfg := voice.Config{Server: g, UserID: userID, GuildID: guildID, ChannelID: channelID, TLSConfig: s.ClientTLS(), Logger: s.log}
 	sp := &Speaker{s: s, user: userID, stereo: make([]int16, 2*wire.FrameSamples)}
@@ -160,6 +165,71 @@ func (sp *Speaker) Speak(ctx context.Context, pcm []int16, o SpeakOptions) error
 		return sp.silence(ctx, wait)
 	}
 	return nil
+}
+
+// SpeakOpus sends frames (20 ms Opus each, encoded beforehand, so a test
+// that seats many speakers spends no time encoding) as Speak does: op 5,
+// paced frames, the silence tail, op 5 speaking 0. o.Gate is not used.
+func (sp *Speaker) SpeakOpus(ctx context.Context, frames [][]byte, o SpeakOptions) error {
+	if o.Interval <= 0 {
+		o.Interval = 20 * time.Millisecond
+	}
+	if err := sp.WaitReady(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	slot := 0
+	wait := func() error {
+		slot++
+		d := time.Until(start.Add(time.Duration(slot) * o.Interval))
+		if d <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}
+	if err := sp.conn.SetSpeaking(ctx, true); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := sp.conn.WriteOpus(f); err != nil {
+			return err
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+	}
+	return sp.silence(ctx, wait)
+}
+
+// EncodeOpus encodes 48 kHz mono pcm into 20 ms stereo Opus frames as a
+// Discord client does (VoIP mode, 64 kb/s), for SpeakOpus.
+func EncodeOpus(pcm []int16) ([][]byte, error) {
+	enc, err := gopus.NewEncoder(48000, 2, gopus.Voip)
+	if err != nil {
+		return nil, fmt.Errorf("voicetest: opus encoder: %w", err)
+	}
+	enc.SetBitrate(64000)
+	stereo := make([]int16, 2*wire.FrameSamples)
+	var out [][]byte
+	for off := 0; off < len(pcm); off += wire.FrameSamples {
+		clear(stereo)
+		for i, v := range pcm[off:min(off+wire.FrameSamples, len(pcm))] {
+			stereo[2*i], stereo[2*i+1] = v, v
+		}
+		f, err := enc.Encode(stereo, wire.FrameSamples, 1275)
+		if err != nil {
+			return nil, fmt.Errorf("voicetest: opus: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // silence sends the five silence frames and op 5 speaking 0.
