@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -252,19 +255,38 @@ func sandboxTalk(ctx context.Context, o sandboxOptions, utts []utterance, stderr
 		return nil, fmt.Errorf("the bot did not connect to the Discord emulator: %w", ctx.Err())
 	}
 
-	// The member's own voice connection (DAVE): it speaks, and it hears the
-	// bot, decrypting with its own group member.
+	// The member speaks on a voice connection of their own (DAVE); a second
+	// member only listens, decrypting with its own MLS group member, as
+	// everyone else in the channel would.
 	sp, err := vt.Join(ctx, guild.ID, vc.ID, you.ID)
 	if err != nil {
 		return nil, fmt.Errorf("the member could not join the voice emulator: %w", err)
 	}
 	defer sp.Close()
+	ear := dc.AddUser("listener")
+	dc.AddMember(guild.ID, ear)
+	dc.SetVoiceState(guild.ID, ear.ID, vc.ID)
+	uid, _ := strconv.ParseUint(ear.ID, 10, 64)
+	cid, _ := strconv.ParseUint(vc.ID, 10, 64)
+	earDAVE, err := voice.NewDAVE(uid, cid, emuLog.With("client", "listener"))
+	if err != nil {
+		return nil, fmt.Errorf("the listener's DAVE session: %w", err)
+	}
+	sid := make([]byte, 16)
+	_, _ = rand.Read(sid)
+	listener, err := voice.Dial(ctx, voice.Config{Server: vt.Grant(guild.ID, vc.ID, ear.ID, hex.EncodeToString(sid)),
+		UserID: ear.ID, GuildID: guild.ID, ChannelID: vc.ID, TLSConfig: vt.ClientTLS(), ReceiveBuffer: 4096,
+		E2EE: earDAVE, Logger: emuLog.With("client", "listener")})
+	if err != nil {
+		return nil, fmt.Errorf("the listener could not join the voice emulator: %w", err)
+	}
+	defer listener.Close()
 	lctx, stopListening := context.WithCancel(ctx)
 	heard := make(chan []voice.Frame, 1)
 	go func() {
 		var fs []voice.Frame
 		for {
-			f, err := sp.Conn().ReadFrame(lctx)
+			f, err := listener.ReadFrame(lctx)
 			if err != nil {
 				heard <- fs
 				return
@@ -452,12 +474,12 @@ func (r *talkReport) write(stdout io.Writer, dir string, took time.Duration) err
 	w("bot-added voice-to-voice latency", "median %s (%s)", ms(median(r.Added)), list(r.Added))
 	w("live's own time", "median %s (last input chunk → first reply chunk; not ours)", ms(median(r.LiveOwn)))
 	w("barge-in latency", "median %s (%s; voiced onset at the voice server → the bot's last audio packet)", ms(median(r.BargeIn)), list(r.BargeIn))
-	w("packets heard", "%d from the bot, %d lost", len(r.Heard), lost)
+	w("packets heard", "%d from the bot by a listener in the channel (DAVE-decrypted), %d lost", len(r.Heard), lost)
 	w("transcript", "%d messages in #general:", len(r.Messages))
 	for _, m := range r.Messages {
 		fmt.Fprintln(stdout, indent(m))
 	}
-	w("wrote", "%s (what the member heard, 48 kHz stereo)", path)
+	w("wrote", "%s (what a listener in the channel heard, 48 kHz stereo)", path)
 	w("total", "%s", took.Round(10*time.Millisecond))
 	if len(r.Added) == 0 {
 		return errors.New("no answered turn to measure")
