@@ -13,8 +13,9 @@
 // commands.go (slash commands), conversation.go (queues and Live turns),
 // editor.go (throttled edits), reply.go (the final message), rest.go
 // (interaction REST calls), voice.go (the guilds' voice channels),
-// voicecommands.go (/join, /leave, permissions), store.go, health.go,
-// metrics.go.
+// voicecommands.go (/join, /leave, permissions), talk.go (/talk: the
+// spoken conversation), floor.go (who is heard when several speak),
+// transcript.go (its running transcript), store.go, health.go, metrics.go.
 package bot
 
 import (

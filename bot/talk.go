@@ -297,6 +297,9 @@ func (t *talk) run() {
 	c.mu.Lock()
 	c.talk = nil
 	idleConv := !c.working && len(c.queue) == 0
+	c.smu.Lock()
+	c.realtime = false // the next /ask session needs no realtime input
+	c.smu.Unlock()
 	if idleConv && b.convs[c.key] == c {
 		delete(b.convs, c.key)
 		b.met.conversations(-1)
@@ -460,6 +463,15 @@ func (t *talk) replies() {
 			if t.ctx.Err() != nil {
 				return
 			}
+			var le *live.Error
+			if errors.As(err, &le) && le.Class != live.ClassClosed && !le.Class.Retryable() {
+				// A key, model or setting Gemini refuses: say so and stop
+				// rather than listen to people nobody will answer.
+				t.log.Warn("talk: Gemini Live refused the session", "err", err)
+				t.b.met.liveFailed(err)
+				t.stop("Gemini Live refused the session (" + strings.TrimSuffix(le.UserMessage(), ".") + ")")
+				return
+			}
 			fails++
 			if fails > 1 {
 				t.log.Warn("talk: no session for replies", "err", err)
@@ -595,7 +607,7 @@ func (t *talk) exchange(turn *live.Turn) {
 	}
 	// The reply plays on while the next turn is claimed: a barge-in (an
 	// onset, or Live's next activity start) cuts it there.
-	t.b.tasks.Go(func() {
+	finish := func() {
 		_ = sp.End(t.b.ctx)
 		t.mu.Lock()
 		cut := t.cut && t.playing == sp
@@ -609,7 +621,11 @@ func (t *talk) exchange(turn *live.Turn) {
 			outcome = "interrupted"
 		}
 		t.finishExchange(stats, outcome, cut)
-	})
+	}
+	if !t.b.tasks.Go(finish) { // shutting down: no playing on
+		sp.Interrupt()
+		finish()
+	}
 }
 
 // finishExchange records an exchange's outcome.

@@ -464,3 +464,47 @@ func TestTalkSurvivesReconnect(t *testing.T) {
 		t.Fatalf("the second connection presented handles %q, want the first's", seen)
 	}
 }
+
+// TestTalkIdleAndLeave: a talk nobody speaks in stops after
+// BOT_TALK_IDLE_TIMEOUT with a notice; /leave stops one too.
+func TestTalkIdleAndLeave(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	th.cfg.Talk.IdleTimeout = 300 * time.Millisecond
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	last := func(want string) func([]discordtest.Message) bool {
+		return func(ms []discordtest.Message) bool {
+			return len(ms) > 0 && strings.Contains(ms[len(ms)-1].Content, want)
+		}
+	}
+	if _, err := th.dc.WaitChannelMessages(ctx, th.text.ID, last("nobody spoke for 1 second")); err != nil {
+		t.Fatalf("no idle notice: %v; %+v", err, th.dc.ChannelMessages(th.text.ID))
+	}
+	th.startTalk(t)
+	if _, err := th.run(th.alice, "leave", nil).WaitCallback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := th.dc.WaitChannelMessages(ctx, th.text.ID, last("Stopped listening in <#"+th.vc.ID+">: /leave")); err != nil {
+		t.Fatalf("no /leave notice: %v; %+v", err, th.dc.ChannelMessages(th.text.ID))
+	}
+}
+
+// TestTalkLiveRefuses: a key Gemini rejects stops the talk with the reason
+// in the channel, instead of listening to no avail.
+func TestTalkLiveRefuses(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	th.cfg.Live.APIKey = "not-the-key"
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	ms, err := th.dc.WaitChannelMessages(ctx, th.text.ID, func(ms []discordtest.Message) bool {
+		return len(ms) > 0 && strings.Contains(ms[len(ms)-1].Content, "Stopped listening")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := ms[len(ms)-1].Content; !strings.Contains(c, "Gemini Live refused") || strings.Contains(c, "not-the-key") {
+		t.Fatalf("notice %q", c)
+	}
+}
