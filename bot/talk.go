@@ -241,6 +241,10 @@ func (t *talk) notice() string {
 	}
 	s := fmt.Sprintf("🎙️ **Listening** in <#%s>: I hear %s; bots, deafened and server-muted members are not heard. "+
 		"Nothing is recorded; the conversation is transcribed here. Run /talk again to stop.", t.voiceID, who)
+	need := int64(discordgo.PermissionViewChannel | discordgo.PermissionSendMessages)
+	if perms, err := t.b.dg.State.UserChannelPermissions(t.b.botUserID(), t.textID); err == nil && perms&need != need {
+		s += "\n⚠️ I'm missing **Send Messages** in this channel, so the transcript can't be posted here."
+	}
 	if t.b.cfg.Talk.NameGate {
 		s += fmt.Sprintf("\nSay **%s** to address me: I answer only then.", escapeName(t.b.botName()))
 	}
