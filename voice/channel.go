@@ -52,6 +52,10 @@ type ChannelConfig struct {
 	// Receive tunes the listening pipeline (Listen); the zero value takes
 	// package inbound's defaults.
 	Receive inbound.Config
+	// Hearing makes Join send op 4 without self-deafening (Op4Hearing):
+	// Discord sends a self-deafened client no audio, so a bot that listens
+	// needs it. A Channel built with NewChannel chooses through SendOp4.
+	Hearing bool
 }
 
 // Hooks are optional callbacks for metrics and logs; each may be nil.

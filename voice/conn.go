@@ -220,6 +220,9 @@ func (c *Conn) Err() error {
 
 func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
+		c.mu.Lock()
+		c.cipher = nil // writes fail with ErrNotConnected from Done on
+		c.mu.Unlock()
 		c.err = err
 		c.cancel()
 		close(c.done)

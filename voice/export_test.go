@@ -28,10 +28,10 @@ type BareReceiver struct {
 
 // NewBareReceiver returns a receive path decrypting with ci and e2ee
 // (nil: none), listening with fn.
-func NewBareReceiver(ci *wire.Cipher, e2ee E2EE, fn func(inbound.Event)) *BareReceiver {
+func NewBareReceiver(ci *wire.Cipher, e2ee E2EE, cfg inbound.Config, fn func(inbound.Event)) *BareReceiver {
 	log := slog.New(slog.DiscardHandler)
 	c := &Conn{log: log, ssrcUsers: map[uint32]string{}, parked: map[uint32][]Frame{}, frames: make(chan Frame, 1),
-		ears: newEars(inbound.Config{}, log), ownEars: true}
+		ears: newEars(cfg, log), ownEars: true}
 	c.cfg.E2EE = e2ee
 	c.ears.listen(fn)
 	return &BareReceiver{c: c, ci: ci}

@@ -80,6 +80,8 @@ type ears struct {
 	datagrams, notAudio, undecryptable, e2eeFailed  atomic.Uint64
 	unknownSSRC, replayed, unmapped, muted, unheard atomic.Uint64
 
+	warned [warnKinds]atomic.Bool // each kind of bad input is logged once
+
 	kick   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -93,10 +95,17 @@ func newEars(cfg inbound.Config, log *slog.Logger) *ears {
 	return e
 }
 
-// listen registers fn (replacing any listener) and returns its stop.
+// listen registers fn (replacing any listener; nil removes it) and
+// returns its stop.
 func (e *ears) listen(fn func(inbound.Event)) (stop func()) {
 	if fn == nil {
-		panic("voice: Listen with a nil function")
+		e.mu.Lock()
+		e.gen++
+		e.fn = nil
+		e.listening.Store(false)
+		e.evs = e.rcv.Close(e.evs[:0], time.Now())
+		e.mu.Unlock()
+		return func() {}
 	}
 	e.once.Do(func() { e.tasks.Go(e.timer) })
 	e.mu.Lock()
@@ -115,6 +124,7 @@ func (e *ears) listen(fn func(inbound.Event)) (stop func()) {
 		e.listening.Store(false)
 		// Turns in progress end unheard: the listener has gone.
 		e.evs = e.rcv.Close(e.evs[:0], time.Now())
+		clear(e.evs)
 	}
 }
 
@@ -217,6 +227,22 @@ func (e *ears) timer() {
 	}
 }
 
+// Kinds of bad input, each logged once per Channel (or Conn): the
+// counters say how often.
+const (
+	warnUndecryptable = iota
+	warnE2EE
+	warnUnmapped
+	warnKinds
+)
+
+// warnOnce logs the first bad input of a kind.
+func (e *ears) warnOnce(kind int, msg string, args ...any) {
+	if !e.warned[kind].Swap(true) {
+		e.log.Warn(msg+" (logged once; ReceiveStats counts them)", args...)
+	}
+}
+
 func (e *ears) stats() ReceiveStats {
 	return ReceiveStats{
 		Datagrams: e.datagrams.Load(), NotAudio: e.notAudio.Load(), Undecryptable: e.undecryptable.Load(),
@@ -241,10 +267,13 @@ func (e *ears) close() {
 // 20 ms chunks of 16 kHz mono, Onset, End), until stop is called or the
 // Conn closes. A second Listen replaces the first listener.
 //
-// fn runs on the connection's receive goroutines, one call at a time, and
-// must return promptly (hand the audio to a channel or a buffer): while it
-// runs, no other packet of the call is processed. It must not call Listen's
-// stop or Ignore (they wait for fn). Event.PCM is the listener's to keep.
+// fn runs on the connection's receive goroutines (the UDP reader, the
+// gateway reader replaying held packets and handling op 13, a timer for
+// pause and loss decisions, and the caller of Ignore), one call at a time,
+// and must return promptly (hand the audio to a channel or a buffer):
+// while it runs, no other packet of the call is processed. It must not
+// call Listen, its stop or Ignore (they wait for fn). Event.PCM is the
+// listener's to keep.
 // After stop returns fn is not called again; turns in progress end
 // without an End event.
 //

@@ -67,7 +67,8 @@ func BenchmarkListenPacket(b *testing.B) {
 			if receiver != nil {
 				e2ee = receiver
 			}
-			r := voice.NewBareReceiver(ci, e2ee, func(ev inbound.Event) { samples.Add(int64(len(ev.PCM))) })
+			// Continuous speech: no turn cap in the way.
+			r := voice.NewBareReceiver(ci, e2ee, inbound.Config{MaxTurn: 24 * time.Hour}, func(ev inbound.Event) { samples.Add(int64(len(ev.PCM))) })
 			defer r.Close()
 			r.Map(7, botID)
 			dec, err := gopus.NewDecoder(48000, 2)
@@ -331,7 +332,7 @@ func BenchmarkListeningMemory(b *testing.B) {
 		before = heap()
 		rs := make([]*voice.BareReceiver, channels)
 		for i := range rs {
-			rs[i] = voice.NewBareReceiver(ci, nil, func(inbound.Event) {})
+			rs[i] = voice.NewBareReceiver(ci, nil, inbound.Config{}, func(inbound.Event) {})
 			rs[i].Map(7, userID)
 			at := time.Now()
 			for _, p := range pkts {

@@ -40,6 +40,7 @@ func (c *Conn) datagram(ci *wire.Cipher, b []byte, arrival time.Time) {
 	c.openBuf = out
 	if err != nil {
 		e.undecryptable.Add(1)
+		e.warnOnce(warnUndecryptable, "voice udp: undecryptable packet dropped", "err", err)
 		return
 	}
 	f := Frame{SSRC: p.Header.SSRC, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Opus: p.Payload, Arrival: arrival}
@@ -61,6 +62,7 @@ func (c *Conn) parkLocked(f Frame) {
 	}
 	if !ok && len(c.parked) >= maxParkedSSRCs || len(q) >= maxParked {
 		e.unmapped.Add(1)
+		e.warnOnce(warnUnmapped, "voice udp: packets of an SSRC no op 5 named dropped", "ssrc", f.SSRC)
 		return
 	}
 	f.Opus = append([]byte(nil), f.Opus...)
@@ -120,7 +122,7 @@ func (c *Conn) deliver(f Frame, user string) {
 		}
 		if f.Opus, err = d.DecryptOpus(dst, user, f.Opus); err != nil {
 			e.e2eeFailed.Add(1)
-			c.log.Debug("voice e2ee: frame dropped", "ssrc", f.SSRC, "err", err)
+			e.warnOnce(warnE2EE, "voice e2ee: undecryptable frame dropped", "ssrc", f.SSRC, "user", user, "err", err)
 			return
 		}
 		if listening {
