@@ -134,6 +134,43 @@ func (c *conversation) hasSession() bool {
 	return c.sess != nil
 }
 
+// sendOp4 is the guild's Channel's op 4: self-deafened (no audio is sent
+// to a bot that does not listen) unless a talk listens in the guild.
+func (b *Bot) sendOp4(guildID string) func(channelID string) error {
+	deaf, hearing := voice.Op4(b.dg, guildID), voice.Op4Hearing(b.dg, guildID)
+	return func(channelID string) error {
+		b.voice.mu.Lock()
+		hear := b.voice.hearing[guildID]
+		if b.voice.deaf == nil {
+			b.voice.deaf = map[string]bool{}
+		}
+		b.voice.deaf[guildID] = !hear && channelID != ""
+		b.voice.mu.Unlock()
+		if hear {
+			return hearing(channelID)
+		}
+		return deaf(channelID)
+	}
+}
+
+// hear makes the guild's joins undeafened (on) or deafened again; with on,
+// a bot already sitting deafened in channelID undeafens there (op 4 again).
+func (b *Bot) hear(guildID, channelID string, on bool) {
+	b.voice.mu.Lock()
+	if b.voice.hearing == nil {
+		b.voice.hearing = map[string]bool{}
+	}
+	b.voice.hearing[guildID] = on
+	redo := on && b.voice.deaf[guildID]
+	ch := b.voice.m[guildID]
+	b.voice.mu.Unlock()
+	if redo && ch != nil && ch.ChannelID() == channelID {
+		if err := b.sendOp4(guildID)(channelID); err != nil {
+			b.log.Warn("talk: could not undeafen", "err", err)
+		}
+	}
+}
+
 // talkOf returns the guild's talk, or nil.
 func (b *Bot) talkOf(guildID string) *talk {
 	b.mu.Lock()
@@ -180,17 +217,21 @@ func (b *Bot) onTalk(ia *interaction, log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
+	b.hear(ia.GuildID, vc, true)
 	var perm *voicePermError
 	if err := b.join(ctx, ia.GuildID, vc); errors.As(err, &perm) {
+		b.hear(ia.GuildID, vc, false)
 		_ = b.edit(ia, fmt.Sprintf("🔒 I can't join <#%s>: I'm missing the %s permission there.", vc, perm.names()))
 		return
 	} else if err != nil {
+		b.hear(ia.GuildID, vc, false)
 		log.Warn("talk: join failed", "err", err)
 		_ = b.edit(ia, "⚠️ I couldn't join your voice channel. Please try again in a moment.")
 		return
 	}
 	t, err := b.startTalk(ia.GuildID, vc, ia.ChannelID)
 	if err != nil {
+		b.hear(ia.GuildID, vc, false)
 		_ = b.edit(ia, "🔌 I'm restarting right now. Please try /talk again in a minute.")
 		return
 	}
@@ -313,6 +354,7 @@ func (t *talk) run() {
 	if idleConv {
 		c.closeSession()
 	}
+	b.hear(t.guildID, t.voiceID, false) // the next join is deafened again
 	b.met.listening(-1)
 	reason := "stopped"
 	if r := t.reason.Load(); r != nil {

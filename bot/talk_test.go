@@ -364,14 +364,23 @@ func TestTalkStops(t *testing.T) {
 	}
 }
 
-// TestTalkAskShares: a text /ask during /talk is a turn in the same Live
-// session: it sees the spoken exchange as history, and is answered as usual.
+// TestTalkAskShares: the bot sits in the channel deafened after an /ask
+// (it does not listen); /talk undeafens it. A text /ask during /talk is a
+// turn in the same Live session: it sees the spoken exchange as history,
+// and is answered as usual.
 func TestTalkAskShares(t *testing.T) {
 	th := newTalkHarness(t, livetest.Options{Speed: 10})
 	seen := th.histories()
 	th.start()
-	th.startTalk(t)
 	ctx := th.ctx()
+	answered(t, th.ask(th.alice, "hello before"))
+	if f, ok := th.dc.VoiceFlagsOf(th.guild.ID, th.dc.AppID()); !ok || !f.SelfDeaf {
+		t.Fatalf("bot's voice state after /ask: %+v %v, want self-deafened", f, ok)
+	}
+	th.startTalk(t)
+	if err := th.dc.WaitVoiceFlags(ctx, th.guild.ID, th.dc.AppID(), func(f discordtest.VoiceFlags) bool { return !f.SelfDeaf }); err != nil {
+		t.Fatalf("the bot still sits deafened while listening: %v", err)
+	}
 	sp := th.speaker(ctx, t, th.alice.ID)
 	q := phrase(t, "weather")
 	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
@@ -385,8 +394,8 @@ func TestTalkAskShares(t *testing.T) {
 	if n := seen()["hi"]; n < 1 {
 		t.Fatalf("/ask saw %d earlier exchanges, want the spoken one", n)
 	}
-	if n := len(th.lv.Conns()); n != 1 {
-		t.Fatalf("%d Live connections, want the one shared session", n)
+	if n := len(th.lv.Conns()); n != 2 {
+		t.Fatalf("%d Live connections, want 2: the first /ask's, then the one session the talk and /ask share", n)
 	}
 }
 

@@ -32,6 +32,10 @@ type VoiceConfig struct {
 type voiceChannels struct {
 	mu sync.Mutex
 	m  map[string]*voice.Channel
+	// hearing: guilds whose op 4 joins undeafened (a talk listens there;
+	// Discord sends a self-deafened client no audio). deaf: the guilds
+	// whose last op 4 asked to be deafened.
+	hearing, deaf map[string]bool
 }
 
 // channel returns the guild's Channel, creating it when create is set.
@@ -44,7 +48,7 @@ func (b *Bot) channel(guildID string, create bool) *voice.Channel {
 	}
 	vc := b.cfg.Voice
 	ch = voice.NewChannel(voice.ChannelConfig{
-		GuildID: guildID, UserID: b.botUserID(), SendOp4: voice.Op4(b.dg, guildID),
+		GuildID: guildID, UserID: b.botUserID(), SendOp4: b.sendOp4(guildID),
 		TLSConfig: vc.TLSConfig, NoDAVE: vc.NoDAVE, Bitrate: vc.Bitrate,
 		IdleTimeout: max(b.cfg.VoiceIdleTimeout, 0), Logger: vc.Logger,
 		Hooks: voice.Hooks{

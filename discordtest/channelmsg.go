@@ -137,3 +137,29 @@ func (s *Server) AddBotUser(name string) User {
 	s.st.users[u.ID] = u
 	return u
 }
+
+// VoiceFlagsOf returns a seated user's mute and deafen states (the bot's
+// from its op 4).
+func (s *Server) VoiceFlagsOf(guildID, userID string) (VoiceFlags, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.st.guilds[guildID]
+	if g == nil || g.voice[userID] == nil {
+		return VoiceFlags{}, false
+	}
+	v := g.voice[userID]
+	return VoiceFlags{SelfMute: v.selfMute, SelfDeaf: v.selfDeaf, Mute: v.mute, Deaf: v.deaf}, true
+}
+
+// WaitVoiceFlags waits until cond holds for a seated user's mute and
+// deafen states.
+func (s *Server) WaitVoiceFlags(ctx context.Context, guildID, userID string, cond func(VoiceFlags) bool) error {
+	return s.waitFor(ctx, func() bool {
+		g := s.st.guilds[guildID]
+		if g == nil || g.voice[userID] == nil {
+			return false
+		}
+		v := g.voice[userID]
+		return cond(VoiceFlags{SelfMute: v.selfMute, SelfDeaf: v.selfDeaf, Mute: v.mute, Deaf: v.deaf})
+	})
+}
