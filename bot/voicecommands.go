@@ -117,6 +117,7 @@ func (b *Bot) onJoin(ia *interaction, log *slog.Logger) {
 }
 
 func (b *Bot) onLeave(ia *interaction, _ *slog.Logger) {
+	b.stopTalk(ia.GuildID, "/leave")
 	if b.leave(ia.GuildID) {
 		b.respond(ia, "👋 Left the voice channel.", true)
 		return
