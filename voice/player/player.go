@@ -79,8 +79,8 @@ type Player struct {
 	rs   *resample.Resampler
 	mono []int16 // resampler output, at most one step
 	pend *pcmFrame
-	npcm int      // samples in pend
-	step int      // input samples resampled at a time (10 ms)
+	npcm int       // samples in pend
+	step int       // input samples resampled at a time (10 ms)
 	cut  [][]int16 // frames completed by one Write, committed together
 
 	encMu sync.Mutex // the encoder: one frame at a time per player
