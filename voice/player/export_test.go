@@ -23,10 +23,14 @@ func LatenessSamples(p *Player) []time.Duration {
 	return out
 }
 
-// EncoderComplexity is the complexity libopus reports for p's encoder.
+// EncoderComplexity is the complexity libopus reports for p's encoder
+// (0 while it has none: an idle player).
 func EncoderComplexity(p *Player) int {
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
+	if p.enc == nil {
+		return 0
+	}
 	return p.enc.complexity()
 }
 

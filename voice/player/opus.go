@@ -88,4 +88,3 @@ func (e *opusEncoder) encode(out []byte, pcm []int16) ([]byte, error) {
 	return out[:n], nil
 }
 
-func (e *opusEncoder) reset() { e.enc.ResetState() }

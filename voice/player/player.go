@@ -83,8 +83,8 @@ type Player struct {
 	step int       // input samples resampled at a time (10 ms)
 	cut  [][]int16 // frames completed by one Write, committed together
 
-	encMu sync.Mutex // the encoder: one frame at a time per player
-	enc   *opusEncoder
+	encMu sync.Mutex   // the encoder: one frame at a time per player
+	enc   *opusEncoder // nil while idle: its ~30 KB of state is made per talk spurt
 
 	mu sync.Mutex // queue, turn and sender state
 	// q[head:] are the frames not yet sent; q[head:encNext] are encoded.
@@ -183,12 +183,11 @@ func New(ctx context.Context, sink Sink, cfg Config) (*Player, error) {
 	if err != nil {
 		return nil, fmt.Errorf("player: %w", err)
 	}
-	enc, err := newOpusEncoder(cfg.Bitrate, cfg.Complexity)
-	if err != nil {
-		return nil, err
+	if _, err := newOpusEncoder(cfg.Bitrate, cfg.Complexity); err != nil {
+		return nil, err // fail here, not at the first Write
 	}
 	p := &Player{
-		sink: sink, cfg: cfg, log: log, rs: rs, enc: enc, step: max(cfg.InputRate/100, 1),
+		sink: sink, cfg: cfg, log: log, rs: rs, step: max(cfg.InputRate/100, 1),
 		done: make(chan struct{}), wake: make(chan struct{}, 1), changed: make(chan struct{}), idle: true,
 		schedIdx: -1,
 	}
@@ -223,6 +222,11 @@ func (p *Player) Write(pcm []int16) error {
 		p.mono = p.rs.Process(p.mono[:0], pcm[:n])
 		p.frame(p.mono)
 		pcm = pcm[n:]
+		if len(p.cut) >= 16 { // a long chunk: keep p.cut small
+			if err := p.commit(); err != nil {
+				return err
+			}
+		}
 	}
 	return p.commit()
 }
@@ -271,7 +275,7 @@ func (p *Player) commit() error {
 	p.mu.Unlock()
 	var err error
 	if now {
-		err = p.encodeNext(false)
+		err = p.encodeNext(firstFrame)
 	}
 	p.poke()
 	return err
@@ -292,29 +296,43 @@ func (p *Player) schedule() {
 	encoders.update(p, base.Add(time.Duration(p.encNext-p.head)*frameDuration), true)
 }
 
+// Who calls encodeNext.
+const (
+	byScheduler = iota
+	firstFrame  // Write, for a turn's first frame: only the head
+	inline      // the sender's fallback at the head's slot: only the head, counted
+)
+
 // encodeNext encodes the oldest frame still PCM (if any) and schedules the
-// next. inline marks the sender's fallback.
-func (p *Player) encodeNext(inline bool) error {
+// next.
+func (p *Player) encodeNext(by int) error {
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	p.mu.Lock()
-	if p.encNext >= len(p.q) || p.closed {
+	if p.encNext >= len(p.q) || p.closed || (by != byScheduler && p.encNext != p.head) {
 		p.mu.Unlock()
-		return nil
+		return nil // nothing to do, or a worker encoded the head meanwhile
 	}
 	pcm := p.q[p.encNext].pcm
 	p.mu.Unlock()
-	// Only this goroutine (holding encMu) encodes, and Interrupt takes
-	// encMu too: the frame stays at p.encNext (its index can only shift
-	// with head when the sender compacts the queue).
+	// Only this goroutine (holding encMu) encodes, and whatever drops the
+	// queue (Interrupt, going idle, closing) takes encMu too: the frame
+	// stays at p.encNext (its index can only shift with head when the
+	// sender compacts the queue).
+	var err error
+	if p.enc == nil {
+		p.enc, err = newOpusEncoder(p.cfg.Bitrate, p.cfg.Complexity)
+	}
 	b := encPool.Get().(*encBuf)
 	for i, s := range pcm {
 		b.stereo[2*i], b.stereo[2*i+1] = s, s
 	}
-	pkt, err := p.enc.encode(b.out[:0:opusMaxPacket], b.stereo[:])
+	var pkt []byte
+	if err == nil {
+		pkt, err = p.enc.encode(b.out[:0:opusMaxPacket], b.stereo[:])
+	}
 	if err != nil {
-		p.log.Warn("player: opus encode", "err", err)
-		pkt = wire.SilenceFrame // keep the clock; one frame of silence
+		pkt = wire.SilenceFrame // keep the clock: one frame of silence; the caller reports err
 	}
 	pkt = slices.Clone(pkt)
 	encPool.Put(b)
@@ -322,7 +340,7 @@ func (p *Player) encodeNext(inline bool) error {
 	p.mu.Lock()
 	p.q[p.encNext] = qframe{opus: pkt}
 	p.encNext++
-	if inline {
+	if by == inline {
 		p.stats.inline++
 	}
 	p.schedule()
@@ -353,6 +371,7 @@ func (p *Player) EndTurn() error {
 		p.pend, p.npcm = nil, 0
 	}
 	err := p.commit()
+	p.mono, p.cut = nil, nil // small, but nothing of a turn outlives it
 	p.mu.Lock()
 	p.open = false
 	p.mu.Unlock()
@@ -371,11 +390,12 @@ func (p *Player) Interrupt() {
 	p.encMu.Lock()
 	defer p.encMu.Unlock()
 	p.rs.Reset()
-	p.enc.reset()
+	p.enc = nil // the next turn starts a fresh encoder
 	if p.pend != nil {
 		pcmPool.Put(p.pend)
 		p.pend, p.npcm = nil, 0
 	}
+	p.mono, p.cut = nil, nil
 	p.mu.Lock()
 	if len(p.q) > p.head || p.open || !p.idle {
 		p.interrupted = true
@@ -453,11 +473,17 @@ func (p *Player) poke() {
 
 // setIdle records the sender's state; going idle always wakes Wait, whose
 // condition also depends on flags the sender may just have cleared. An idle
-// player keeps no queue.
+// player keeps no queue and no encoder: nothing sized by the last reply,
+// and the next talk spurt starts from a fresh encoder state anyway.
 func (p *Player) setIdle(idle bool) {
+	if idle {
+		p.encMu.Lock()
+		defer p.encMu.Unlock()
+	}
 	p.mu.Lock()
 	if idle && len(p.q) == p.head {
 		p.q, p.head, p.encNext = nil, 0, 0
+		p.enc = nil
 	}
 	if p.idle != idle || idle {
 		p.idle = idle
@@ -482,7 +508,7 @@ func (p *Player) take(at time.Time) (frame []byte, tail bool) {
 		}
 		if p.encNext == p.head { // not encoded in time
 			p.mu.Unlock()
-			if err := p.encodeNext(true); err != nil {
+			if err := p.encodeNext(inline); err != nil {
 				p.log.Warn("player: inline encode", "err", err)
 			}
 			continue
@@ -515,10 +541,13 @@ func (p *Player) take(at time.Time) (frame []byte, tail bool) {
 func (p *Player) run() {
 	defer close(p.done)
 	defer func() {
+		p.encMu.Lock() // an encode in flight finishes first
 		p.mu.Lock()
 		p.closed = true
 		p.dropQueue()
+		p.enc = nil
 		p.mu.Unlock()
+		p.encMu.Unlock()
 	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

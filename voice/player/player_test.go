@@ -454,6 +454,12 @@ func (r *recordingSink) WriteOpus([]byte) error {
 	return nil
 }
 
+func (r *recordingSink) sent() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frames
+}
+
 func TestPlayerIdleCallsSendNothing(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	sink := &recordingSink{}
@@ -523,5 +529,31 @@ func TestPlayerRefillsAfterUnderrun(t *testing.T) {
 	}
 	if fs[10].Arrival.Before(third) {
 		t.Fatalf("frame 11 arrived %v before the third refill frame was written", third.Sub(fs[10].Arrival))
+	}
+}
+
+// TestPlayerComplexity: the encoder runs at the configured complexity as
+// libopus reports it (DefaultComplexity unless set), and a complexity
+// outside 1–10 is refused by New, not at the first Write.
+func TestPlayerComplexity(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	for _, tc := range []struct{ set, want int }{{0, player.DefaultComplexity}, {1, 1}, {10, 10}} {
+		p, err := player.New(ctx, &recordingSink{}, player.Config{Complexity: tc.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Write(speech()[:960]); err != nil { // the turn's first frame is encoded at once
+			t.Fatal(err)
+		}
+		if got := player.EncoderComplexity(p); got != tc.want {
+			t.Errorf("Complexity %d: libopus reports %d, want %d", tc.set, got, tc.want)
+		}
+		p.Close()
+	}
+	for _, c := range []int{-1, 11} {
+		if p, err := player.New(ctx, &recordingSink{}, player.Config{Complexity: c}); err == nil {
+			p.Close()
+			t.Errorf("New accepted complexity %d", c)
+		}
 	}
 }

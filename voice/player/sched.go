@@ -87,7 +87,9 @@ func (s *scheduler) work() {
 		}
 		p := heap.Pop(&s.h).(*Player)
 		s.mu.Unlock()
-		p.encodeNext(false)
+		if err := p.encodeNext(byScheduler); err != nil {
+			p.log.Warn("player: encode", "err", err)
+		}
 		// libopus is not preemptible: let senders whose slot came run
 		// between frames.
 		runtime.Gosched()
