@@ -87,4 +87,3 @@ func (e *opusEncoder) encode(out []byte, pcm []int16) ([]byte, error) {
 	}
 	return out[:n], nil
 }
-
