@@ -19,9 +19,12 @@ import (
 	"layeh.com/gopus"
 )
 
-// BenchmarkOpusEncodeFrame is the reference cost: libopus (gopus) encoding
-// the same speech as BenchmarkPlayerWrite, one 20 ms 48 kHz stereo frame at
-// 64 kb/s per op, already resampled.
+// BenchmarkOpusEncodeFrame is a reference cost: libopus (gopus, at its
+// default complexity 9 and no signal hint, as the player encoded before
+// Config.Complexity) encoding the same speech as BenchmarkPlayerWrite, one
+// 20 ms 48 kHz stereo frame at 64 kb/s per op, already resampled. The
+// player's own setting is measured by player.EncodeCost in
+// BenchmarkConcurrentStreams.
 func BenchmarkOpusEncodeFrame(b *testing.B) {
 	enc, err := gopus.NewEncoder(48000, 2, gopus.Audio)
 	if err != nil {
@@ -51,9 +54,10 @@ type nullSink struct{}
 func (nullSink) SetSpeaking(context.Context, bool) error { return nil }
 func (nullSink) WriteOpus([]byte) error                  { return nil }
 
-// BenchmarkPlayerWrite is the Player's encode path per 20 ms of Live audio
-// (480 samples at 24 kHz → resample → stereo → Opus → queue); compare with
-// BenchmarkOpusEncodeFrame, the libopus call inside it.
+// BenchmarkPlayerWrite is Write's own cost per 20 ms of Live audio (480
+// samples at 24 kHz → resample → queue as PCM; the first frame after each
+// Interrupt is encoded in Write, the rest by the scheduler on other
+// goroutines as their slots near, which this does not time).
 func BenchmarkPlayerWrite(b *testing.B) {
 	p, err := player.New(context.Background(), nullSink{}, player.Config{})
 	if err != nil {
