@@ -8,11 +8,12 @@ import (
 )
 
 // encodeAhead is how many 20 ms slots before its send time a frame may be
-// encoded. It only has to cover the scheduler's own jitter (a worker that
-// was busy with another stream's frame, a descheduled thread): a bigger
-// window does not cost CPU, only memory for packets already encoded, and
-// makes an interruption discard more finished work.
-const encodeAhead = 4
+// encoded (100 ms). It covers the scheduler's own jitter (a worker busy with
+// other streams' frames due at the same time) and a process descheduled for
+// less than that, after which senders catch up with frames already encoded.
+// A bigger window does not cost CPU in steady state, but each turn starts
+// with a burst of that many frames and an interruption discards them.
+const encodeAhead = 5
 
 // encoders is the one scheduler all Players share: a few worker goroutines
 // (at most GOMAXPROCS) encoding, earliest deadline first, the frames due
