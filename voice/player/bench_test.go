@@ -110,7 +110,7 @@ func BenchmarkTransportSeal(b *testing.B) {
 // running beside the streams (the machine's own scheduling noise) and
 // libopus's thread CPU per frame at the player's setting (encode-us/frame),
 // whence floor-streams = 20 ms / that cost, the most streams one core could
-// encode, and floor-fraction = streams / floor-streams.
+// encode, and floor-frac = streams / floor-streams.
 // Run with one core:
 //
 //	go test -run '^$' -bench ConcurrentStreams -benchtime 1x -cpu 1 ./voice/player/
@@ -144,7 +144,7 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 				b.ReportMetric(float64(r.firstMax.Microseconds())/1000, "first-packet-max-ms")
 				b.ReportMetric(float64(cost.Nanoseconds())/1000, "encode-us/frame")
 				b.ReportMetric(floor, "floor-streams")
-				b.ReportMetric(float64(streams)/floor, "floor-fraction")
+				b.ReportMetric(float64(streams)/floor, "floor-frac")
 			}
 		})
 	}
