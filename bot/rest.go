@@ -90,13 +90,13 @@ func scrub(err error, token string) error {
 func APITransport(apiURL string) (rt http.RoundTripper, base *http.Transport, err error) {
 	base = http.DefaultTransport.(*http.Transport).Clone()
 	if apiURL == "" {
-		return base, base, nil
+		return withAPIv10(base), base, nil
 	}
 	u, err := url.Parse(apiURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", apiURL)
 	}
-	return hostRewriter{scheme: u.Scheme, host: u.Host, next: base}, base, nil
+	return withAPIv10(hostRewriter{scheme: u.Scheme, host: u.Host, next: base}), base, nil
 }
 
 // hostRewriter sends every request to one host (Config.APIURL).
