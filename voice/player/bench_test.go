@@ -137,6 +137,7 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 				perStream := cpu.Seconds() / (float64(streams) * d.Seconds())
 				floor := opusq.Floor(cost)
 				b.ReportMetric(perStream*1000, "cpu-ms/stream-s")
+				b.ReportMetric(1/perStream, "streams/core")
 				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-late-ms")
 				b.ReportMetric(float64(r.worst.Microseconds())/1000, "worst-stream-p99-late-ms")
 				b.ReportMetric(float64(noise().Microseconds())/1000, "bare-timer-p99-late-ms")

@@ -41,6 +41,9 @@ func (s *scheduler) update(p *Player, due time.Time, ok bool) {
 	case !ok:
 		if p.schedIdx >= 0 {
 			heap.Remove(&s.h, p.schedIdx)
+			if len(s.h) == 0 { // a sleeping worker exits now, not at its timer
+				s.wakeOne()
+			}
 		}
 		return
 	case p.schedIdx >= 0:
@@ -54,10 +57,14 @@ func (s *scheduler) update(p *Player, due time.Time, ok bool) {
 		s.workers++
 		go s.work()
 	} else if s.h[0] == p {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wakeOne()
+	}
+}
+
+func (s *scheduler) wakeOne() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
