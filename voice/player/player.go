@@ -84,7 +84,7 @@ type Player struct {
 	cut  [][]int16 // frames completed by one Write, committed together
 
 	encMu sync.Mutex   // the encoder: one frame at a time per player
-	enc   *opusEncoder // nil while idle: its ~30 KB of state is made per talk spurt
+	enc   *opusEncoder // nil while idle: its 52 KB of state is made per talk spurt
 
 	mu sync.Mutex // queue, turn and sender state
 	// q[head:] are the frames not yet sent; q[head:encNext] are encoded.
