@@ -26,3 +26,14 @@ func EncoderComplexity(p *Player) int {
 	}
 	return p.enc.complexity()
 }
+
+// EncodeAhead is the scheduler's window in slots.
+const EncodeAhead = encodeAhead
+
+// Queued returns how many frames p has queued and how many of them are
+// already encoded.
+func Queued(p *Player) (queued, encoded int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.q) - p.head, p.encNext - p.head
+}
