@@ -130,13 +130,7 @@ func TestResetStartsFreshConversation(t *testing.T) {
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.bob, "two"))
-	cb, err := h.run(h.alice, "reset", nil).WaitCallback(h.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(cb.Message.Content, "fresh conversation") {
-		t.Fatalf("/reset answer = %q", cb.Message.Content)
-	}
+	waitContent(t, h.run(h.alice, "reset", nil), "fresh conversation")
 	answered(t, h.ask(h.alice, "three"))
 	history := histories()
 	if history["one"] != 0 || history["two"] != 1 || history["three"] != 0 {
@@ -171,10 +165,7 @@ func TestVoicePersistsAcrossRestart(t *testing.T) {
 	if msg := ephemeral(t, h.run(h.alice, "voice", map[string]any{"name": "Bogus"})); !strings.Contains(msg, "isn't one of the voices") {
 		t.Fatalf("bad voice answer = %q", msg)
 	}
-	cb, err = h.run(h.alice, "voice", map[string]any{"name": "kore"}).WaitCallback(h.ctx())
-	if err != nil || !strings.Contains(cb.Message.Content, "**Kore**") {
-		t.Fatalf("/voice answer = %q, %v", cb.Message.Content, err)
-	}
+	waitContent(t, h.run(h.alice, "voice", map[string]any{"name": "kore"}), "**Kore**")
 
 	h.stop()
 	h.start() // same data directory
@@ -251,9 +242,7 @@ func TestMentionsNeverPing(t *testing.T) {
 	}
 	// An error echoing the prompt must not ping either.
 	h.lv.RejectSetup(1008, "Requested entity was not found.")
-	if _, err := h.run(h.alice, "reset", nil).WaitCallback(h.ctx()); err != nil { // a new session: a new setup
-		t.Fatal(err)
-	}
+	waitContent(t, h.run(h.alice, "reset", nil), "fresh conversation") // a new session: a new setup
 	ia = h.ask(h.bob, prompt)
 	m = answered(t, ia)
 	if p := m.Pings(); len(p) != 0 || !strings.Contains(m.Content, "⚠️") || !strings.Contains(m.Content, "> "+prompt) {

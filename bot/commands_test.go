@@ -50,12 +50,12 @@ func TestCommandDefinitions(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "ask help join leave reset voice" {
+	if got := strings.Join(names, " "); got != "ask forget help join leave persona reset usage voice" {
 		t.Fatalf("registered commands: %s", got)
 	}
 	for name, def := range defs {
 		want := []int{0, 1} // guild, bot DM
-		if name == "join" || name == "leave" {
+		if name == "join" || name == "leave" || name == "usage" || name == "forget" || name == "persona" {
 			want = []int{0}
 		}
 		if got := ints(def["contexts"]); !slices.Equal(got, want) {
@@ -67,8 +67,11 @@ func TestCommandDefinitions(t *testing.T) {
 	}
 	maxLen := func() float64 {
 		opts, _ := registered(t, h)["ask"]["options"].([]any)
-		if len(opts) != 1 {
+		if len(opts) != 2 {
 			t.Fatalf("/ask options: %v", opts)
+		}
+		if img, _ := opts[1].(map[string]any); img["name"] != "image" || img["type"] != float64(11) || img["required"] == true {
+			t.Fatalf("/ask image option: %v", img)
 		}
 		o, _ := opts[0].(map[string]any)
 		if o["name"] != "prompt" || o["required"] != true {
@@ -147,9 +150,7 @@ func TestVoiceStartsNewSession(t *testing.T) {
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.alice, "two"))
-	if cb, err := h.run(h.bob, "voice", map[string]any{"name": "Puck"}).WaitCallback(h.ctx()); err != nil || !strings.Contains(cb.Message.Content, "**Puck**") {
-		t.Fatalf("/voice answer = %q, %v", cb.Message.Content, err)
-	}
+	waitContent(t, h.run(h.bob, "voice", map[string]any{"name": "Puck"}), "**Puck**")
 	answered(t, h.ask(h.alice, "three"))
 	history := histories()
 	if history["two"] != 1 || history["three"] != 0 {
@@ -202,10 +203,19 @@ func TestImmediateRepliesNeverPing(t *testing.T) {
 	waitContent(t, first, "Thinking…")
 	waitContent(t, h.ask(h.bob, "second"), "#1") // the queue is full from here
 	pinger := "@everyone <@" + h.carol.ID + "> please"
+	// /reset and /voice are deferred (they write the database after the
+	// ack) and edit their answer: with empty allowed_mentions too.
+	for _, ia := range []*discordtest.Interaction{h.run(h.alice, "reset", nil), h.run(h.alice, "voice", map[string]any{"name": "Kore"})} {
+		m, err := ia.WaitOriginal(h.ctx(), func(m discordtest.Message) bool { return m.Content != "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := m.Pings(); len(p) != 0 || m.AllowedMentions == nil {
+			t.Errorf("%q would ping %v (allowed_mentions %s)", m.Content, p, m.AllowedMentions)
+		}
+	}
 	for _, ia := range []*discordtest.Interaction{
-		h.ask(h.alice, pinger), // queue full: echoes the prompt
-		h.run(h.alice, "reset", nil),
-		h.run(h.alice, "voice", map[string]any{"name": "Kore"}),
+		h.ask(h.alice, pinger),                                  // queue full: echoes the prompt
 		h.run(h.alice, "voice", map[string]any{"name": pinger}), // not a voice: echoes the name
 	} {
 		cb, err := ia.WaitCallback(h.ctx())

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(mcpEnv) == "stdio" {
+		serveMCPStdio()
+	}
 	goleak.VerifyTestMain(m)
 }
 
