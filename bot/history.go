@@ -58,3 +58,20 @@ func (c *conversation) record(j *job, r *reply, usage live.Usage, handle string,
 	}
 	c.b.met.tokens(t.Model, t.Tokens)
 }
+
+// recordSpoken stores a finished spoken exchange of /talk: who had the
+// floor, what Live heard and answered, usage as audio input. A failure is
+// logged and counted (the exchange's message is already out).
+func (c *conversation) recordSpoken(userID, userName, heard, reply string, usage live.Usage, log *slog.Logger) {
+	ctx, cancel := stateCtx()
+	defer cancel()
+	t := store.Turn{Key: c.key, GuildID: c.guildID, UserID: userID, UserName: userName,
+		Prompt: heard, Reply: reply, Model: c.b.model(), Modality: "audio",
+		Tokens: tokensOf(usage)}
+	if err := c.b.st.RecordTurn(ctx, t); err != nil {
+		log.Warn("could not record the spoken turn", "err", err)
+		c.b.met.failed("store")
+		return
+	}
+	c.b.met.tokens(t.Model, t.Tokens)
+}

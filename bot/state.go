@@ -139,3 +139,12 @@ func isStoreError(err error) bool {
 	var se *storeError
 	return errors.As(err, &se)
 }
+
+// budgetReset is the "resets <t:…>" part of a budgetText, for notices that
+// say more than the refusal itself.
+func budgetReset(msg string) string {
+	if i := strings.Index(msg, "It resets "); i >= 0 {
+		return strings.TrimSuffix(strings.ToLower(msg[i:i+1])+msg[i+1:], ".")
+	}
+	return "it resets tomorrow"
+}

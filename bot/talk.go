@@ -113,6 +113,7 @@ type talk struct {
 	playingEx  *exchangeMsg
 	cut        bool // playing was interrupted
 	speaker    string
+	speakerID  string    // the user id of speaker
 	lastVoiced time.Time // the floor holder's last audio: arrival, and sent to Live
 	lastSent   time.Time
 	pending    *TalkExchange // timings of the exchange now speaking
@@ -217,6 +218,15 @@ func (b *Bot) onTalk(ia *interaction, log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
+	// Spoken turns spend the same daily budgets as typed ones.
+	if msg, err := b.budgetDenied(ctx, ia.GuildID, user.ID); err != nil {
+		log.Warn("talk: budget check failed", "err", err)
+		_ = b.edit(ia, "⚠️ I couldn't check the Gemini budget (the bot's database isn't answering), so I'm not listening. Please try again in a minute.")
+		return
+	} else if msg != "" {
+		_ = b.edit(ia, "🔇 "+strings.Replace(msg, "this question wasn't sent", "I'm not listening", 1))
+		return
+	}
 	b.hear(ia.GuildID, vc, true)
 	var perm *voicePermError
 	if err := b.join(ctx, ia.GuildID, vc); errors.As(err, &perm) {
@@ -435,7 +445,7 @@ func (t *talk) send() {
 			case itemStart:
 				name := t.b.displayName(t.guildID, it.user)
 				t.mu.Lock()
-				t.speaker = name
+				t.speaker, t.speakerID = name, it.user
 				t.mu.Unlock()
 				if it.user != told {
 					if err := s.SendContext(t.ctx, name+" is speaking."); err != nil {
@@ -542,7 +552,7 @@ func (t *talk) replies() {
 func (t *talk) exchange(turn *live.Turn) {
 	b := t.b
 	t.mu.Lock()
-	speaker := t.speaker
+	speaker, speakerID := t.speaker, t.speakerID
 	t.mu.Unlock()
 	if speaker == "" {
 		speaker = "Someone"
@@ -581,6 +591,8 @@ func (t *talk) exchange(turn *live.Turn) {
 	}
 	outcome := "ok"
 	ctx := t.ctx
+	var usage live.Usage
+	complete := false
 	for {
 		ev, err := turn.Next(ctx)
 		if err == io.EOF {
@@ -627,9 +639,24 @@ func (t *talk) exchange(turn *live.Turn) {
 			if ev.Handle != "" {
 				b.saveHandle(t.c.key, ev.Handle)
 			}
+		case live.EventTurnComplete:
+			usage, complete = ev.Usage, true
 		}
 	}
 	stats.Heard, stats.Reply = turn.Heard(), turn.Transcript()
+	if complete {
+		// Spoken turns are counted and remembered like typed ones: usage
+		// (audio in), and the transcripts, under the store's history rules.
+		t.c.recordSpoken(speakerID, speaker, stats.Heard, stats.Reply, usage, t.log)
+		// Over a daily budget (the guild's, or the speaker's), listening
+		// stops: Live answers every turn it hears, so no later turn could be
+		// refused on its own.
+		bctx, cancel := stateCtx()
+		if msg, err := b.budgetDenied(bctx, t.guildID, speakerID); err == nil && msg != "" {
+			t.stop("the Gemini budget is spent (" + speaker + "'s turn reached it; " + budgetReset(msg) + ")")
+		}
+		cancel()
+	}
 	if !passed {
 		outcome, stats.Gated = "gated", true
 		ex.ed.stop() // nothing was shown

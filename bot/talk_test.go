@@ -14,6 +14,7 @@ import (
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
+	"github.com/livecord/livecord/store"
 	"github.com/livecord/livecord/voice/voicetest"
 )
 
@@ -129,6 +130,8 @@ func (th *talkHarness) exchange(ctx context.Context, t testing.TB) bot.TalkExcha
 // "**alice:** <the question>" followed by the reply's transcript.
 func TestTalkSpokenQuestion(t *testing.T) {
 	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	st := openStore(t, store.Config{DataDir: th.cfg.DataDir})
+	th.cfg.Store = st
 	th.start()
 	notice := th.startTalk(t)
 	if !strings.Contains(notice, "alice") || !strings.Contains(notice, "/talk again") {
@@ -155,6 +158,11 @@ func TestTalkSpokenQuestion(t *testing.T) {
 	x := th.exchange(ctx, t)
 	if x.Speaker != "alice" || x.Heard != q.Text || x.Interrupted {
 		t.Fatalf("exchange = %+v", x)
+	}
+	// The spoken exchange is remembered like a typed one, under alice's name.
+	if hist := recent(t, st, th.key()); len(hist) != 1 || hist[0].UserName != "alice" || hist[0].UserID != th.alice.ID ||
+		hist[0].Prompt != q.Text || !strings.Contains(hist[0].Reply, reply) {
+		t.Fatalf("remembered %+v, want alice's spoken question and the reply", hist)
 	}
 	t.Logf("bot's share: in %v (last voiced packet → Live), out %v (first reply chunk → RTP)", x.In, x.Out)
 }
@@ -515,5 +523,51 @@ func TestTalkLiveRefuses(t *testing.T) {
 	}
 	if c := ms[len(ms)-1].Content; !strings.Contains(c, "Gemini Live refused") || strings.Contains(c, "not-the-key") {
 		t.Fatalf("notice %q", c)
+	}
+}
+
+// TestTalkBudget: spoken turns spend the same daily budgets as typed ones.
+// alice's one-token budget is spent by her first spoken exchange (recorded
+// with audio input), so listening stops with a notice saying when it
+// resets; /talk again is refused with the same reason, and Live hears
+// nothing more.
+func TestTalkBudget(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	st := openStore(t, store.Config{DataDir: th.cfg.DataDir, UserDaily: store.Budget{Tokens: 1}})
+	th.cfg.Store = st
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	sp := th.speaker(ctx, t, th.alice.ID)
+	q := phrase(t, "weather")
+	if err := sp.Speak(ctx, q.PCM, voicetest.SpeakOptions{Gate: true}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := th.dc.WaitChannelMessages(ctx, th.text.ID, func(ms []discordtest.Message) bool {
+		return len(ms) > 0 && strings.Contains(ms[len(ms)-1].Content, "Stopped listening")
+	})
+	if err != nil {
+		t.Fatalf("no stop notice: %v", err)
+	}
+	if c := ms[len(ms)-1].Content; !strings.Contains(c, "budget is spent") || !strings.Contains(c, "resets <t:") {
+		t.Fatalf("stop notice %q does not say the budget is spent and when it resets", c)
+	}
+	r, err := st.UsageReport(ctx, th.guild.ID, time.Now(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Today.Turns != 1 || r.Today.Tokens.PromptAudio == 0 {
+		t.Fatalf("usage today %+v: want the spoken turn, with audio prompt tokens", r.Today)
+	}
+	conns := len(th.lv.Conns())
+	msg, err := th.run(th.alice, "talk", nil).WaitOriginal(ctx, func(m discordtest.Message) bool { return m.Content != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg.Content, "budget") || !strings.Contains(msg.Content, "I'm not listening") {
+		t.Fatalf("/talk over budget answered %q", msg.Content)
+	}
+	if n := len(th.lv.Conns()); n != conns {
+		t.Fatalf("/talk over budget opened a Live connection (%d → %d)", conns, n)
 	}
 }

@@ -69,6 +69,7 @@ type job struct {
 	// speech (text turns get it prepended to the prompt instead).
 	context   string
 	endOffset time.Duration // audio time at the end of the speech
+	heardFor  time.Duration // the utterance's length (its audio tokens)
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -139,7 +140,8 @@ func (c *emuConn) run() {
 			c.turnMu.Unlock()
 		case vadEnd:
 			text := c.srv.recognise(utt, c.vad.rate)
-			ok = ok && enqueue(&job{prompt: text, spoken: true, heard: text, context: pending, endOffset: c.audioIn})
+			heardFor := time.Duration(len(utt)) * time.Second / time.Duration(max(1, c.vad.rate))
+			ok = ok && enqueue(&job{prompt: text, spoken: true, heard: text, context: pending, endOffset: c.audioIn, heardFor: heardFor})
 			pending = ""
 		}
 	}
@@ -649,9 +651,16 @@ func (c *emuConn) answer(j *job) {
 	for _, e := range hist {
 		promptTokens += len(strings.Fields(e.Prompt)) + len(strings.Fields(e.Transcript))
 	}
+	promptDetails := []wire.ModalityTokenCount{{Modality: "TEXT", TokenCount: promptTokens}}
+	if j.spoken {
+		// Speech is billed as audio input, ~25 tokens/s like the reply.
+		audioTokens := max(1, int(j.heardFor.Seconds()*25))
+		promptDetails = append(promptDetails, wire.ModalityTokenCount{Modality: "AUDIO", TokenCount: audioTokens})
+		promptTokens += audioTokens
+	}
 	usage := wire.UsageMetadata{PromptTokenCount: promptTokens, ResponseTokenCount: respTokens,
 		TotalTokenCount:       promptTokens + respTokens,
-		PromptTokensDetails:   []wire.ModalityTokenCount{{Modality: "TEXT", TokenCount: promptTokens}},
+		PromptTokensDetails:   promptDetails,
 		ResponseTokensDetails: []wire.ModalityTokenCount{{Modality: mod, TokenCount: respTokens}}}
 	// The end of the reply is not cut by speech starting meanwhile: under
 	// turnMu, it is either all sent or interrupted.
