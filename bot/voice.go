@@ -23,6 +23,9 @@ type VoiceConfig struct {
 	// Bitrate of the Opus encoder when the voice channel's is unknown
 	// (default: 64 kbit/s). The channel's own bitrate wins.
 	Bitrate int
+	// OpusComplexity is the Opus encoder's complexity, 1–10 (0: the
+	// player's measured default, 5).
+	OpusComplexity int
 	// Logger receives the voice package's logs.
 	Logger *slog.Logger
 }
@@ -49,7 +52,7 @@ func (b *Bot) channel(guildID string, create bool) *voice.Channel {
 	vc := b.cfg.Voice
 	ch = voice.NewChannel(voice.ChannelConfig{
 		GuildID: guildID, UserID: b.botUserID(), SendOp4: b.sendOp4(guildID),
-		TLSConfig: vc.TLSConfig, NoDAVE: vc.NoDAVE, Bitrate: vc.Bitrate,
+		TLSConfig: vc.TLSConfig, NoDAVE: vc.NoDAVE, Bitrate: vc.Bitrate, OpusComplexity: vc.OpusComplexity,
 		IdleTimeout: max(b.cfg.VoiceIdleTimeout, 0), Logger: vc.Logger,
 		Hooks: voice.Hooks{
 			FirstPacket: func(d time.Duration) {

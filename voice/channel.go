@@ -39,6 +39,9 @@ type ChannelConfig struct {
 	NoDAVE bool
 	// Bitrate of the Opus encoder when Join is given none (default 64 kbit/s).
 	Bitrate int
+	// OpusComplexity is the encoder's complexity, 1–10 (0: the player's
+	// measured default; see voice/player).
+	OpusComplexity int
 	// IdleTimeout leaves the channel after this long without speech
 	// (0: stay until Leave, Close or an empty channel).
 	IdleTimeout time.Duration
@@ -274,7 +277,7 @@ func (c *Channel) dial(ctx context.Context, channelID string, srv Server, bitrat
 		cancel()
 	}
 	p, err := player.New(context.Background(), conn, player.Config{
-		Bitrate: cmp.Or(bitrate, c.cfg.Bitrate), Logger: c.cfg.Logger,
+		Bitrate: cmp.Or(bitrate, c.cfg.Bitrate), Complexity: c.cfg.OpusComplexity, Logger: c.cfg.Logger,
 		OnFirstPacket: c.cfg.Hooks.FirstPacket, OnUnderrun: c.cfg.Hooks.Underrun,
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
 	"github.com/livecord/livecord/store"
+	"github.com/livecord/livecord/voice/player"
 )
 
 // logOptions choose the log handler.
@@ -56,9 +57,11 @@ func splitIDs(s string) ([]string, error) {
 
 // runOptions are `bot run`'s settings that are not the bot's.
 type runOptions struct {
-	Log       logOptions
-	Voice     bool   // speak in voice channels
-	AdminAddr string // admin listener address; "" when disabled
+	Log   logOptions
+	Voice bool // speak in voice channels
+	// OpusComplexity is BOT_OPUS_COMPLEXITY (0: the player's default).
+	OpusComplexity int
+	AdminAddr      string // admin listener address; "" when disabled
 	// Store is the state database's configuration (store.ConfigFromEnv),
 	// with DataDir set; run adds the logger and opens it.
 	Store store.Config
@@ -134,6 +137,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 		voiceDefault = b && err == nil
 	}
 	fs.BoolVar(&ro.Voice, "voice", voiceDefault, "speak answers in the asker's voice channel (env BOT_VOICE, default true)")
+	fs.IntVar(&ro.OpusComplexity, "opus-complexity", num("BOT_OPUS_COMPLEXITY", player.DefaultComplexity),
+		"Opus encoder complexity 1-10: CPU per voice stream against quality (env BOT_OPUS_COMPLEXITY)")
 	level := fs.String("log-level", firstEnv(getenv, "LOG_LEVEL"), "debug, info, warn or error (env LOG_LEVEL, default info)")
 	format := fs.String("log-format", firstEnv(getenv, "LOG_FORMAT"), "text or json (env LOG_FORMAT, default text)")
 	adminAddr := getenv("ADMIN_ADDR")
@@ -192,6 +197,9 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	}
 	if cfg.ShardCount < 1 || cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount {
 		errs = append(errs, fmt.Errorf("shard %d of %d is not valid", cfg.ShardID, cfg.ShardCount))
+	}
+	if ro.OpusComplexity < 1 || ro.OpusComplexity > 10 {
+		errs = append(errs, fmt.Errorf("BOT_OPUS_COMPLEXITY %d is not within 1..10", ro.OpusComplexity))
 	}
 	if cfg.QueueCap < 1 {
 		errs = append(errs, fmt.Errorf("queue cap %d must be at least 1", cfg.QueueCap))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livecord/livecord/bot"
+	"github.com/livecord/livecord/voice/player"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -227,6 +228,30 @@ func TestStoreConfig(t *testing.T) {
 		_, _, err := loadBotConfig(nil, env(map[string]string{key: bad}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s=%q: err = %v, want one naming the key", key, bad, err)
+		}
+	}
+}
+
+// TestOpusComplexity: BOT_OPUS_COMPLEXITY (or -opus-complexity) reaches the
+// run options; the player's measured default otherwise; outside 1..10 the
+// start stops naming the key and the range.
+func TestOpusComplexity(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		args []string
+		want int
+		err  bool
+	}{{"", nil, player.DefaultComplexity, false}, {"3", nil, 3, false}, {"3", []string{"-opus-complexity", "9"}, 9, false},
+		{"0", nil, 0, true}, {"11", nil, 0, true}, {"max", nil, 0, true}} {
+		_, ro, err := loadBotConfig(tt.args, env(map[string]string{"DISCORD_TOKEN": "tok", "BOT_OPUS_COMPLEXITY": tt.env}), io.Discard)
+		if tt.err {
+			if err == nil || !strings.Contains(err.Error(), "BOT_OPUS_COMPLEXITY") {
+				t.Errorf("BOT_OPUS_COMPLEXITY=%q: err %v, want one naming the key", tt.env, err)
+			}
+			continue
+		}
+		if err != nil || ro.OpusComplexity != tt.want {
+			t.Errorf("BOT_OPUS_COMPLEXITY=%q %v: %d (%v), want %d", tt.env, tt.args, ro.OpusComplexity, err, tt.want)
 		}
 	}
 }

@@ -58,7 +58,7 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 		log.Info("admin listening", "addr", adm.Addr())
 	}
 	if ro.Voice {
-		cfg.Voice = &bot.VoiceConfig{Logger: log.With("component", "voice")}
+		cfg.Voice = &bot.VoiceConfig{OpusComplexity: ro.OpusComplexity, Logger: log.With("component", "voice")}
 	}
 	ro.Store.Logger = log.With("component", "store")
 	st, err := store.Open(ctx, ro.Store)
