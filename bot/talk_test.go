@@ -571,3 +571,48 @@ func TestTalkBudget(t *testing.T) {
 		t.Fatalf("/talk over budget opened a Live connection (%d → %d)", conns, n)
 	}
 }
+
+// TestTalkImage: during a talk, a picture shown with /ask image: goes into
+// the talk's own Live session (the conversation the speakers share), as an
+// image part beside the prompt, and the answer is spoken in the channel.
+// (Images in ordinary messages are not read: that needs the privileged
+// MESSAGE_CONTENT intent; docs/internals.md, "Images and /talk".)
+func TestTalkImage(t *testing.T) {
+	th := newTalkHarness(t, livetest.Options{Speed: 10})
+	var mu sync.Mutex
+	var got []livetest.Request
+	th.lv.Respond(func(r livetest.Request) livetest.Reply {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		return livetest.Reply{}
+	})
+	th.start()
+	th.startTalk(t)
+	ctx := th.ctx()
+	conns := len(th.lv.Conns())
+	pic := testPNG(40, 30)
+	img := serveImage(t, pic)
+	m := answered(t, th.askImage("What is on this screenshot?", discordtest.Attachment{Filename: "shot.png",
+		ContentType: "image/png", URL: img.srv.URL + "/shot.png", Size: len(pic)}))
+	if !strings.Contains(m.Content, livetest.DefaultTranscript("What is on this screenshot?")) {
+		t.Fatalf("answer %q", m.Content)
+	}
+	mu.Lock()
+	var withImage *livetest.Request
+	for i := range got {
+		if got[i].Prompt == "What is on this screenshot?" {
+			withImage = &got[i]
+		}
+	}
+	mu.Unlock()
+	if withImage == nil || len(withImage.Images) != 1 {
+		t.Fatalf("Live got %+v, want the prompt with one image", got)
+	}
+	if n := len(th.lv.Conns()); n != conns {
+		t.Fatalf("%d Live connections after the image, want the talk's one session (%d)", n, conns)
+	}
+	if _, err := th.vt.WaitFrames(ctx, th.dc.AppID(), func(fs []voicetest.Frame) bool { return silenceFrames(fs) >= 5 && len(fs) > 20 }); err != nil {
+		t.Fatalf("the answer about the image was not spoken: %v", err)
+	}
+}
