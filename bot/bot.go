@@ -67,6 +67,9 @@ type Config struct {
 	// roles. DMs are refused while either list is set.
 	AllowedGuilds []string
 	AllowedRoles  []string
+	// AdminRoles may also run the commands that change what a whole guild
+	// shares (/reset, /voice), besides members with Manage Server.
+	AdminRoles []string
 	// Cooldown is the minimum time between two /ask of one user (default
 	// DefaultCooldown; negative disables it).
 	Cooldown time.Duration
@@ -136,6 +139,16 @@ func New(cfg Config) (*Bot, error) {
 	cfg.Token = strings.TrimSpace(strings.TrimPrefix(cfg.Token, "Bot "))
 	if cfg.Token == "" {
 		return nil, errors.New("bot: a Discord token is required (DISCORD_TOKEN)")
+	}
+	// Zero values take the defaults; a negative one is a mistake, not a
+	// request for the default.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idle timeout", cfg.IdleTimeout}, {"turn timeout", cfg.TurnTimeout}, {"edit interval", cfg.EditInterval}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("bot: %s %v is negative", d.name, d.v)
+		}
 	}
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = DefaultCooldown
