@@ -48,9 +48,10 @@ func TestQueuePositionsAndCap(t *testing.T) {
 	waitContent(t, third, "you're **#2**")
 
 	full := h.ask(h.alice, "fourth <@"+h.bob.ID+">")
-	msg := ephemeral(t, full)
-	if !strings.Contains(msg, "Too many questions") || !strings.Contains(msg, "> fourth <@"+h.bob.ID+">") {
-		t.Fatalf("queue-full answer = %q", msg)
+	// Acknowledged first (the defer looks at no queue), then told.
+	msg := waitContent(t, full, "Too many questions")
+	if !strings.Contains(msg.Content, "> fourth <@"+h.bob.ID+">") || len(msg.Pings()) != 0 {
+		t.Fatalf("queue-full answer = %q (pings %v)", msg.Content, msg.Pings())
 	}
 
 	release()
@@ -130,13 +131,7 @@ func TestResetStartsFreshConversation(t *testing.T) {
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.bob, "two"))
-	cb, err := h.run(h.alice, "reset", nil).WaitCallback(h.ctx())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(cb.Message.Content, "fresh conversation") {
-		t.Fatalf("/reset answer = %q", cb.Message.Content)
-	}
+	waitContent(t, h.run(h.alice, "reset", nil), "fresh conversation")
 	answered(t, h.ask(h.alice, "three"))
 	history := histories()
 	if history["one"] != 0 || history["two"] != 1 || history["three"] != 0 {
@@ -171,10 +166,7 @@ func TestVoicePersistsAcrossRestart(t *testing.T) {
 	if msg := ephemeral(t, h.run(h.alice, "voice", map[string]any{"name": "Bogus"})); !strings.Contains(msg, "isn't one of the voices") {
 		t.Fatalf("bad voice answer = %q", msg)
 	}
-	cb, err = h.run(h.alice, "voice", map[string]any{"name": "kore"}).WaitCallback(h.ctx())
-	if err != nil || !strings.Contains(cb.Message.Content, "**Kore**") {
-		t.Fatalf("/voice answer = %q, %v", cb.Message.Content, err)
-	}
+	waitContent(t, h.run(h.alice, "voice", map[string]any{"name": "kore"}), "**Kore**")
 
 	h.stop()
 	h.start() // same data directory
@@ -251,9 +243,7 @@ func TestMentionsNeverPing(t *testing.T) {
 	}
 	// An error echoing the prompt must not ping either.
 	h.lv.RejectSetup(1008, "Requested entity was not found.")
-	if _, err := h.run(h.alice, "reset", nil).WaitCallback(h.ctx()); err != nil { // a new session: a new setup
-		t.Fatal(err)
-	}
+	waitContent(t, h.run(h.alice, "reset", nil), "fresh conversation") // a new session: a new setup
 	ia = h.ask(h.bob, prompt)
 	m = answered(t, ia)
 	if p := m.Pings(); len(p) != 0 || !strings.Contains(m.Content, "⚠️") || !strings.Contains(m.Content, "> "+prompt) {
@@ -448,16 +438,19 @@ func TestGatewayDropResumes(t *testing.T) {
 func TestSharding(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.GuildID = ""
-	other := h.dc.AddGuild("second guild")
-	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
-	h.dc.AddMember(other.ID, h.bob)
 	shardOf := func(guildID string) int {
 		id, _ := strconv.ParseUint(guildID, 10, 64)
 		return int((id >> 22) % 2)
 	}
+	if shardOf(h.guild.ID) == shardOf(h.dc.AddUser("spare").ID) { // the emulator's IDs alternate shards
+		h.dc.AddUser("spare")
+	}
+	other := h.dc.AddGuild("second guild")
 	if shardOf(h.guild.ID) == shardOf(other.ID) {
 		t.Fatalf("both guilds on shard %d; the emulator's IDs should alternate", shardOf(other.ID))
 	}
+	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
+	h.dc.AddMember(other.ID, h.bob)
 	logs := [2]*logSink{}
 	for shard := range 2 {
 		cfg := h.cfg

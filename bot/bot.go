@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -127,7 +128,14 @@ type Bot struct {
 
 	mu      sync.Mutex
 	convs   map[string]*conversation
-	lastAsk map[string]time.Time // user → last accepted /ask
+
+	// lastAsk maps a user to their last accepted /ask (a time.Time); read
+	// before the defer, so it takes no lock. cooldownSwept is when it was
+	// last pruned (Unix ns).
+	lastAsk       sync.Map
+	cooldownSwept atomic.Int64
+	// seen holds the interaction ids already handled: each acts once.
+	seen onceIDs
 
 	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
@@ -188,7 +196,7 @@ func New(cfg Config) (*Bot, error) {
 		return nil, fmt.Errorf("bot: %w", err)
 	}
 	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
-		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+		convs: map[string]*conversation{}, ready: make(chan struct{})}
 	if b.http == nil {
 		rt, _, err := APITransport(cfg.APIURL)
 		if err != nil {

@@ -42,6 +42,10 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 	anywhere := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	install := &[]discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
 	maxLen := b.cfg.MaxPromptLength
+	// /reset and /voice change what the whole guild shares: hidden from
+	// members without Manage Server unless a guild admin grants them in
+	// Server Settings → Integrations (the bot checks again when they run).
+	manage := new(int64(discordgo.PermissionManageGuild))
 	return []*discordgo.ApplicationCommand{
 		{Name: "ask", Description: "Ask Gemini; the answer is spoken in your voice channel and posted here",
 			Contexts: anywhere, IntegrationTypes: install,
@@ -51,8 +55,10 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 			}}},
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
-		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install},
+		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install,
+			DefaultMemberPermissions: manage},
 		{Name: "voice", Description: "Choose the voice Gemini speaks with here", Contexts: anywhere, IntegrationTypes: install,
+			DefaultMemberPermissions: manage,
 			Options: []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: "name", Description: "One of the 30 prebuilt voices",
 				Required: true, Autocomplete: true,
@@ -126,8 +132,7 @@ func (b *Bot) onCommand(ia *interaction) {
 	case "leave":
 		b.onLeave(ia, log)
 	case "reset":
-		b.resetConversation(ia)
-		b.respond(ia, "🧹 Started a fresh conversation: Gemini has forgotten what was said before.", false)
+		b.onReset(ia, log)
 	case "voice":
 		b.onVoice(ia, log)
 	case "help":
@@ -181,6 +186,12 @@ func optionString(ia *interaction, name string) string {
 	return ""
 }
 
+// onAsk acknowledges first: the defer waits behind no lock shared with
+// other guilds, no conversation and no disk (Discord drops an interaction
+// not acknowledged within 3 s). Only what needs nothing shared is checked
+// before it (an empty prompt, the asker's cooldown, read without a lock) and
+// refused with an ephemeral message; the queue is looked at after it, and a
+// full queue or a shutdown edits the deferred reply.
 func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	prompt := strings.TrimSpace(optionString(ia, "prompt"))
 	user := userOf(ia.Interaction)
@@ -192,26 +203,28 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
 		return
 	}
-	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
-	c, pos, err := b.enqueue(ia, j)
-	if errors.Is(err, errShuttingDown) {
-		b.respond(ia, "🔌 I'm restarting right now, so I can't take this one. Please ask again in a minute."+promptEcho(ia), true)
-		return
-	}
-	if err != nil {
-		b.respond(ia, fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.%s",
-			b.cfg.QueueCap, promptEcho(ia)), true)
-		return
-	}
-	b.touchCooldown(user.ID)
 	if err := b.deferReply(ia, false); err != nil {
 		log.Warn("could not acknowledge /ask", "err", err)
 		b.met.failed("discord")
-		c.cancel(j)
 		return
 	}
 	b.met.deferred(time.Since(ia.received))
-	log.Info("ask queued", "position", pos, "defer_ms", time.Since(ia.received).Milliseconds())
+	deferMS := time.Since(ia.received).Milliseconds()
+	b.touchCooldown(user.ID)
+	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
+	_, pos, err := b.enqueue(ia, j)
+	if err != nil {
+		msg := fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.", b.cfg.QueueCap)
+		if errors.Is(err, errShuttingDown) {
+			msg = "🔌 I'm restarting right now, so I can't take this one. Please ask again in a minute."
+		}
+		log.Info("ask refused", "err", err, "defer_ms", deferMS)
+		if err := b.edit(ia, msg+promptEcho(ia)); err != nil {
+			log.Warn("could not tell the asker", "err", err)
+		}
+		return
+	}
+	log.Info("ask queued", "position", pos, "defer_ms", deferMS)
 	// Looked up after the defer: it may take a REST call. The worker reads
 	// it only after j.ready is closed.
 	if ia.GuildID != "" && b.cfg.Voice != nil {
@@ -234,28 +247,77 @@ func roundUp(d time.Duration) string {
 	return fmt.Sprintf("%d seconds", s)
 }
 
+// cooldownLeft reads the asker's last accepted /ask without taking a lock
+// (it runs before the defer).
 func (b *Bot) cooldownLeft(userID string) time.Duration {
 	if b.cfg.Cooldown < 0 {
 		return 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	last, ok := b.lastAsk[userID]
+	last, ok := b.lastAsk.Load(userID)
 	if !ok {
 		return 0
 	}
-	return b.cfg.Cooldown - time.Since(last)
+	return b.cfg.Cooldown - time.Since(last.(time.Time))
 }
 
 func (b *Bot) touchCooldown(userID string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if b.cfg.Cooldown < 0 {
+		return
+	}
 	now := time.Now()
-	b.lastAsk[userID] = now
-	for u, t := range b.lastAsk { // keep the map small
-		if now.Sub(t) > b.cfg.Cooldown {
-			delete(b.lastAsk, u)
-		}
+	b.lastAsk.Store(userID, now)
+	// Keep the map small: sweep at most once per cooldown.
+	if last := b.cooldownSwept.Load(); now.UnixNano()-last > int64(b.cfg.Cooldown) && b.cooldownSwept.CompareAndSwap(last, now.UnixNano()) {
+		b.lastAsk.Range(func(u, t any) bool {
+			if now.Sub(t.(time.Time)) > b.cfg.Cooldown {
+				b.lastAsk.CompareAndDelete(u, t)
+			}
+			return true
+		})
+	}
+}
+
+// mayManage reports whether the invoker may change what the whole guild
+// shares (/reset, /voice): Manage Server (Administrator implies it) in the
+// interaction's member permissions, or one of Config.AdminRoles. In DMs the
+// conversation is the user's own.
+func (b *Bot) mayManage(ia *interaction) bool {
+	if ia.GuildID == "" {
+		return true
+	}
+	if ia.Member == nil {
+		return false
+	}
+	if ia.Member.Permissions&(discordgo.PermissionManageGuild|discordgo.PermissionAdministrator) != 0 {
+		return true
+	}
+	return slices.ContainsFunc(ia.Member.Roles, func(r string) bool { return slices.Contains(b.cfg.AdminRoles, r) })
+}
+
+// notManager is the refusal for /reset and /voice without Manage Server.
+func (b *Bot) notManager(what string) string {
+	who := "the **Manage Server** permission"
+	if len(b.cfg.AdminRoles) > 0 {
+		who += " or one of the bot's admin roles"
+	}
+	return "🔒 " + what + " changes it for everyone in this server, so it needs " + who + "."
+}
+
+// onReset acknowledges, then resets: a replay Discord refuses (40060) or a
+// late one (10062) changes nothing.
+func (b *Bot) onReset(ia *interaction, log *slog.Logger) {
+	if !b.mayManage(ia) {
+		log.Info("reset refused: not a server manager")
+		b.respond(ia, b.notManager("/reset"), true)
+		return
+	}
+	if err := b.deferReply(ia, false); err != nil {
+		log.Warn("could not acknowledge /reset; nothing reset", "err", err)
+		return
+	}
+	b.resetConversation(ia)
+	if err := b.edit(ia, "🧹 Started a fresh conversation: Gemini has forgotten what was said before."); err != nil {
+		log.Warn("could not report /reset", "err", err)
 	}
 }
 
@@ -266,14 +328,27 @@ func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 			optionString(ia, "name"), strings.Join(Voices, ", ")), true)
 		return
 	}
-	key := convKey(ia.Interaction)
-	if err := b.st.set(voicesP, key, name); err != nil {
-		log.Warn("could not save the voice", "err", err)
-		b.respond(ia, "⚠️ I couldn't save that setting. Please try again.", true)
+	if !b.mayManage(ia) {
+		log.Info("voice refused: not a server manager")
+		b.respond(ia, b.notManager("/voice"), true)
 		return
 	}
-	b.resetConversation(ia)
-	b.respond(ia, fmt.Sprintf("🎙️ Voice set to **%s**. The next /ask starts a fresh conversation with it.", name), false)
+	// Acknowledged before anything changes: a replay Discord refuses
+	// (40060) changes nothing.
+	if err := b.deferReply(ia, false); err != nil {
+		log.Warn("could not acknowledge /voice; nothing changed", "err", err)
+		return
+	}
+	msg := fmt.Sprintf("🎙️ Voice set to **%s**. The next /ask starts a fresh conversation with it.", name)
+	if err := b.st.set(voicesP, convKey(ia.Interaction), name); err != nil {
+		log.Warn("could not save the voice", "err", err)
+		msg = "⚠️ I couldn't save that setting, so the voice is unchanged. Please try again."
+	} else {
+		b.resetConversation(ia)
+	}
+	if err := b.edit(ia, msg); err != nil {
+		log.Warn("could not report /voice", "err", err)
+	}
 }
 
 func (b *Bot) voiceFor(key string) string {

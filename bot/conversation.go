@@ -51,8 +51,7 @@ type job struct {
 	prompt       string
 	userID       string
 	voiceChannel string // the asker's voice channel when they asked
-	ready        chan struct{}
-	cancelled    bool // guarded by conversation.mu
+	ready        chan struct{} // closed once acknowledged and the voice channel is looked up
 	shownPos     int  // last queue position shown to the asker
 }
 
@@ -132,14 +131,6 @@ func (c *conversation) retire() bool {
 	return true
 }
 
-// cancel withdraws a job whose acknowledgement failed.
-func (c *conversation) cancel(j *job) {
-	c.mu.Lock()
-	j.cancelled = true
-	c.mu.Unlock()
-	close(j.ready)
-}
-
 // resetConversation makes ia's next turn start a new Live session without
 // history (/reset, /voice). Only a held conversation has a session to drop;
 // for any other, forgetting the stored handle is all it takes, and no
@@ -212,15 +203,10 @@ func (c *conversation) work() {
 			c.showPositions(waiting)
 		}()
 		<-j.ready
-		c.mu.Lock()
-		skip := j.cancelled
-		c.mu.Unlock()
-		if !skip {
-			if fresh {
-				c.dropSession()
-			}
-			c.runTurn(j, fresh)
+		if fresh {
+			c.dropSession()
 		}
+		c.runTurn(j, fresh)
 		<-positions
 		c.mu.Lock()
 		c.running = nil
@@ -246,9 +232,7 @@ func (c *conversation) drain() {
 	c.mu.Unlock()
 	for _, j := range left {
 		<-j.ready
-		if !j.cancelled {
-			_ = c.b.edit(j.ia, errorText("The bot is restarting, so this question wasn't answered. Please ask again in a minute.", j.prompt))
-		}
+		_ = c.b.edit(j.ia, errorText("The bot is restarting, so this question wasn't answered. Please ask again in a minute.", j.prompt))
 	}
 }
 
@@ -261,7 +245,7 @@ func (c *conversation) showPositions(waiting []*job) {
 		default:
 			continue // not yet acknowledged; onAsk shows its own position
 		}
-		if j.cancelled || j.shownPos == pos {
+		if j.shownPos == pos {
 			continue
 		}
 		j.shownPos = pos

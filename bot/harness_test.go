@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	"go.uber.org/goleak"
 
 	"github.com/livecord/livecord/bot"
@@ -36,6 +37,7 @@ type harness struct {
 	alice discordtest.User
 	bob   discordtest.User
 	carol discordtest.User
+	mods  discordtest.Role
 
 	logs   *logSink
 	cancel context.CancelFunc
@@ -102,9 +104,16 @@ func newHarness(t testing.TB, dopts discordtest.Options, lopts livetest.Options)
 	h.guild = h.dc.AddGuild("test guild")
 	h.text = h.dc.AddChannel(h.guild.ID, "general", discordtest.ChannelText)
 	h.vc = h.dc.AddChannel(h.guild.ID, "Lounge", discordtest.ChannelVoice)
+	// Alice manages the server (she may /reset and /voice); Bob and Carol
+	// are plain members.
+	h.mods = h.dc.AddRole(h.guild.ID, "moderators", discordtest.DefaultPermissions|discordgo.PermissionManageGuild)
 	for i, u := range []*discordtest.User{&h.alice, &h.bob, &h.carol} {
 		*u = h.dc.AddUser([]string{"alice", "bob", "carol"}[i])
-		h.dc.AddMember(h.guild.ID, *u)
+		if i == 0 {
+			h.dc.AddMember(h.guild.ID, *u, h.mods.ID)
+		} else {
+			h.dc.AddMember(h.guild.ID, *u)
+		}
 	}
 	h.cfg = bot.Config{
 		Token:      h.dc.Token(),
