@@ -126,8 +126,8 @@ type Bot struct {
 	endGoodbye context.CancelFunc
 	tasks      tasks.Group // handlers and conversation workers; refuses new ones once shutdown begins
 
-	mu      sync.Mutex
-	convs   map[string]*conversation
+	mu    sync.Mutex
+	convs map[string]*conversation
 
 	// lastAsk maps a user to their last accepted /ask (a time.Time); read
 	// before the defer, so it takes no lock. cooldownSwept is when it was

@@ -50,9 +50,9 @@ type job struct {
 	ia           *interaction
 	prompt       string
 	userID       string
-	voiceChannel string // the asker's voice channel when they asked
+	voiceChannel string        // the asker's voice channel when they asked
 	ready        chan struct{} // closed once acknowledged and the voice channel is looked up
-	shownPos     int  // last queue position shown to the asker
+	shownPos     int           // last queue position shown to the asker
 }
 
 // convLocked returns the conversation for key, creating it if none is held.
