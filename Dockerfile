@@ -8,7 +8,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # The same command is run by cmd/bot's TestDockerBuildCommand, so a change here is tested.
-RUN CGO_ENABLED=1 CGO_CFLAGS="-O2 -Wno-stringop-overread" go build -trimpath -ldflags="-s -w" -o /out/livecord ./cmd/bot
+RUN CGO_ENABLED=1 CGO_CFLAGS="-O3 -Wno-stringop-overread" go build -trimpath -ldflags="-s -w" -o /out/livecord ./cmd/bot
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

@@ -220,7 +220,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
-	dg.Client = b.http
+	dg.Client = apiV10Client(b.http)
 	dg.UserAgent = "DiscordBot (https://github.com/livecord/livecord, 1.0) livecord"
 	dg.Identify.Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildVoiceStates
 	if b.cfg.ShardCount > 1 {

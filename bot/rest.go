@@ -95,13 +95,13 @@ func APITransport(apiURL string) (rt http.RoundTripper, base *http.Transport, er
 	// handshake) while the others are closed behind it.
 	base.MaxIdleConnsPerHost = 64
 	if apiURL == "" {
-		return base, base, nil
+		return withAPIv10(base), base, nil
 	}
 	u, err := url.Parse(apiURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, nil, fmt.Errorf("bot: API URL %q is not an http(s) URL", apiURL)
 	}
-	return hostRewriter{scheme: u.Scheme, host: u.Host, next: base}, base, nil
+	return withAPIv10(hostRewriter{scheme: u.Scheme, host: u.Host, next: base}), base, nil
 }
 
 // hostRewriter sends every request to one host (Config.APIURL).

@@ -61,6 +61,7 @@ type Interaction struct {
 	// Payload is the INTERACTION_CREATE data as dispatched.
 	Payload json.RawMessage
 	limit   int
+	owners  map[string]string // authorizing_integration_owners
 
 	// guarded by s.mu
 	callback  *Callback
@@ -241,14 +242,16 @@ func (s *Server) buildInteractionLocked(inv Invocation) (map[string]any, *Intera
 		p["member"] = member
 		p["channel"] = s.channelJSONLocked(ch)
 		p["channel_id"] = ch.ID
-		p["authorizing_integration_owners"] = map[string]string{"0": g.ID}
+		ia.owners = map[string]string{"0": g.ID}
+		p["authorizing_integration_owners"] = ia.owners
 		ia.ChannelID = ch.ID
 	} else {
 		ch := s.dmChannelLocked(inv.User.ID)
 		p["user"] = s.userJSONLocked(inv.User.ID)
 		p["channel"] = map[string]any{"id": ch.ID, "type": ChannelDM, "recipients": []any{s.userJSONLocked(inv.User.ID)}}
 		p["channel_id"] = ch.ID
-		p["authorizing_integration_owners"] = map[string]string{"1": inv.User.ID}
+		ia.owners = map[string]string{"1": inv.User.ID}
+		p["authorizing_integration_owners"] = ia.owners
 		ia.ChannelID = ch.ID
 	}
 	raw, err := json.Marshal(p)

@@ -29,9 +29,19 @@ func (s *Server) SetRESTLatency(d time.Duration) {
 // ServeHTTP routes the REST API and the gateway's WebSocket.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/gateway-ws" || r.URL.Path == "/gateway-ws/" {
+		s.checkGatewayVersion(r)
 		s.serveGateway(w, r)
 		return
 	}
+	if s.opts.Spec != nil {
+		s.serveChecked(w, r)
+		return
+	}
+	s.serveREST(w, r)
+}
+
+// serveREST serves the REST API.
+func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	slow := s.slow
 	s.mu.Unlock()
@@ -67,12 +77,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if !s.checkAuth(r) {
-		writeError(w, errUnauthorized())
-		return
-	}
+	// Rate-limit headers come on every answer, a 401 included.
 	route := m + " " + routeKey(seg)
 	if !s.take(w, route, 50, time.Second) {
+		return
+	}
+	if !s.checkAuth(r) {
+		writeError(w, errUnauthorized())
 		return
 	}
 	s.mu.Lock()
@@ -84,7 +95,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"url": s.GatewayURL(), "shards": 1, "session_start_limit": map[string]int{
 			"total": 1000, "remaining": 999, "reset_after": 86400000, "max_concurrency": 1}})
 	case route == "GET users/@me":
-		writeJSON(w, 200, s.userJSONLocked(s.st.bot.ID))
+		me := s.userJSONLocked(s.st.bot.ID)
+		me["mfa_enabled"], me["locale"], me["verified"], me["email"] = false, "en-US", true, nil
+		writeJSON(w, 200, me)
 	case route == "GET users/:id":
 		if _, ok := s.st.users[seg[1]]; !ok {
 			writeError(w, errUnknown("User", 10013))
@@ -92,8 +105,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, s.userJSONLocked(seg[1]))
 	case route == "GET applications/@me":
-		writeJSON(w, 200, map[string]any{"id": s.st.bot.ID, "name": s.st.bot.Username, "bot_public": false,
-			"bot_require_code_grant": false, "flags": 0, "bot": s.userJSONLocked(s.st.bot.ID)})
+		writeJSON(w, 200, s.applicationJSONLocked())
 	case seg[0] == "applications" && (strings.HasSuffix(routeKey(seg), "commands") || strings.HasSuffix(routeKey(seg), "commands/:id")):
 		s.commandsLocked(w, r, seg)
 	case seg[0] == "guilds":
@@ -109,6 +121,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound())
 	}
 }
+
+// applicationJSONLocked is the bot's application as /applications/@me
+// shows it to its owner (a user the emulator invents; no team).
+func (s *Server) applicationJSONLocked() map[string]any {
+	owner := map[string]any{"id": ownerID, "username": "livecord-owner", "discriminator": "0",
+		"global_name": nil, "avatar": nil, "public_flags": 0, "flags": 0, "primary_guild": nil}
+	return map[string]any{
+		"id": s.st.bot.ID, "name": s.st.bot.Username, "icon": nil, "description": "", "type": nil,
+		"bot_public": false, "bot_require_code_grant": false, "flags": 0, "flags_new": "0",
+		"verify_key": verifyKey, "redirect_uris": []string{}, "interactions_endpoint_url": nil,
+		"role_connections_verification_url": nil, "owner": owner, "team": nil,
+		"approximate_guild_count": len(s.st.guilds), "approximate_user_install_count": 0,
+		"approximate_user_authorization_count": 0, "explicit_content_filter": 0,
+		"eligible_oauth2_scopes": []string{"bot", "applications.commands"}, "tags": []string{},
+		"bot": s.userJSONLocked(s.st.bot.ID), "integration_types_config": map[string]any{"0": map[string]any{}},
+	}
+}
+
+// ownerID and verifyKey are fixed: nothing the bot does depends on them.
+const (
+	ownerID   = "100000000000000001"
+	verifyKey = "9a4c1a7a0c5c1a86e7d4a1b9f3e2c6d8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
+)
 
 // routeKey replaces IDs in a path with ":id" so rate-limit buckets and the
 // router see one route.
@@ -244,6 +279,10 @@ func (s *Server) makeCommandLocked(guild string, raw json.RawMessage, i int) (Co
 	if id == "" {
 		id = s.st.id()
 	}
+	// Discord stores what it understood, not the bot's JSON: absent and
+	// null optional fields (options, choices, channel_types, ...) are
+	// left out of what it returns.
+	dropNulls(m)
 	m["id"], m["application_id"], m["version"], m["type"] = id, s.st.bot.ID, s.st.id(), def.Type
 	if guild != "" {
 		m["guild_id"] = guild
@@ -256,6 +295,25 @@ func (s *Server) makeCommandLocked(guild string, raw json.RawMessage, i int) (Co
 	}
 	out, _ := json.Marshal(m)
 	return Command{ID: id, GuildID: guild, Name: def.Name, Raw: out, def: def}, nil
+}
+
+// dropNulls removes null members of a command definition and of its
+// options, recursively, except the ones Discord returns as null.
+func dropNulls(m map[string]any) {
+	for k, v := range m {
+		switch v := v.(type) {
+		case nil:
+			if k != "default_member_permissions" && k != "name_localizations" && k != "description_localizations" {
+				delete(m, k)
+			}
+		case []any:
+			for _, e := range v {
+				if o, ok := e.(map[string]any); ok {
+					dropNulls(o)
+				}
+			}
+		}
+	}
 }
 
 // guildLocked serves guilds/{g}/...
@@ -438,7 +496,8 @@ func messageJSON(m *Message, channelID string, ia *Interaction, bot map[string]a
 		"mention_everyone": false, "pinned": false, "tts": false, "flags": m.Flags,
 		"timestamp": m.At.UTC().Format(time.RFC3339Nano), "edited_timestamp": nil, "components": []any{},
 		"webhook_id": ia.s.st.bot.ID, "application_id": ia.s.st.bot.ID,
-		"interaction_metadata": map[string]any{"id": ia.ID, "type": ia.Type, "user": ia.s.userJSONLocked(ia.UserID)},
+		"interaction_metadata": map[string]any{"id": ia.ID, "type": ia.Type, "user": ia.s.userJSONLocked(ia.UserID),
+			"authorizing_integration_owners": ia.owners},
 	}
 }
 

@@ -13,6 +13,11 @@
 // the first interaction response, one response per interaction, 2000-character
 // contents, the interaction's attachment_size_limit, per-route rate limits
 // (429 with Discord's headers and body), and bot authentication.
+//
+// An emulator made by NewServer also checks every REST request and its own
+// response against Discord's OpenAPI description (package openapi): a
+// request the client should not have sent, or an answer Discord would not
+// give, fails the test with the method, path, JSON pointer and reason.
 package discordtest
 
 import (
@@ -30,9 +35,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/livecord/livecord/internal/tb"
-
+	"github.com/livecord/livecord/discordtest/openapi"
 	"github.com/livecord/livecord/internal/tasks"
+	"github.com/livecord/livecord/internal/tb"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -68,6 +73,15 @@ type Options struct {
 	VoiceServerFirst, VoicePending bool
 	// Logger receives the emulator's own diagnostics. Default: discarded.
 	Logger *slog.Logger
+	// Spec, when set, checks every REST request and response against
+	// Discord's OpenAPI description (see Server.Spec). NewServer sets it
+	// and fails the test on any difference.
+	Spec *openapi.Validator
+	// AllowV9 accepts REST paths under /api/v9 and gateway connections
+	// with v=9 (a bare discordgo session's defaults) without reporting
+	// them; their bodies are still checked against the v10 description.
+	// The bot itself must speak v10.
+	AllowV9 bool
 }
 
 // VoiceServerFunc chooses the voice endpoint ("host:port") and token handed to
@@ -99,15 +113,20 @@ type Server struct {
 	slow    time.Duration // SetRESTLatency
 	resumes int           // op 6 answered with RESUMED
 	conns   map[*gwConn]struct{}
+	spec    specState
 }
 
 // NewServer starts an emulator for a test and closes it when the test ends.
 func NewServer(t tb.T, o Options) *Server {
 	t.Helper()
+	if o.Spec == nil {
+		o.Spec = specFor(t)
+	}
 	s, err := New(o)
 	if err != nil {
 		t.Fatalf("discordtest: %v", err)
 	}
+	t.Cleanup(func() { s.reportSpec(t) }) // after Close: cleanups run last first
 	t.Cleanup(s.Close)
 	return s
 }
@@ -348,7 +367,9 @@ func (s *Server) take(w http.ResponseWriter, key string, limit int, win time.Dur
 	h.Set("X-RateLimit-Scope", "user")
 	h.Set("Retry-After", fmt.Sprint(int(after.Seconds())+1))
 	writeJSON(w, http.StatusTooManyRequests, map[string]any{
-		"message": "You are being rate limited.", "retry_after": after.Seconds(), "global": false,
+		// The description's RatelimitedResponse requires code (the
+		// prose docs' example has none): code 0, as on other errors.
+		"message": "You are being rate limited.", "code": 0, "retry_after": after.Seconds(), "global": false,
 	})
 	return false
 }

@@ -430,7 +430,7 @@ func (s *Server) userJSONLocked(id string) map[string]any {
 	u := s.st.users[id]
 	m := map[string]any{
 		"id": u.ID, "username": u.Username, "discriminator": "0", "global_name": u.Username,
-		"avatar": nil, "public_flags": 0,
+		"avatar": nil, "public_flags": 0, "flags": 0, "primary_guild": nil,
 	}
 	if u.Bot {
 		m["bot"] = true
@@ -446,12 +446,12 @@ func (s *Server) memberJSONLocked(g *guildState, userID string) map[string]any {
 	return map[string]any{
 		"user": s.userJSONLocked(userID), "roles": roles, "nick": nil, "avatar": nil,
 		"joined_at": g.created.UTC().Format(time.RFC3339), "deaf": false, "mute": false, "flags": 0,
-		"pending": false,
+		"pending": false, "banner": nil, "communication_disabled_until": nil, "premium_since": nil,
 	}
 }
 
 func (s *Server) channelJSONLocked(c *Channel) map[string]any {
-	m := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name}
+	m := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name, "flags": 0}
 	if c.GuildID != "" {
 		m["guild_id"] = c.GuildID
 		m["position"] = 0
@@ -478,6 +478,8 @@ func (s *Server) rolesJSONLocked(g *guildState) []map[string]any {
 		out = append(out, map[string]any{
 			"id": r.ID, "name": r.Name, "permissions": strconv.FormatInt(r.Permissions, 10),
 			"position": i, "color": 0, "hoist": false, "managed": false, "mentionable": false, "flags": 0,
+			"colors": map[string]any{"primary_color": 0, "secondary_color": nil, "tertiary_color": nil},
+			"icon":   nil, "unicode_emoji": nil,
 		})
 	}
 	return out
@@ -487,7 +489,7 @@ func (s *Server) voiceStateLocked(g *guildState, userID string) map[string]any {
 	m := map[string]any{
 		"guild_id": g.ID, "user_id": userID, "channel_id": nil, "session_id": "",
 		"deaf": false, "mute": false, "self_deaf": false, "self_mute": false, "self_video": false,
-		"suppress": false, "request_to_speak_timestamp": nil, "member": s.memberJSONLocked(g, userID),
+		"self_stream": false, "suppress": false, "request_to_speak_timestamp": nil, "member": s.memberJSONLocked(g, userID),
 	}
 	if v := g.voice[userID]; v != nil {
 		m["channel_id"] = v.channelID
@@ -504,6 +506,13 @@ func (s *Server) guildJSONLocked(g *guildState) map[string]any {
 		"emojis": []any{}, "features": []string{}, "preferred_locale": "en-US", "verification_level": 0,
 		"default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0,
 		"system_channel_id": nil, "premium_tier": 0, "nsfw_level": 0, "stickers": []any{},
+		"description": nil, "home_header": nil, "splash": nil, "discovery_splash": nil, "banner": nil,
+		"application_id": nil, "region": "deprecated", "afk_channel_id": nil, "afk_timeout": 300,
+		"system_channel_flags": 0, "widget_enabled": false, "widget_channel_id": nil, "max_presences": nil,
+		"max_members": 25000000, "max_stage_video_channel_users": 50, "max_video_channel_users": 25,
+		"vanity_url_code": nil, "premium_subscription_count": 0, "rules_channel_id": nil,
+		"safety_alerts_channel_id": nil, "public_updates_channel_id": nil, "premium_progress_bar_enabled": false,
+		"nsfw": false, "incidents_data": nil,
 	}
 }
 

@@ -1,11 +1,14 @@
 package live
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/livecord/livecord/live/internal/wire"
@@ -17,6 +20,13 @@ const (
 	DefaultAPIVersion   = "v1beta"
 	DefaultBaseURL      = "https://generativelanguage.googleapis.com"
 	DefaultStallTimeout = 30 * time.Second
+	// DefaultConnectTimeout bounds connect + WebSocket upgrade + setup.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultTurnTimeout bounds a whole turn, however steadily the server
+	// sends: a reply as long as DefaultMaxReply streamed at real time fits.
+	DefaultTurnTimeout = 11 * time.Minute
+	// DefaultMaxReply caps one reply's audio (28.8 MB of 24 kHz PCM16).
+	DefaultMaxReply = 10 * time.Minute
 )
 
 // Modality is the kind of reply the model produces.
@@ -63,7 +73,29 @@ type Config struct {
 	// (default DefaultStallTimeout).
 	StallTimeout time.Duration
 
-	// HTTPClient performs the WebSocket handshake (default http.DefaultClient).
+	// ConnectTimeout bounds each connection's TCP/TLS connect, WebSocket
+	// upgrade and setupComplete together, whatever the caller's context
+	// allows (default DefaultConnectTimeout). No upgrade answer in time is
+	// ClassUnreachable; no setupComplete in time is ClassTimeout.
+	ConnectTimeout time.Duration
+	// TurnTimeout bounds a turn from Send (or, for a turn the server
+	// starts, from its first message) to turnComplete, even if the server
+	// keeps sending (default DefaultTurnTimeout). Past it the turn fails
+	// with ClassTimeout and the connection is dropped.
+	TurnTimeout time.Duration
+	// MaxReply caps a reply's audio (and its text at 1 MiB); default
+	// DefaultMaxReply. What passes it
+	// ends the turn with ClassTooLong after the audio up to the cap, and
+	// the connection is dropped, so a server flooding audio cannot make the
+	// client buffer without bound.
+	MaxReply time.Duration
+	// Realtime, when set, enables streamed input (Session.SendAudio) and
+	// turns the server starts on its own (Session.NextTurn).
+	Realtime *Realtime
+
+	// HTTPClient performs the WebSocket handshake (default: a client whose
+	// connect, TLS handshake and response-header waits are bounded by
+	// ConnectTimeout).
 	HTTPClient *http.Client
 	// Logger receives debug and warning records (default: discarded). The
 	// API key never reaches it.
@@ -107,13 +139,72 @@ func (c Config) withDefaults() Config {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = DefaultStallTimeout
 	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.TurnTimeout <= 0 {
+		c.TurnTimeout = DefaultTurnTimeout
+	}
+	if c.MaxReply <= 0 {
+		c.MaxReply = DefaultMaxReply
+	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = http.DefaultClient
+		c.HTTPClient = dialClient(c.ConnectTimeout)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// dialClient is an HTTP/1.1 client (a WebSocket upgrade needs one) whose
+// every wait is bounded, so a dial never depends on the caller's context
+// alone.
+// Clients are shared per timeout: an idle Session must not hold a
+// transport of its own.
+func dialClient(d time.Duration) *http.Client {
+	dialClients.Lock()
+	defer dialClients.Unlock()
+	if c, ok := dialClients.m[d]; ok {
+		return c
+	}
+	c := &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   d,
+		ResponseHeaderTimeout: d,
+		MaxIdleConns:          1,
+		IdleConnTimeout:       time.Second,
+	}}
+	if len(dialClients.m) >= 8 {
+		clear(dialClients.m)
+	}
+	dialClients.m[d] = c
+	return c
+}
+
+var dialClients = struct {
+	sync.Mutex
+	m map[time.Duration]*http.Client
+}{m: map[time.Duration]*http.Client{}}
+
+// Realtime configures streamed input (realtimeInputConfig). The zero value
+// keeps the service's automatic activity detection at its defaults; every
+// setup asks that speech starting interrupts a reply
+// (START_OF_ACTIVITY_INTERRUPTS).
+type Realtime struct {
+	// ManualActivity disables automatic activity detection: the caller
+	// marks speech with Session.Activity.
+	ManualActivity bool
+	// StartSensitivity and EndSensitivity are "high" or "low" ("" leaves
+	// the service default, high): how readily speech is taken to start or
+	// to have ended.
+	StartSensitivity, EndSensitivity string
+	// PrefixPadding is how long speech must last before its start is
+	// committed (prefixPaddingMs); SilenceDuration is how long silence must
+	// last before speech is taken to have ended (silenceDurationMs). Zero
+	// leaves the service default.
+	PrefixPadding, SilenceDuration time.Duration
 }
 
 // ephemeral reports whether the credential is an ephemeral token.
@@ -138,6 +229,16 @@ func (c Config) endpoint() (string, http.Header, error) {
 	case "v1", "v1beta", "v1alpha":
 	default:
 		return "", nil, fmt.Errorf("unsupported API version %q", c.APIVersion)
+	}
+	if r := c.Realtime; r != nil {
+		for _, v := range []string{r.StartSensitivity, r.EndSensitivity} {
+			if v != "" && v != "high" && v != "low" {
+				return "", nil, fmt.Errorf("realtime: sensitivity %q is not \"high\" or \"low\"", v)
+			}
+		}
+		if r.PrefixPadding < 0 || r.SilenceDuration < 0 {
+			return "", nil, errors.New("realtime: negative prefix padding or silence duration")
+		}
 	}
 	if strings.ContainsAny(c.Model, "?&/") || strings.Contains(c.Model, "..") {
 		return "", nil, fmt.Errorf("invalid model name %q", c.Model)
@@ -177,6 +278,18 @@ func (c Config) setup(handle string) *wire.Setup {
 	}
 	if c.OutputTranscription && c.Modality == Audio {
 		s.OutputAudioTranscription = &struct{}{}
+	}
+	if r := c.Realtime; r != nil {
+		aad := &wire.AutomaticActivityDetection{Disabled: r.ManualActivity,
+			PrefixPaddingMs: int(r.PrefixPadding / time.Millisecond), SilenceDurationMs: int(r.SilenceDuration / time.Millisecond)}
+		if r.StartSensitivity != "" {
+			aad.StartOfSpeechSensitivity = "START_SENSITIVITY_" + strings.ToUpper(r.StartSensitivity)
+		}
+		if r.EndSensitivity != "" {
+			aad.EndOfSpeechSensitivity = "END_SENSITIVITY_" + strings.ToUpper(r.EndSensitivity)
+		}
+		s.RealtimeInputConfig = &wire.RealtimeInputConfig{AutomaticActivityDetection: aad,
+			ActivityHandling: "START_OF_ACTIVITY_INTERRUPTS"}
 	}
 	if c.Compression {
 		s.ContextWindowCompression = &wire.ContextWindowCompression{SlidingWindow: &struct{}{}}

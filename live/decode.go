@@ -58,6 +58,24 @@ func contentEvents(sc *wire.ServerContent, usage Usage, dst []Event) []Event {
 	return dst
 }
 
+// activityEvents maps a voiceActivity message to its event.
+func activityEvents(va *wire.VoiceActivity, dst []Event) []Event {
+	if va == nil {
+		return dst
+	}
+	typ := va.Type
+	if typ == "" {
+		typ = va.VoiceActivityType
+	}
+	switch typ {
+	case "ACTIVITY_START":
+		dst = append(dst, Event{Kind: EventActivityStart})
+	case "ACTIVITY_END":
+		dst = append(dst, Event{Kind: EventActivityEnd})
+	}
+	return dst
+}
+
 // isPCM24k accepts the Gemini API's "audio/pcm;rate=24000" and Vertex's
 // bare "audio/pcm" (which is 24 kHz output too).
 func isPCM24k(mime string) bool {

@@ -186,12 +186,22 @@ func FuzzDecodeServerMessage(f *testing.F) {
 	f.Add([]byte(`{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"data":"AAE"}}]}}}`))
 	f.Add([]byte(`{"goAway":{"timeLeft":"-9999999999999s"}}`))
 	f.Add([]byte(`[1,2,3]`))
+	// Realtime input's replies: activity, what was heard, barge-in.
+	f.Add([]byte(`{"voiceActivity":{"type":"ACTIVITY_START","audioOffset":"1.5s"}}`))
+	f.Add([]byte(`{"voiceActivity":{"voiceActivityType":"ACTIVITY_END"}}`))
+	f.Add([]byte(`{"serverContent":{"inputTranscription":{"text":"What is the weather like?"}}}`))
+	f.Add([]byte(`{"serverContent":{"interrupted":true}}`))
+	f.Add([]byte(`{"voiceActivity":{"type":7},"serverContent":{"inputTranscription":{"text":"x","finished":true},"turnComplete":true}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := decodeServerMessage(data)
 		if err != nil {
 			return
 		}
-		evs := contentEvents(m.ServerContent, usageOf(m.UsageMetadata), nil)
+		evs := activityEvents(m.VoiceActivity, nil)
+		if len(evs) > 1 || len(evs) == 1 && evs[0].Kind != EventActivityStart && evs[0].Kind != EventActivityEnd {
+			t.Fatalf("activity events %v", kinds(evs))
+		}
+		evs = contentEvents(m.ServerContent, usageOf(m.UsageMetadata), evs)
 		tr := &Turn{}
 		for _, ev := range evs {
 			if ev, ok := tr.consume(item{ev: ev}); ok && len(ev.Audio)%2 != 0 {
@@ -200,6 +210,24 @@ func FuzzDecodeServerMessage(f *testing.F) {
 		}
 		if m.GoAway != nil && parseTimeLeft(m.GoAway.TimeLeft) < 0 {
 			t.Fatal("negative timeLeft")
+		}
+		// The session's routing of the message, listening, with a small
+		// cap: any message, repeated, keeps the bounds.
+		s := &Session{cfg: Config{Realtime: &Realtime{}}.withDefaults(), listening: true, maxBytes: 64,
+			incomingCh: make(chan struct{}, 1)}
+		c := &conn{setupDone: make(chan struct{}), handleCh: make(chan struct{}, 1)}
+		for range 12 {
+			if _, drop := s.dispatch(c, m, nil); drop {
+				break
+			}
+		}
+		if len(s.incoming) > maxUnclaimed || len(c.turns) > 1 {
+			t.Fatalf("%d unclaimed turns, %d open", len(s.incoming), len(c.turns))
+		}
+		for _, tr := range s.incoming {
+			if tr.recv > s.maxBytes || tr.recvText > maxReplyText {
+				t.Fatalf("turn holds %d bytes of audio", tr.recv)
+			}
 		}
 	})
 }

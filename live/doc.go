@@ -15,6 +15,25 @@
 // Failures are [*Error] values classified from the WebSocket close code and
 // reason; [Error.UserMessage] is plain words for a Discord user.
 //
+// Every wait is bounded whatever the server does: connect, upgrade and
+// setup share [Config.ConnectTimeout] (no upgrade answer is
+// ClassUnreachable, no setupComplete ClassTimeout); a turn ends within
+// [Config.TurnTimeout] even if the server keeps dripping messages; a reply
+// longer than [Config.MaxReply] is cut there (ClassTooLong, the audio so far
+// kept), so a server flooding audio cannot make the client buffer without
+// bound; Close returns within about a second and a half. An idle Session
+// holds no finished turn: its memory is its connection's (about 13 KiB of
+// heap and one reader goroutine).
+//
+// Spoken conversation: with [Config.Realtime] set, [Session.SendAudio]
+// streams 16 kHz microphone audio (realtimeInput), [Session.SendAudioEnd]
+// says the stream paused, and the service's activity detection decides when
+// the user spoke; its replies are Turns the server starts, claimed with
+// [Session.NextTurn]. They open with EventActivityStart/End and
+// EventInputTranscript (what was heard); speech over a reply interrupts it.
+// [Session.SendContext] adds text (e.g. who is speaking) without asking for
+// a reply.
+//
 // Decisions that differ from the official SDKs:
 //   - The API key travels in the x-goog-api-key header (as python-genai and
 //     go-genai send it), not in the ?key= query, so it cannot leak through URL

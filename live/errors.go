@@ -36,10 +36,23 @@ const (
 	ClassStall
 	// ClassClosed: the Session was closed by its owner.
 	ClassClosed
+	// ClassUnreachable: no Live service answered at Config.BaseURL: the
+	// host could not be resolved or connected to, TLS failed, the WebSocket
+	// upgrade got no answer within Config.ConnectTimeout, or an HTTP server
+	// that is not the Live API answered it (e.g. 404). The base URL or the
+	// network is wrong, not the key or the model.
+	ClassUnreachable
+	// ClassTimeout: an overall deadline passed: the session setup took
+	// longer than Config.ConnectTimeout after the upgrade, or a turn took
+	// longer than Config.TurnTimeout although the server kept sending.
+	ClassTimeout
+	// ClassTooLong: the reply passed Config.MaxReply; the turn was cut there
+	// (the audio up to the cap was delivered) and the connection dropped.
+	ClassTooLong
 )
 
 var classNames = [...]string{"", "transient", "invalid-config", "auth", "not-found",
-	"session-expired", "quota", "stall", "closed"}
+	"session-expired", "quota", "stall", "closed", "unreachable", "timeout", "too-long"}
 
 // String names the class for logs and metrics labels.
 func (c ErrorClass) String() string {
@@ -51,7 +64,8 @@ func (c ErrorClass) String() string {
 
 // Retryable reports whether the same request may succeed later unchanged.
 func (c ErrorClass) Retryable() bool {
-	return c == ClassTransient || c == ClassStall || c == ClassSessionExpired
+	return c == ClassTransient || c == ClassStall || c == ClassSessionExpired ||
+		c == ClassUnreachable || c == ClassTimeout
 }
 
 // Error is a classified Live failure. Use errors.As to get it.
@@ -120,6 +134,12 @@ func (e *Error) UserMessage() string {
 		return "Gemini stopped answering partway through. Please try again." + partial
 	case ClassClosed:
 		return "The conversation was closed."
+	case ClassUnreachable:
+		return "The bot could not reach Gemini. Please try again in a moment; if it keeps happening, the bot's owner needs to check its Gemini address and network."
+	case ClassTimeout:
+		return "Gemini took too long to answer, so the bot gave up. Please try again." + partial
+	case ClassTooLong:
+		return "The answer was longer than the bot allows, so it was cut off there." + partial
 	}
 	return "Something went wrong talking to Gemini. Please try again."
 }

@@ -31,10 +31,17 @@ const (
 	EventGoAway
 	// EventResumption: the server issued a resumable Handle.
 	EventResumption
+	// EventActivityStart: the service heard the user start speaking
+	// (voiceActivity ACTIVITY_START); with START_OF_ACTIVITY_INTERRUPTS a
+	// reply in progress is interrupted next.
+	EventActivityStart
+	// EventActivityEnd: the service took the user's speech to have ended.
+	EventActivityEnd
 )
 
 var kindNames = [...]string{"", "audio", "text", "output-transcript", "input-transcript",
-	"generation-complete", "interrupted", "turn-complete", "go-away", "resumption"}
+	"generation-complete", "interrupted", "turn-complete", "go-away", "resumption",
+	"activity-start", "activity-end"}
 
 // String names the kind for logs.
 func (k EventKind) String() string {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,12 @@ import (
 	"github.com/livecord/livecord/live/livetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(emulatorEnv) != "" {
+		serveEmulator()
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const prompt = "Hello? Gemini are you there?"
 
@@ -398,7 +404,7 @@ func TestErrorClasses(t *testing.T) {
 		}, live.ClassQuota, 1011, "quota", "quota"},
 		{"internal", func(s *livetest.Server, _ *live.Config) { s.RejectSetup(1011, "Internal error encountered.") }, live.ClassTransient, 1011, "Internal error", "try again"},
 		{"stale handle", func(_ *livetest.Server, c *live.Config) { c.Handle = "no-such-handle" }, live.ClassSessionExpired, 1008, "session not found", "fresh"},
-		{"setup stall", func(s *livetest.Server, c *live.Config) { s.StallSetup(); c.StallTimeout = 200 * time.Millisecond }, live.ClassStall, 0, "", "stopped answering"},
+		{"setup stall", func(s *livetest.Server, c *live.Config) { s.StallSetup(); c.ConnectTimeout = 300 * time.Millisecond }, live.ClassTimeout, 0, "", "too long"},
 		{"bad version", func(_ *livetest.Server, c *live.Config) { c.APIVersion = "v2" }, live.ClassInvalidConfig, 0, "", "settings"},
 	}
 	for _, tc := range tests {
@@ -440,7 +446,7 @@ func TestKeyNotInDialError(t *testing.T) {
 	defer cancel()
 	_, err := live.Dial(ctx, live.Config{APIKey: secret, BaseURL: "http://127.0.0.1:1"})
 	var le *live.Error
-	if !errors.As(err, &le) || le.Class != live.ClassTransient || strings.Contains(err.Error(), secret) {
+	if !errors.As(err, &le) || le.Class != live.ClassUnreachable || strings.Contains(err.Error(), secret) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,13 @@ type Session struct {
 	conn   *conn  // current connection; nil only before the first dial
 	handle string // latest resumable handle
 	closed bool
+
+	// Realtime input (Config.Realtime set).
+	listening  bool
+	maxBytes   int           // Config.MaxReply as PCM bytes
+	incoming   []*Turn       // turns the server started, not yet claimed by NextTurn
+	incomingCh chan struct{} // signalled when incoming grows
+	carry      []byte        // odd byte of the last SendAudio; guarded by sendMu
 }
 
 // conn is one WebSocket connection and the turns it is answering.
@@ -68,7 +76,8 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if _, _, err := cfg.endpoint(); err != nil {
 		return nil, &Error{Op: "dial", Class: ClassInvalidConfig, Err: err}
 	}
-	s := &Session{cfg: cfg, handle: cfg.Handle}
+	s := &Session{cfg: cfg, handle: cfg.Handle, listening: cfg.Realtime != nil,
+		maxBytes: int(cfg.MaxReply.Seconds()*SampleRate) * 2, incomingCh: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	c, err := s.dialConn(ctx, cfg.Handle)
 	if err != nil {
@@ -112,16 +121,31 @@ func (s *Session) Close() error {
 	c := s.conn
 	s.mu.Unlock()
 	if c != nil {
-		// The server's reply to our close frame is read by the reader; an
-		// error here only means the connection was already gone.
-		if err := c.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
-			s.cfg.Logger.Debug("live: close", "err", scrubErr(err, s.cfg.APIKey))
+		// The server's reply to our close frame is read by the reader. A
+		// server that never answers would hold coder/websocket's Close for
+		// up to 10 s; after closeGrace, cancelling the readers' context
+		// drops the connection instead.
+		s.tasks.Go(func() {
+			if err := c.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+				s.cfg.Logger.Debug("live: close", "err", scrubErr(err, s.cfg.APIKey))
+			}
+		})
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-c.done:
+		case <-t.C:
+			s.cfg.Logger.Debug("live: no answer to the close frame; dropping the connection")
 		}
+		t.Stop()
 	}
 	s.cancel()
 	s.tasks.Close()
 	return nil
 }
+
+// closeGrace bounds how long Close waits for the server to answer the close
+// frame before dropping the connection.
+const closeGrace = time.Second
 
 // Send sends text as one complete user turn and returns its reply stream.
 // If the connection was told to go away, was dropped, or stalled, Send first
@@ -129,7 +153,7 @@ func (s *Session) Close() error {
 // context. A turn still streaming on the same session is interrupted by the
 // server (its Turn yields EventInterrupted).
 func (s *Session) Send(ctx context.Context, text string) (*Turn, error) {
-	t := &Turn{s: s, prompt: text, stall: s.cfg.StallTimeout, notify: make(chan struct{}, 1)}
+	t := &Turn{s: s, prompt: text, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, notify: make(chan struct{}, 1)}
 	if err := s.submit(ctx, t); err != nil {
 		return nil, err
 	}
@@ -152,27 +176,17 @@ func (s *Session) submit(ctx context.Context, t *Turn) error {
 }
 
 func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
-	if err := ctx.Err(); err != nil {
-		return &Error{Op: "send", Class: ClassTransient, Err: err}
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return &Error{Op: "send", Class: ClassClosed, Err: errors.New("session closed")}
-	}
-	c := s.conn
-	stale := c == nil || c.dead || c.goAway
-	s.mu.Unlock()
-	if stale {
-		if err := s.reconnect(ctx); err != nil {
-			return err
-		}
+	if _, err := s.ensureConn(ctx, false); err != nil {
+		return err
 	}
 	t.mu.Lock()
 	t.ended, t.last = false, time.Now()
+	if t.start.IsZero() {
+		t.start = t.last
+	}
 	t.mu.Unlock()
 	s.mu.Lock()
-	c = s.conn
+	c := s.conn
 	t.c = c
 	c.turns = append(c.turns, t)
 	s.mu.Unlock()
@@ -189,6 +203,32 @@ func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
 		return newError("send", err, s.cfg.APIKey)
 	}
 	return nil
+}
+
+// ensureConn returns a working connection, reconnecting first (resuming
+// with the latest handle) if the current one was dropped, stalled or told to
+// go away. With atBoundary, a connection going away is kept while a turn is
+// still open on it, so streamed input does not cut a reply short.
+func (s *Session) ensureConn(ctx context.Context, atBoundary bool) (*conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Op: "send", Class: ClassTransient, Err: err}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, &Error{Op: "send", Class: ClassClosed, Err: errors.New("session closed")}
+	}
+	c := s.conn
+	stale := c == nil || c.dead || (c.goAway && !(atBoundary && len(c.turns) > 0))
+	s.mu.Unlock()
+	if stale {
+		if err := s.reconnect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn, nil
 }
 
 // reconnect replaces the current connection, resuming with the latest
@@ -296,27 +336,18 @@ func (s *Session) awaitHandle(ctx context.Context, limit time.Duration) {
 	}
 }
 
-// dialConn opens a connection, starts its reader and completes the setup.
+// dialConn opens a connection, starts its reader and completes the setup,
+// all within Config.ConnectTimeout (and ctx).
 func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	u, h, err := s.cfg.endpoint()
 	if err != nil {
 		return nil, &Error{Op: "dial", Class: ClassInvalidConfig, Err: err}
 	}
-	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient, HTTPHeader: h})
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient, HTTPHeader: h})
 	if err != nil {
-		e := newError("dial", err, s.cfg.APIKey)
-		if resp != nil {
-			e.Code, e.Reason = 0, resp.Status
-			switch resp.StatusCode {
-			case 401, 403:
-				e.Class = ClassAuth
-			case 404:
-				e.Class = ClassNotFound
-			case 429:
-				e.Class = ClassQuota
-			}
-		}
-		return nil, e
+		return nil, s.dialError(ctx, err, resp)
 	}
 	ws.SetReadLimit(readLimit)
 	c := &conn{ws: ws, setupDone: make(chan struct{}), done: make(chan struct{}), handleCh: make(chan struct{}, 1)}
@@ -324,27 +355,59 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 		ws.CloseNow()
 		return nil, &Error{Op: "dial", Class: ClassClosed, Err: errors.New("session closed")}
 	}
-	if err := s.write(ctx, c, wire.ClientMessage{Setup: s.cfg.setup(handle)}); err != nil {
+	if err := s.write(dctx, c, wire.ClientMessage{Setup: s.cfg.setup(handle)}); err != nil {
 		ws.CloseNow()
 		<-c.done
+		if ctx.Err() == nil && dctx.Err() != nil {
+			return nil, &Error{Op: "setup", Class: ClassTimeout, Err: fmt.Errorf("setup not sent within %s of connecting", s.cfg.ConnectTimeout)}
+		}
 		return nil, s.connError(c, "setup", err)
 	}
-	stall := time.NewTimer(s.cfg.StallTimeout)
-	defer stall.Stop()
 	select {
 	case <-c.setupDone:
 		return c, nil
 	case <-c.done:
 		return nil, s.connError(c, "setup", nil)
-	case <-stall.C:
+	case <-dctx.Done():
 		ws.CloseNow()
 		<-c.done
-		return nil, &Error{Op: "setup", Class: ClassStall, Err: fmt.Errorf("no setupComplete within %s", s.cfg.StallTimeout)}
-	case <-ctx.Done():
-		ws.CloseNow()
-		<-c.done
-		return nil, &Error{Op: "setup", Class: ClassTransient, Err: ctx.Err()}
+		if ctx.Err() != nil {
+			return nil, &Error{Op: "setup", Class: ClassTransient, Err: ctx.Err()}
+		}
+		return nil, &Error{Op: "setup", Class: ClassTimeout, Err: fmt.Errorf("no setupComplete within %s of connecting", s.cfg.ConnectTimeout)}
 	}
+}
+
+// dialError classifies a failed WebSocket dial. The Live service answers
+// every upgrade (bad keys and models are reported by close frames after the
+// setup), so an HTTP answer other than an auth or quota refusal, or no answer
+// at all, means no Live service is at the base URL: ClassUnreachable. ctx is
+// the caller's: when it ended first, the caller gave up (ClassTransient).
+func (s *Session) dialError(ctx context.Context, err error, resp *http.Response) *Error {
+	e := newError("dial", err, s.cfg.APIKey)
+	e.Code = 0
+	switch {
+	case resp != nil:
+		e.Reason = resp.Status
+		switch {
+		case resp.StatusCode == 401 || resp.StatusCode == 403:
+			e.Class = ClassAuth
+		case resp.StatusCode == 429:
+			e.Class = ClassQuota
+		case resp.StatusCode >= 500:
+			e.Class = ClassTransient
+		default:
+			e.Class = ClassUnreachable
+		}
+	case ctx.Err() != nil:
+		e.Class = ClassTransient
+	default:
+		e.Class = ClassUnreachable
+		if errors.Is(err, context.DeadlineExceeded) {
+			e.Err = fmt.Errorf("no answer to the WebSocket upgrade within %s: %w", s.cfg.ConnectTimeout, e.Err)
+		}
+	}
+	return e
 }
 
 // connError returns why c ended, relabelled for op.
@@ -387,12 +450,20 @@ func (s *Session) readLoop(c *conn) {
 			s.cfg.Logger.Warn("live: ignoring undecodable server message", "err", err, "bytes", len(data))
 			continue
 		}
-		evs = s.dispatch(c, m, evs[:0])
+		var drop bool
+		evs, drop = s.dispatch(c, m, evs[:0])
+		clear(evs) // an idle session must not keep the last reply's audio or text
+		if drop {
+			s.cfg.Logger.Warn("live: reply passed its length cap; dropping the connection", "cap", s.cfg.MaxReply)
+			c.ws.CloseNow()
+		}
 	}
 }
 
-// dispatch routes one server message to the session and the head turn.
-func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) []Event {
+// dispatch routes one server message to the session and the head turn (a
+// new server-started turn when listening and none is open). drop means the
+// head turn passed Config.MaxReply: it has been ended and c must be closed.
+func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m.SetupComplete != nil && !c.setup {
@@ -420,28 +491,86 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) []Event 
 	if m.Error != nil {
 		s.cfg.Logger.Warn("live: server sent an error message", "error", scrub(string(*m.Error), s.cfg.APIKey))
 	}
+	evs = activityEvents(m.VoiceActivity, evs)
 	evs = contentEvents(m.ServerContent, c.usage, evs)
-	if len(evs) == 0 {
-		return evs
-	}
-	if len(c.turns) == 0 {
-		return evs // between turns: the session state above is all that matters
-	}
-	t := c.turns[0]
 	for _, ev := range evs {
+		if len(c.turns) == 0 {
+			// Between turns the session state above is all that matters,
+			// unless the server is starting a turn of its own.
+			if !s.listening || c.dead || ev.Kind == EventResumption || ev.Kind == EventGoAway {
+				continue
+			}
+			s.serverTurn(c).hearing = true
+		}
+		t := c.turns[0]
+		if ev.Kind != EventActivityStart && ev.Kind != EventInputTranscript {
+			t.hearing = false // the speech ended, or the reply began
+		}
+		if len(ev.Audio)+len(ev.Text) > 0 {
+			if t.recv+len(ev.Audio) > s.maxBytes || t.recvText+len(ev.Text) > maxReplyText {
+				if ev.Kind == EventAudio && t.recv < s.maxBytes {
+					ev.Audio = ev.Audio[:s.maxBytes-t.recv]
+					t.push(item{ev: ev})
+				}
+				t.push(item{end: true, err: &Error{Op: "receive", Class: ClassTooLong,
+					Err: fmt.Errorf("the reply passed the cap (%s of audio, %d bytes of text)", s.cfg.MaxReply, maxReplyText)}})
+				c.popTurn()
+				c.dead = true
+				return evs, true
+			}
+			t.recv += len(ev.Audio)
+			t.recvText += len(ev.Text)
+		}
 		end := ev.Kind == EventTurnComplete
 		t.push(item{ev: ev, end: end})
 		if end {
-			c.turns = c.turns[1:]
+			c.popTurn()
 			c.usage = Usage{}
 			c.staleHandle = true
-			if len(c.turns) == 0 {
-				break
-			}
-			t = c.turns[0]
 		}
 	}
-	return evs
+	return evs, false
+}
+
+// maxReplyText caps the text of one reply (reply text and both
+// transcripts): ten minutes of speech is about 10 KB.
+const maxReplyText = 1 << 20
+
+// maxUnclaimed bounds the server-started turns waiting for NextTurn; past
+// it the oldest is discarded, so a caller that stops claiming turns cannot
+// make the session buffer without bound.
+const maxUnclaimed = 8
+
+// serverTurn opens a turn the server started (a reply to streamed input)
+// at the head of c and offers it to NextTurn. Called with s.mu held.
+func (s *Session) serverTurn(c *conn) *Turn {
+	now := time.Now()
+	t := &Turn{s: s, c: c, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, start: now, last: now,
+		notify: make(chan struct{}, 1), resent: true}
+	c.turns = append(c.turns, t)
+	if len(s.incoming) >= maxUnclaimed {
+		old := s.incoming[0]
+		s.incoming[0] = nil
+		s.incoming = s.incoming[1:]
+		old.discard()
+		s.cfg.Logger.Warn("live: discarding a server-started turn nobody claimed with NextTurn")
+	}
+	s.incoming = append(s.incoming, t)
+	select {
+	case s.incomingCh <- struct{}{}:
+	default:
+	}
+	return t
+}
+
+// popTurn removes the head turn, clearing its slot so that the backing
+// array does not keep a finished turn (and its audio) reachable.
+func (c *conn) popTurn() {
+	c.turns[0] = nil
+	c.turns = c.turns[1:]
+	if len(c.turns) == 0 {
+		c.turns = nil
+	}
 }
 
 // connEnded fails c's open turns with the classified close.
@@ -494,14 +623,23 @@ type item struct {
 // Turn is the reply to one Send. Next and the accessors are for one
 // goroutine (the consumer); the Session's reader fills the queue.
 type Turn struct {
-	s      *Session
-	c      *conn
-	prompt string
-	stall  time.Duration
+	s        *Session
+	c        *conn
+	prompt   string
+	stall    time.Duration
+	deadline time.Duration // Config.TurnTimeout, from start
+	recv     int           // reply audio bytes routed to the turn; guarded by Session.mu
+	recvText int           // reply text bytes (all kinds), likewise
+	// hearing: a server-started turn that so far only heard speech (its
+	// start, its transcription); while the caller streams that speech, its
+	// clocks are held at zero (a long question is not a stalled reply).
+	// Guarded by Session.mu.
+	hearing bool
 
 	mu     sync.Mutex
 	q      []item
 	ended  bool
+	start  time.Time // when the turn was sent (or the server started it)
 	last   time.Time // when the last server message for this turn arrived
 	notify chan struct{}
 
@@ -509,11 +647,28 @@ type Turn struct {
 	audio      []byte
 	emitted    int
 	transcript strings.Builder
+	input      strings.Builder
 	text       strings.Builder
 	eof        bool
 	err        error
 	started    bool // reply content was delivered
 	resent     bool
+}
+
+// discard drops a turn nobody will read: its queue is freed and later
+// events are ignored.
+func (t *Turn) discard() {
+	t.mu.Lock()
+	t.ended, t.q = true, nil
+	t.mu.Unlock()
+}
+
+// hold restarts the stall and turn clocks of a turn still hearing its
+// question: the speech is still streaming.
+func (t *Turn) hold(now time.Time) {
+	t.mu.Lock()
+	t.start, t.last = now, now
+	t.mu.Unlock()
 }
 
 func (t *Turn) push(it item) {
@@ -534,7 +689,8 @@ func (t *Turn) push(it item) {
 
 // Next returns the turn's next event. After EventTurnComplete it returns
 // io.EOF; if the turn fails it returns an *Error (ClassStall when the server
-// went silent for Config.StallTimeout), after every event that did arrive.
+// went silent for Config.StallTimeout, ClassTimeout past Config.TurnTimeout,
+// ClassTooLong past Config.MaxReply), after every event that did arrive.
 // Cancelling ctx only stops this wait; the turn goes on.
 func (t *Turn) Next(ctx context.Context) (Event, error) {
 	for {
@@ -567,18 +723,22 @@ func (t *Turn) Next(ctx context.Context) (Event, error) {
 			}
 			continue
 		}
-		wait := t.stall - time.Since(t.last)
+		now := time.Now()
+		wait, left := t.stall-now.Sub(t.last), t.deadline-now.Sub(t.start)
 		t.mu.Unlock()
-		if wait <= 0 {
+		if wait <= 0 || left <= 0 {
 			t.mu.Lock()
 			t.ended = true
 			t.mu.Unlock()
 			t.s.abandon(t.c, t)
-			t.consume(item{err: &Error{Op: "receive", Class: ClassStall,
-				Err: fmt.Errorf("no message from the server for %s", t.stall)}})
+			e := &Error{Op: "receive", Class: ClassStall, Err: fmt.Errorf("no message from the server for %s", t.stall)}
+			if left <= 0 {
+				e = &Error{Op: "receive", Class: ClassTimeout, Err: fmt.Errorf("the turn took longer than %s", t.deadline)}
+			}
+			t.consume(item{err: e})
 			continue
 		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(min(wait, left))
 		select {
 		case <-t.notify:
 		case <-timer.C:
@@ -617,6 +777,8 @@ func (t *Turn) consume(it item) (Event, bool) {
 		}
 		ev.Audio = t.audio[t.emitted:end:end]
 		t.emitted = end
+	case EventInputTranscript:
+		t.input.WriteString(ev.Text)
 	case EventOutputTranscript:
 		t.transcript.WriteString(ev.Text)
 	case EventText:
@@ -639,3 +801,7 @@ func (t *Turn) Transcript() string {
 	}
 	return t.transcript.String()
 }
+
+// Heard returns the transcript of the user's speech this turn answers, so
+// far (EventInputTranscript; needs Config.InputTranscription).
+func (t *Turn) Heard() string { return t.input.String() }

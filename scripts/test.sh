@@ -25,7 +25,7 @@ npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
 
 # gopus compiles its bundled libopus; its old sources trip a harmless GCC warning.
 export CGO_ENABLED=1
-export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-stringop-overread}"
+export CGO_CFLAGS="${CGO_CFLAGS:--O3 -g -Wno-stringop-overread}"
 export LIVECORD_REQUIRE_NODE=1
 
 # A real PostgreSQL for the store tests (they also run on SQLite).

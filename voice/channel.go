@@ -245,6 +245,16 @@ func (c *Channel) dial(ctx context.Context, channelID string, srv Server, bitrat
 		return nil, err
 	}
 	if d != nil {
+		// A bot the voice server never proposes for the group would stay
+		// silent forever: after DAVE's watchdog (a fresh key package, then
+		// another wait) only a new voice session can help.
+		d.OnNotWelcomed(func() {
+			c.mu.Lock()
+			srv := Server{Endpoint: c.endpoint, Token: c.token, SessionID: c.sessionID}
+			c.mu.Unlock()
+			c.log.Warn("voice: never welcomed into the DAVE group; starting a new voice session", "channel", channelID)
+			conn.ServerUpdate(srv)
+		})
 		// DAVE drops frames until the group has formed (a few gateway round
 		// trips after the dial); wait for it, briefly, so the start of the
 		// first reply is heard. Without other members it never forms, and

@@ -573,7 +573,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (wire.Message, error) {
 				c.recvMu.Unlock()
 			}
 		}
-		if e := c.cfg.E2EE; e != nil && (m.Op == wire.OpSessionDescription || m.Op == wire.OpClientsConnect || m.Op == wire.OpClientDisconnect || m.Op.IsDAVE()) {
+		if e := c.cfg.E2EE; e != nil && (m.Op == wire.OpReady || m.Op == wire.OpSessionDescription || m.Op == wire.OpClientsConnect || m.Op == wire.OpClientDisconnect || m.Op.IsDAVE()) {
 			if err := e.HandleMessage(ctx, m, c); err != nil {
 				c.log.Warn("voice e2ee: message not handled", "op", m.Op.String(), "err", err)
 			}

@@ -36,6 +36,7 @@ type DAVE struct {
 	userID, channelID uint64
 	key               *mls.SigningKey // reused across sessions, as libdave does per process
 	log               *slog.Logger
+	users             *dave.Users // announced users: per connection, across sessions (op 4)
 
 	sess atomic.Pointer[dave.Session] // replaced on each new voice session (op 4)
 
@@ -50,6 +51,10 @@ type DAVE struct {
 	lastTID    int               // last executed transition (DJS lastTransitionId), 0 when none
 	pendingTID map[int]time.Time // acknowledged (op 23) at, awaiting op 22
 	failures   int               // consecutive decrypt failures outside transitions
+
+	watchdog      *time.Timer   // runs the session's welcome watchdog; sendMu
+	onNotWelcomed func()        // see OnNotWelcomed; mu
+	welcomeWait   time.Duration // see SetWelcomeTimeout; mu
 }
 
 // NewDAVE returns the DAVE layer for a connection of the bot (userID) to the
@@ -62,7 +67,7 @@ func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
-	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, pendingTID: map[int]time.Time{}, changed: make(chan struct{})}
+	d := &DAVE{userID: userID, channelID: channelID, key: key, log: logger, users: dave.NewUsers(), pendingTID: map[int]time.Time{}, changed: make(chan struct{})}
 	s, err := d.newSession()
 	if err != nil {
 		return nil, err
@@ -72,7 +77,10 @@ func NewDAVE(userID, channelID uint64, logger *slog.Logger) (*DAVE, error) {
 }
 
 func (d *DAVE) newSession() (*dave.Session, error) {
-	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key})
+	d.mu.Lock()
+	wait := d.welcomeWait
+	d.mu.Unlock()
+	s, err := dave.NewSession(dave.Config{UserID: d.userID, ChannelID: d.channelID, SigningKey: d.key, Users: d.users, WelcomeTimeout: wait})
 	if err != nil {
 		return nil, fmt.Errorf("voice: dave: %w", err)
 	}
@@ -87,9 +95,10 @@ func (d *DAVE) newSession() (*dave.Session, error) {
 func (d *DAVE) MaxProtocolVersion() int { return dave.MaxProtocolVersion }
 
 // HandleMessage implements E2EE. A Session Description (op 4) starts a new
-// voice session, so it also starts a fresh DAVE session: no group, key
-// package or recognised user carries over from the previous server session
-// (Discord sends op 11 after op 4, so the new set is complete).
+// voice session, so it also starts a fresh DAVE session: no group or key
+// package carries over from the previous server session. The recognised
+// users do (the server may announce them with op 11 before op 4); Ready
+// (op 2), when the Conn passes it on, starts the set afresh.
 func (d *DAVE) HandleMessage(ctx context.Context, m wire.Message, g GatewayWriter) error {
 	payload := []byte(m.Data)
 	if m.Binary {
@@ -112,11 +121,72 @@ func (d *DAVE) HandleMessage(ctx context.Context, m wire.Message, g GatewayWrite
 		err = fmt.Errorf("voice: %w", err)
 	}
 	err = errors.Join(err, d.send(ctx, g, out))
+	d.armWatchdog(s)
+	if errors.Is(err, dave.ErrNotWelcomed) {
+		d.notWelcomed()
+	}
 	d.mu.Lock()
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
 	return err
+}
+
+// OnNotWelcomed sets what to do when the connection was never added to the
+// call's group: the session waited, sent a fresh key package (op 26),
+// waited again, and the voice server still did not propose it. Only a new
+// voice gateway session can help; wire f to one, e.g. for a Conn c on server
+// srv: d.OnNotWelcomed(func() { c.ServerUpdate(srv) }). f runs on its own
+// goroutine; without it the state is only logged.
+func (d *DAVE) OnNotWelcomed(f func()) {
+	d.mu.Lock()
+	d.onNotWelcomed = f
+	d.mu.Unlock()
+}
+
+// SetWelcomeTimeout overrides dave.DefaultWelcomeTimeout for the sessions
+// the connection starts from now on (each op 4 starts one).
+func (d *DAVE) SetWelcomeTimeout(t time.Duration) {
+	d.mu.Lock()
+	d.welcomeWait = t
+	d.mu.Unlock()
+}
+
+func (d *DAVE) notWelcomed() {
+	d.log.Warn("voice dave: never welcomed into the group; a new voice session is needed")
+	d.mu.Lock()
+	f := d.onNotWelcomed
+	d.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+
+// armWatchdog (re)arms the timer for the session's welcome watchdog; sendMu is held.
+func (d *DAVE) armWatchdog(s *dave.Session) {
+	if d.watchdog != nil {
+		d.watchdog.Stop()
+		d.watchdog = nil
+	}
+	at := s.WatchdogDeadline()
+	if at.IsZero() {
+		return
+	}
+	d.watchdog = time.AfterFunc(time.Until(at), func() {
+		d.sendMu.Lock()
+		defer d.sendMu.Unlock()
+		if d.sess.Load() != s || d.w == nil || d.wctx.Err() != nil {
+			return // a new session or gateway connection took over
+		}
+		out, err := s.Tick()
+		err = errors.Join(err, d.send(d.wctx, d.w, out))
+		if errors.Is(err, dave.ErrNotWelcomed) {
+			d.notWelcomed()
+		} else if err != nil {
+			d.log.Warn("voice dave: welcome watchdog", "err", err)
+		}
+		d.armWatchdog(s)
+	})
 }
 
 // WaitReady waits until outgoing frames can be sent (the first transition
@@ -209,7 +279,9 @@ func (d *DAVE) DecryptOpus(dst []byte, userID string, frame []byte) ([]byte, err
 		d.mu.Unlock()
 		return out, nil
 	}
-	if _, ok := s.Epoch(); ok {
+	// Only members' frames count: a sender outside the group says nothing
+	// about whether we are in step with it.
+	if _, ok := s.Epoch(); ok && !errors.Is(err, dave.ErrUnknownUser) {
 		d.decryptFailed(s)
 	}
 	return out, err

@@ -567,18 +567,19 @@ func TestDAVETransitionTimeout(t *testing.T) {
 	}
 }
 
-// TestDAVEDecryptFailuresRejoin: frames that keep failing to decrypt inside
-// a group (here a sender the group does not know) make a connection flag its
-// last transition (op 31) and rejoin on a new key package, as discord.js
-// does after 36 in a row. When only the bot flags, the others remove and
-// re-add it; when every member flags, the gateway starts the group over.
+// TestDAVEDecryptFailuresRejoin: frames that keep failing to decrypt from a
+// member of the group (here one whose frames are corrupted on the way) make
+// a connection flag its last transition (op 31) and rejoin on a new key
+// package, as discord.js does after 36 in a row. Frames from a sender
+// outside the group never count. When only the bot flags, the others remove
+// and re-add it; when every receiver flags, the group recovers as well.
 func TestDAVEDecryptFailuresRejoin(t *testing.T) {
 	for _, all := range []bool{false, true} {
 		t.Run(map[bool]string{false: "bot", true: "everyone"}[all], func(t *testing.T) {
 			es := voicetest.NewExternalSender()
 			srv := voicetest.NewServer(t, voicetest.Options{DAVE: es})
-			ctx := testCtx(t, 20*time.Second)
-			const stranger = "100000000000000009"
+			ctx := testCtx(t, 30*time.Second)
+			const stranger, garbler = "100000000000000009", "100000000000000008"
 			_, bd := daveDial(t, srv, botID)
 			ud, err := voice.NewDAVE(snowflake(t, userID), snowflake(t, channelID), nil)
 			if err != nil {
@@ -586,29 +587,45 @@ func TestDAVEDecryptFailuresRejoin(t *testing.T) {
 			}
 			var e2ee voice.E2EE = ud
 			if !all {
-				e2ee = ignoreFrom{ud, stranger}
+				e2ee = ignoreFrom{ud, garbler}
 			}
 			dial(t, srv, userID, func(c *voice.Config) { c.E2EE = e2ee })
-			st := inGroup(ctx, t, es, []string{botID, userID}, bd, ud)
+			gd, err := voice.NewDAVE(snowflake(t, garbler), snowflake(t, channelID), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := dial(t, srv, garbler, func(c *voice.Config) { c.E2EE = garble{gd} })
+			st := inGroup(ctx, t, es, []string{botID, userID, garbler}, bd, ud, gd)
+
+			// A sender outside the group: 40 undecryptable frames in a row
+			// that must not count (the user and the bot drop them).
 			s := dial(t, srv, stranger, nil) // no DAVE: its frames are plain Opus
 			s.SetSpeaking(ctx, true)
-			for i := range 30 {
+			for i := range 40 {
 				if err := s.WriteOpus(opusLike(i)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if _, err := srv.WaitFrames(ctx, stranger, func(f []voicetest.Frame) bool { return len(f) == 30 }); err != nil {
+			if _, err := srv.WaitFrames(ctx, stranger, func(f []voicetest.Frame) bool { return len(f) == 40 }); err != nil {
 				t.Fatal(err)
 			}
-			if got := es.State(call); got.Invalid != 0 {
-				t.Fatalf("30 failures (within tolerance) already flagged: %+v", got)
-			}
-			next := 30
+
+			g.SetSpeaking(ctx, true)
+			next := 0
 			send := func() {
-				if err := s.WriteOpus(opusLike(next)); err != nil {
+				if err := g.WriteOpus(opusLike(next)); err != nil {
 					t.Fatal(err)
 				}
 				next++
+			}
+			for range 30 {
+				send()
+			}
+			if _, err := srv.WaitFrames(ctx, garbler, func(f []voicetest.Frame) bool { return len(f) == 30 }); err != nil {
+				t.Fatal(err)
+			}
+			if got := es.State(call); got.Invalid != 0 {
+				t.Fatalf("30 member failures (within tolerance) and 40 from outside the group already flagged: %+v", got)
 			}
 			for range 10 { // past the tolerance of 35 in a row
 				send()
@@ -617,7 +634,7 @@ func TestDAVEDecryptFailuresRejoin(t *testing.T) {
 			if all {
 				// A member does not count failures that fall inside a
 				// transition (such as the re-add of the first member to
-				// flag), so the stranger keeps talking until each has flagged.
+				// flag), so the garbler keeps talking until each has flagged.
 				tick := time.NewTicker(20 * time.Millisecond)
 				defer tick.Stop()
 				for es.State(call).Invalid < want {
@@ -636,16 +653,24 @@ func TestDAVEDecryptFailuresRejoin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inGroup(ctx, t, es, []string{botID, userID}, bd, ud)
-			t.Logf("after 40 undecryptable frames: %d op-31 reports, %d group restarts, epoch %d → %d", after.Invalid, after.GroupResets, st.Epoch, after.Epoch)
-			// Both members flag within microseconds of each other, so the
-			// restart is the rule; should one commit the other's re-add
-			// first, the remove/re-add path recovers instead.
-			if !all && after.GroupResets != 0 {
-				t.Fatalf("%+v", after)
+			inGroup(ctx, t, es, []string{botID, userID, garbler}, bd, ud, gd)
+			t.Logf("after 40 undecryptable member frames (and 40 from outside the group): %d op-31 reports, %d group restarts, epoch %d → %d", after.Invalid, after.GroupResets, st.Epoch, after.Epoch)
+			if !all && (after.GroupResets != 0 || after.Invalid != 1) {
+				t.Fatalf("only the bot should have flagged, once: %+v", after)
 			}
 		})
 	}
+}
+
+// garble corrupts every DAVE frame it sends: its receivers fail to decrypt them.
+type garble struct{ *voice.DAVE }
+
+func (g garble) EncryptOpus(dst, opus []byte) ([]byte, error) {
+	out, err := g.DAVE.EncryptOpus(dst, opus)
+	if err == nil && len(out) > len(dst) && !bytes.Equal(opus, wire.SilenceFrame) {
+		out[len(dst)] ^= 0xff
+	}
+	return out, err
 }
 
 // ignoreFrom drops one sender's frames before the DAVE layer sees them.
@@ -662,8 +687,9 @@ func (i ignoreFrom) DecryptOpus(dst []byte, user string, frame []byte) ([]byte, 
 }
 
 // TestDAVENewSessionRejoinsGroup: after 4006 the bot identifies afresh; its
-// DAVE layer starts a new session (no old group, key package or recognised
-// user), the gateway removes its old leaf and the group forms again.
+// DAVE layer starts a new session (no old group or key package; the
+// recognised users start over at op 2), the gateway removes its old leaf and
+// the group forms again.
 func TestDAVENewSessionRejoinsGroup(t *testing.T) {
 	es := voicetest.NewExternalSender()
 	srv := voicetest.NewServer(t, voicetest.Options{DAVE: es})

@@ -14,8 +14,8 @@ type E2EE interface {
 	// MaxProtocolVersion is sent in identify as max_dave_protocol_version.
 	MaxProtocolVersion() int
 	// HandleMessage receives, in gateway order on the Conn's reader goroutine,
-	// op 4 (session description, carrying dave_protocol_version), ops 11 and 13
-	// (recognised users) and the DAVE ops 21–31, JSON and binary alike. Replies
+	// op 2 (ready: a new session's users follow), op 4 (session description,
+	// carrying dave_protocol_version), ops 11 and 13 (recognised users) and the DAVE ops 21–31, JSON and binary alike. Replies
 	// (ops 23, 26, 28, 31) go out through g. HandleMessage must not block for long.
 	// After a new session (not a resume) it sees op 4 again and should reset.
 	HandleMessage(ctx context.Context, m wire.Message, g GatewayWriter) error

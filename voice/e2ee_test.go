@@ -153,7 +153,7 @@ func TestE2EEHooks(t *testing.T) {
 	if err != nil || string(f.Opus) != "hello" || f.UserID != botID {
 		t.Fatalf("listener got %q from %q: %v", f.Opus, f.UserID, err)
 	}
-	// The bot's E2EE saw op 4 first, and the listener's arrival (op 11).
+	// The bot's E2EE saw op 2 then op 4 first, and the listener's arrival (op 11).
 	for {
 		e.mu.Lock()
 		var ops []wire.Op
@@ -161,7 +161,8 @@ func TestE2EEHooks(t *testing.T) {
 			ops = append(ops, m.Op)
 		}
 		e.mu.Unlock()
-		if ops[0] != wire.OpSessionDescription {
+		// Ready first (a new session's users follow), then the session description.
+		if len(ops) < 2 || ops[0] != wire.OpReady || ops[1] != wire.OpSessionDescription {
 			t.Fatalf("E2EE saw ops %v", ops)
 		}
 		if slices.Contains(ops, wire.OpClientsConnect) {

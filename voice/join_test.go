@@ -19,6 +19,7 @@ import (
 func discord(t *testing.T, vs *voicetest.Server) (*discordtest.Server, *discordgo.Session, string, string) {
 	t.Helper()
 	dc := discordtest.NewServer(t, discordtest.Options{
+		AllowV9:     true, // a bare discordgo session speaks v9
 		VoiceServer: vs.VoiceServer,
 	})
 	g := dc.AddGuild("voice")

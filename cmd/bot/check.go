@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -179,8 +180,12 @@ func checkConfig(r *checkReport, cfg bot.Config, lc live.Config, cfgErr interfac
 		if !ok.apiURL {
 			probe.APIURL = "" // reported above
 		}
-		if !dirExists {
-			probe.DataDir = ""
+		// New would tidy the data directory (stale temporary files, a
+		// corrupt state file moved aside); check leaves no trace, so it
+		// reads the state file itself and New gets no directory.
+		probe.DataDir = ""
+		if dirExists {
+			checkStateFile(r, area, cfg.DataDir)
 		}
 		if probe.Token == "" {
 			probe.Token = "unset" // reported above; let New check the rest
@@ -552,4 +557,20 @@ func geminiProblem(err error, lc live.Config) string {
 		return "could not reach Gemini, or it had a temporary problem: retry in a moment; check the network and GEMINI_BASE_URL" + said
 	}
 	return le.Error()
+}
+
+// checkStateFile reports whether the data directory's state file decodes.
+// A corrupt one does not stop the bot (run moves it aside and starts with
+// defaults), so it is a warning.
+func checkStateFile(r *checkReport, area, dir string) {
+	path := filepath.Join(dir, "livecord-state.json")
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		r.line(statusFail, area, "state file: %v", err)
+	case !json.Valid(b):
+		r.line(statusWarn, area, "state file %s does not decode: run will move it aside and start with default settings", path)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/livecord/livecord/discordtest"
+	"github.com/livecord/livecord/discordtest/openapi"
 	"github.com/livecord/livecord/live/livetest"
 )
 
@@ -41,7 +42,11 @@ func (b *syncBuffer) String() string {
 // returns nil without leaving goroutines behind.
 func TestRunAgainstEmulators(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dc, err := discordtest.New(discordtest.Options{})
+	spec, err := openapi.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := discordtest.New(discordtest.Options{Spec: spec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +135,13 @@ func TestRunAgainstEmulators(t *testing.T) {
 	}
 	if strings.Contains(out, dc.Token()) || strings.Contains(out, lv.Key) {
 		t.Errorf("a secret reached the logs:\n%s", out)
+	}
+	// Configured as in production (DISCORD_API_URL), the bot speaks API v10
+	// and Discord's description holds for every exchange.
+	if err := dc.WaitChecked(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if rep := dc.Spec(); len(rep.Violations) != 0 || len(rep.Prefixes) != 1 || rep.Prefixes["/api/v10/"] == 0 || rep.Gateway["10"] != 1 {
+		t.Errorf("against Discord's OpenAPI description: %s; prefixes %v, gateway %v; %v", rep, rep.Prefixes, rep.Gateway, rep.Violations)
 	}
 }

@@ -2,6 +2,7 @@ package livetest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,10 @@ type emuConn struct {
 	cancel   context.CancelFunc
 	tasks    tasks.Group // generator, lifetime and goAway timers
 	closeOne sync.Once
+	// turnMu orders a reply's messages against the start of speech that
+	// interrupts it: the generator checks for cancellation and sends under
+	// it, the reader sends ACTIVITY_START and cancels under it.
+	turnMu sync.Mutex
 
 	// Fixed after setup.
 	model      string
@@ -36,13 +41,24 @@ type emuConn struct {
 	resumption bool
 	resumed    bool
 	sess       *session
+	inputTx    bool          // inputAudioTranscription
+	manual     bool          // automatic activity detection disabled
+	interrupts bool          // START_OF_ACTIVITY_INTERRUPTS
+	vad        *vad          // used by the reader only
+	audioIn    time.Duration // audio time received; reader only
 }
 
 // job is one turn waiting for or being generated.
 type job struct {
 	prompt string
-	ctx    context.Context
-	cancel context.CancelFunc
+	spoken bool   // the turn is speech that ended (realtime audio)
+	heard  string // its transcription ("" if not recognised)
+	// context is clientContent text sent without turnComplete before the
+	// speech (text turns get it prepended to the prompt instead).
+	context   string
+	endOffset time.Duration // audio time at the end of the speech
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 const deadlineReason = "Deadline expired before operation could complete."
@@ -77,6 +93,43 @@ func (c *emuConn) run() {
 	defer close(jobs)
 	var open []*job // turns not yet known to be finished
 	pending := ""   // clientContent text without turnComplete
+	interrupt := func() {
+		for _, j := range open {
+			j.cancel()
+		}
+		open = open[:0]
+	}
+	enqueue := func(j *job) bool {
+		j.ctx, j.cancel = context.WithCancel(c.ctx)
+		open = append(open, j)
+		select {
+		case jobs <- j:
+			return true
+		case <-c.ctx.Done():
+			j.cancel()
+			return false
+		}
+	}
+	ok := true
+	emit := func(ev vadEvent, utt []int16) {
+		switch ev {
+		case vadStart:
+			// Under turnMu, the reply being generated sends nothing more
+			// after the start of speech but its interruption.
+			c.turnMu.Lock()
+			if !c.manual {
+				c.send(map[string]any{"voiceActivity": map[string]string{"type": "ACTIVITY_START", "audioOffset": formatDuration(c.audioIn)}})
+			}
+			if c.interrupts {
+				interrupt()
+			}
+			c.turnMu.Unlock()
+		case vadEnd:
+			text := c.srv.recognise(utt, c.vad.rate)
+			ok = ok && enqueue(&job{prompt: text, spoken: true, heard: text, context: pending, endOffset: c.audioIn})
+			pending = ""
+		}
+	}
 	for {
 		_, data, err := c.ws.Read(c.ctx)
 		if err != nil {
@@ -103,25 +156,81 @@ func (c *emuConn) run() {
 			if t, ok := ri["text"].(string); ok && t != "" {
 				prompt, isTurn = t, true
 			}
+			if reason := c.realtime(ri, emit); reason != "" {
+				c.closeWith(1007, reason)
+				return
+			}
+			if !ok {
+				return
+			}
 		}
 		if !isTurn {
 			continue
 		}
 		// A new turn interrupts whatever is still being generated.
-		for _, j := range open {
-			j.cancel()
-		}
-		open = open[:0]
-		jctx, jcancel := context.WithCancel(c.ctx)
-		j := &job{prompt: prompt, ctx: jctx, cancel: jcancel}
-		open = append(open, j)
-		select {
-		case jobs <- j:
-		case <-c.ctx.Done():
-			jcancel()
+		interrupt()
+		if !enqueue(&job{prompt: prompt}) {
 			return
 		}
 	}
+}
+
+// realtime applies realtimeInput audio and activity signals, reporting
+// speech starts and ends through emit; a non-empty result is the 1007
+// reason for a message the service would reject.
+func (c *emuConn) realtime(ri map[string]any, emit func(vadEvent, []int16)) string {
+	const invalid = "Request contains an invalid argument."
+	_, start := ri["activityStart"]
+	_, end := ri["activityEnd"]
+	streamEnd, _ := ri["audioStreamEnd"].(bool)
+	if (start || end) && !c.manual || streamEnd && c.manual {
+		// activityStart/End only without automatic activity detection,
+		// audioStreamEnd only with it (proto comments).
+		return invalid
+	}
+	if start {
+		c.vad.speaking, c.vad.utt = true, nil
+		emit(vadStart, nil)
+	}
+	a, ok := ri["audio"].(map[string]any)
+	if chunks, _ := ri["mediaChunks"].([]any); !ok && len(chunks) > 0 {
+		// Deprecated form (the JS SDK's media:): only the first chunk
+		// counts, as on the service; non-audio media is ignored.
+		if m, _ := chunks[0].(map[string]any); m != nil {
+			if mime, _ := m["mimeType"].(string); strings.HasPrefix(mime, "audio/") {
+				a, ok = m, true
+			}
+		}
+	}
+	if ok {
+		mime, _ := a["mimeType"].(string)
+		rate := pcmRate(mime)
+		if rate == 0 {
+			return invalid
+		}
+		data, _ := a["data"].(string)
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			b, _ = base64.URLEncoding.DecodeString(data) // validated already
+		}
+		pcm := make([]int16, len(b)/2)
+		for i := range pcm {
+			pcm[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+		c.audioIn += time.Duration(len(pcm)) * time.Second / time.Duration(rate)
+		if c.manual {
+			if c.vad.speaking && c.vad.duration(len(c.vad.utt)) < maxUtterance {
+				c.vad.rate = rate
+				c.vad.utt = append(c.vad.utt, pcm...)
+			}
+		} else {
+			c.vad.feed(pcm, rate, emit)
+		}
+	}
+	if end || streamEnd {
+		c.vad.end(emit)
+	}
+	return ""
 }
 
 // contentText joins the text parts of clientContent turns.
@@ -210,6 +319,15 @@ func (c *emuConn) setup(data []byte) bool {
 	}
 	c.model = model
 	c.outputTx = st.OutputAudioTranscription != nil
+	c.inputTx = st.InputAudioTranscription != nil
+	c.interrupts = true
+	var aad *wire.AutomaticActivityDetection
+	if ric := st.RealtimeInputConfig; ric != nil {
+		aad = ric.AutomaticActivityDetection
+		c.interrupts = ric.ActivityHandling != "NO_INTERRUPTION"
+	}
+	c.manual = aad != nil && aad.Disabled
+	c.vad = newVAD(aad)
 	c.resumption = st.SessionResumption != nil
 	c.sess = &session{}
 	if st.SessionResumption != nil && st.SessionResumption.Handle != "" {
@@ -298,7 +416,16 @@ func (c *emuConn) answer(j *job) {
 	c.sess.mu.Lock()
 	hist := append([]Exchange(nil), c.sess.history...)
 	c.sess.mu.Unlock()
-	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed}
+	if j.spoken {
+		// The speech this turn answers ended: say so, and what was heard.
+		if !c.manual && c.send(map[string]any{"voiceActivity": map[string]string{"type": "ACTIVITY_END", "audioOffset": formatDuration(j.endOffset)}}) != nil {
+			return
+		}
+		if c.inputTx && j.heard != "" && c.send(map[string]any{"serverContent": map[string]any{"inputTranscription": map[string]string{"text": j.heard}}}) != nil {
+			return
+		}
+	}
+	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed, Spoken: j.spoken, Context: j.context}
 	r := s.nextReply(req)
 	transcript, pcm := r.Transcript, r.PCM
 	if transcript == "" && pcm == nil {
@@ -339,7 +466,9 @@ func (c *emuConn) answer(j *job) {
 		if faultAt(i) && !c.fault(fault) {
 			return
 		}
+		c.turnMu.Lock()
 		if j.ctx.Err() != nil {
+			c.turnMu.Unlock()
 			c.interrupted(j, sentText.String())
 			return
 		}
@@ -366,7 +495,9 @@ func (c *emuConn) answer(j *job) {
 				}
 			}
 		}
-		if c.send(map[string]any{"serverContent": sc}) != nil {
+		err := c.send(map[string]any{"serverContent": sc})
+		c.turnMu.Unlock()
+		if err != nil {
 			return
 		}
 		if !c.sleep(j.ctx, pause) {
@@ -378,19 +509,6 @@ func (c *emuConn) answer(j *job) {
 		}
 	}
 	if fault.Kind != FaultNone && fault.AfterChunks >= nchunks && !c.fault(fault) {
-		return
-	}
-	if j.ctx.Err() != nil {
-		c.interrupted(j, sentText.String())
-		return
-	}
-	if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
-		text := strings.Join(frags[sentFrags:], "")
-		if c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}) != nil {
-			return
-		}
-	}
-	if c.send(map[string]any{"serverContent": map[string]any{"generationComplete": true}}) != nil {
 		return
 	}
 	respTokens := max(1, len(pcm)*25/SampleRate) // audio is ~25 tokens/s
@@ -406,7 +524,28 @@ func (c *emuConn) answer(j *job) {
 		TotalTokenCount:       promptTokens + respTokens,
 		PromptTokensDetails:   []wire.ModalityTokenCount{{Modality: "TEXT", TokenCount: promptTokens}},
 		ResponseTokensDetails: []wire.ModalityTokenCount{{Modality: mod, TokenCount: respTokens}}}
-	if c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage}) != nil {
+	// The end of the reply is not cut by speech starting meanwhile: under
+	// turnMu, it is either all sent or interrupted.
+	c.turnMu.Lock()
+	if j.ctx.Err() != nil {
+		c.turnMu.Unlock()
+		c.interrupted(j, sentText.String())
+		return
+	}
+	err := func() error {
+		defer c.turnMu.Unlock()
+		if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
+			text := strings.Join(frags[sentFrags:], "")
+			if err := c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}); err != nil {
+				return err
+			}
+		}
+		if err := c.send(map[string]any{"serverContent": map[string]any{"generationComplete": true}}); err != nil {
+			return err
+		}
+		return c.send(map[string]any{"serverContent": map[string]any{"turnComplete": true}, "usageMetadata": usage})
+	}()
+	if err != nil {
 		return
 	}
 	c.finish(j.prompt, transcript, false)

@@ -69,6 +69,13 @@ type Request struct {
 	Model    string // without "models/"
 	Modality string // "AUDIO" or "TEXT"
 	Resumed  bool   // this connection resumed a session with a handle
+	// Spoken: the turn is speech in realtime audio that ended; Prompt is
+	// what was recognised of it (see Server.Hear), "" if nothing.
+	Spoken bool
+	// Context is the text added with clientContent without turnComplete
+	// since the last turn, for spoken turns (a text turn's Prompt starts
+	// with it instead).
+	Context string
 }
 
 // Responder computes the reply to a turn.

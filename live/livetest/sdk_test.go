@@ -2,7 +2,10 @@ package livetest_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/livecord/livecord/internal/nodetest"
 	"github.com/livecord/livecord/live/livetest"
+	"github.com/livecord/livecord/resample"
 )
 
 // sdkSummary is what tools/node/genai-live.mjs prints.
@@ -124,4 +128,105 @@ func TestOfficialSDK(t *testing.T) {
 			t.Errorf("summary %+v", s)
 		}
 	})
+}
+
+// talkSummary is what tools/node/genai-live-talk.mjs prints.
+type talkSummary struct {
+	SetupComplete bool
+	Order         []string
+	Turns         []struct {
+		Heard, Transcript string
+		AudioBytes        int
+		Interrupted       bool
+		Complete          bool
+	}
+	Close *struct {
+		Code   int
+		Reason string
+	}
+	Error      *string
+	ChunksSent int
+}
+
+// speechFile writes text in the emulator's voice as raw PCM16LE at 16 kHz,
+// the way a microphone path sends it, and returns its path.
+func speechFile(t *testing.T, text string) string {
+	t.Helper()
+	r, err := resample.New(livetest.SampleRate, 16000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]int16, 3200) // 200 ms of silence first
+	pcm = r.Flush(r.Process(pcm, livetest.Say(text)))
+	b := make([]byte, 2*len(pcm))
+	for i, v := range pcm {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+	}
+	p := filepath.Join(t.TempDir(), "speech.pcm")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The official SDK holds a spoken conversation with the emulator: its
+// realtimeInput audio, audioStreamEnd and realtimeInputConfig pass strict
+// validation; it receives activity, the transcription of what it said, the
+// reply, and an interruption when it talks over that reply.
+func TestOfficialSDKTalks(t *testing.T) {
+	nodetest.Require(t)
+	const question, stop = "What is the weather like in Paris today?", "Stop, tell me a joke instead."
+	srv := livetest.NewServer(t, livetest.Options{})
+	srv.Hear(question, livetest.Say(question), livetest.SampleRate)
+	srv.Hear(stop, livetest.Say(stop), livetest.SampleRate)
+	srv.Script(livetest.Reply{Duration: time.Minute}) // long enough to talk over
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	arg, _ := json.Marshal(map[string]any{"baseUrl": srv.URL(), "apiKey": srv.Key, "apiVersion": "v1beta",
+		"speech": []string{speechFile(t, question), speechFile(t, stop)}, "context": "Alice is speaking."})
+	out, err := nodetest.Command(ctx, t, "genai-live-talk.mjs", string(arg)).Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var s talkSummary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+	if s.Error != nil {
+		t.Fatalf("SDK error: %s (%+v)", *s.Error, s)
+	}
+	if !s.SetupComplete || len(s.Turns) != 2 || s.ChunksSent < 100 {
+		t.Fatalf("summary %+v", s)
+	}
+	first, second := s.Turns[0], s.Turns[1]
+	if first.Heard != question || !first.Interrupted || first.AudioBytes == 0 || first.AudioBytes >= 60*48000 {
+		t.Errorf("first turn %+v", first)
+	}
+	_, reply := livetest.Speak(stop)
+	if second.Heard != stop || second.Interrupted || second.Transcript != reply {
+		t.Errorf("second turn %+v", second)
+	}
+	want := []string{"activityStart", "activityEnd", "inputTranscription", "audio", "activityStart", "interrupted",
+		"turnComplete", "activityEnd", "inputTranscription", "audio", "turnComplete"}
+	if !slices.Equal(s.Order, want) {
+		t.Errorf("order %v\nwant  %v", s.Order, want)
+	}
+	var setup struct {
+		InputAudioTranscription *struct{}
+		RealtimeInputConfig     struct {
+			AutomaticActivityDetection struct {
+				StartOfSpeechSensitivity string
+				SilenceDurationMs        json.Number
+			}
+			ActivityHandling string
+		}
+	}
+	json.Unmarshal(srv.LastSetup(), &setup)
+	if rc := setup.RealtimeInputConfig; setup.InputAudioTranscription == nil || rc.ActivityHandling != "START_OF_ACTIVITY_INTERRUPTS" ||
+		rc.AutomaticActivityDetection.StartOfSpeechSensitivity != "START_SENSITIVITY_HIGH" || rc.AutomaticActivityDetection.SilenceDurationMs != "300" {
+		t.Errorf("setup %s", srv.LastSetup())
+	}
+	if p := srv.Prompts(); len(p) != 2 || p[0] != question || p[1] != stop {
+		t.Errorf("prompts %q", p)
+	}
 }

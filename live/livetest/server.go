@@ -15,9 +15,14 @@
 // goAway) are injected per reply; RejectSetup, StallSetup, GoAway,
 // ExpireHandles and Options.Lifetime act on connections and sessions.
 //
-// A turn is text: clientContent with turnComplete, or realtimeInput.text.
-// Audio and video input, tool responses and contextUpdate are validated and
-// otherwise ignored (there is no voice activity detection).
+// A turn is text (clientContent with turnComplete, or realtimeInput.text)
+// or speech: realtimeInput audio in which the emulator detects activity from
+// the audio's energy (see listen.go for the thresholds), interrupting the
+// reply in progress when speech starts and answering when it ends or on
+// audioStreamEnd, with inputTranscription of phrases a test registered with
+// Hear. clientContent without turnComplete is added to the next turn's
+// prompt. Video input, tool responses and contextUpdate are validated and
+// otherwise ignored.
 package livetest
 
 import (
@@ -118,6 +123,7 @@ type Server struct {
 	prompts   []string
 	conns     []ConnInfo
 	sessions  map[string]*session // by issued handle
+	phrases   []phrase
 	live      map[*emuConn]struct{}
 }
 

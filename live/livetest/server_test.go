@@ -2,6 +2,8 @@ package livetest_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -166,6 +168,7 @@ type serverMsg struct {
 			}
 		}
 		OutputTranscription *struct{ Text string }
+		InputTranscription  *struct{ Text string }
 		GenerationComplete  bool
 		TurnComplete        bool
 		Interrupted         bool
@@ -178,7 +181,8 @@ type serverMsg struct {
 		NewHandle string
 		Resumable bool
 	}
-	GoAway *struct{ TimeLeft string }
+	GoAway        *struct{ TimeLeft string }
+	VoiceActivity *struct{ Type string }
 }
 
 // turn reads one turn's messages, up to and including turnComplete.
@@ -382,5 +386,99 @@ func TestLifetime(t *testing.T) {
 	_, _, err = read(t, ws)
 	if ce := closeOf(t, err); ce.Code != 1011 || time.Since(start) < 200*time.Millisecond {
 		t.Errorf("close %v after %v", ce, time.Since(start))
+	}
+}
+
+// Malformed realtime input after a valid setup closes 1007 with the
+// service's texts.
+func TestRealtimeRejections(t *testing.T) {
+	srv := livetest.NewServer(t, livetest.Options{})
+	path := "/ws/google.ai.generativelanguage.v1beta." + method + "?key=" + srv.Key
+	const manual = `{"setup":{"model":"models/gemini-3.8-live","realtimeInputConfig":{"automaticActivityDetection":{"disabled":true}}}}`
+	tests := []struct {
+		name, setup, msg string
+		reason           string
+	}{
+		{"bad base64", setup, `{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"!!"}}}`,
+			`Invalid value at 'realtime_input.audio.data' (TYPE_BYTES), Base64 decoding failed for "!!"`},
+		{"unknown field", setup, `{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"AAA=","rate":16000}}}`,
+			`Invalid JSON payload received. Unknown name "rate" at 'realtime_input.audio': Cannot find field.`},
+		{"audioStreamEnd not a bool", setup, `{"realtimeInput":{"audioStreamEnd":"yes"}}`,
+			`Invalid value at 'realtime_input.audio_stream_end' (TYPE_BOOL), "yes"`},
+		{"not audio", setup, `{"realtimeInput":{"audio":{"mimeType":"image/jpeg","data":"AAA="}}}`, "Request contains an invalid argument."},
+		{"activityStart with automatic detection", setup, `{"realtimeInput":{"activityStart":{}}}`, "Request contains an invalid argument."},
+		{"audioStreamEnd without automatic detection", manual, `{"realtimeInput":{"audioStreamEnd":true}}`, "Request contains an invalid argument."},
+		{"bad sensitivity", `{"setup":{"model":"models/gemini-3.8-live","realtimeInputConfig":{"automaticActivityDetection":{"startOfSpeechSensitivity":"LOUD"}}}}`, "",
+			`Invalid value at 'setup.realtime_input_config.automatic_activity_detection.start_of_speech_sensitivity' (type.googleapis.com/google.ai.generativelanguage.v1beta.StartSensitivity), "LOUD"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := rawDial(t, srv, path, nil)
+			write(t, ws, tc.setup)
+			if tc.msg != "" {
+				if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "setupComplete") {
+					t.Fatalf("setup: %q %v", b, err)
+				}
+				write(t, ws, tc.msg)
+			}
+			_, b, err := read(t, ws)
+			if err == nil {
+				t.Fatalf("got a frame %q, want a close", b)
+			}
+			if ce := closeOf(t, err); ce.Code != 1007 || ce.Reason != tc.reason[:min(123, len(tc.reason))] {
+				t.Errorf("close %d %q, want 1007 %q", ce.Code, ce.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+// With activityHandling NO_INTERRUPTION, speech over a reply does not cut
+// it: the reply completes, then the speech is answered (raw snake_case
+// client, speech sent as one 16 kHz realtimeInput frame).
+func TestNoInterruption(t *testing.T) {
+	const question = "What is the weather like in Paris today?"
+	srv := livetest.NewServer(t, livetest.Options{})
+	srv.Hear(question, livetest.Say(question), livetest.SampleRate)
+	srv.Script(livetest.Reply{Transcript: "A long answer.", Duration: 10 * time.Second})
+	ws := rawDial(t, srv, "/ws/google.ai.generativelanguage.v1beta."+method+"?key="+srv.Key, nil)
+	write(t, ws, `{"setup":{"model":"models/gemini-3.8-live","input_audio_transcription":{},"realtime_input_config":{"activity_handling":"NO_INTERRUPTION"}}}`)
+	if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "setupComplete") {
+		t.Fatalf("setup: %q %v", b, err)
+	}
+	write(t, ws, `{"client_content":{"turns":[{"role":"user","parts":[{"text":"Tell me a story."}]}],"turn_complete":true}}`)
+	if _, b, err := read(t, ws); err != nil || !strings.Contains(string(b), "inlineData") {
+		t.Fatalf("first reply chunk: %q %v", b, err)
+	}
+	// 24 kHz to 16 kHz by keeping two samples of three: loudness is what counts.
+	say := livetest.Say(question)
+	pcm := make([]byte, 0, 2*len(say))
+	for i := 0; i+2 < len(say); i += 3 {
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(say[i]))
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(say[i+1]))
+	}
+	pcm = append(pcm, make([]byte, 32000)...) // then a second of silence
+	write(t, ws, `{"realtime_input":{"audio":{"mime_type":"audio/pcm;rate=16000","data":"`+base64.StdEncoding.EncodeToString(pcm)+`"}}}`)
+	first, second := turn(t, ws), turn(t, ws)
+	var gotStart, gotEnd bool
+	for _, m := range append(first, second...) {
+		if m.ServerContent != nil && m.ServerContent.Interrupted {
+			t.Fatal("the reply was interrupted")
+		}
+		// Usually within the first reply; on a loaded machine the reply
+		// may have ended before the speech was read.
+		gotStart = gotStart || m.VoiceActivity != nil && m.VoiceActivity.Type == "ACTIVITY_START"
+	}
+	if !gotStart || first[len(first)-2].ServerContent == nil || !first[len(first)-2].ServerContent.GenerationComplete {
+		t.Errorf("activity start %v, first turn ends %+v", gotStart, first[len(first)-2:])
+	}
+	heard := ""
+	for _, m := range second {
+		gotEnd = gotEnd || m.VoiceActivity != nil && m.VoiceActivity.Type == "ACTIVITY_END"
+		if m.ServerContent != nil && m.ServerContent.InputTranscription != nil {
+			heard += m.ServerContent.InputTranscription.Text
+		}
+	}
+	if !gotEnd || heard != question {
+		t.Errorf("second turn: activity end %v, heard %q", gotEnd, heard)
 	}
 }

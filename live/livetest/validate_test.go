@@ -3,6 +3,8 @@ package livetest
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/livecord/livecord/live/internal/wire"
 )
 
 func TestCaseConversion(t *testing.T) {
@@ -28,6 +30,14 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"realtimeInput":{"audio":{"data":"AAAA","mimeType":"audio/pcm;rate=16000"}}}`,
 		`{"setup":{"contextWindowCompression":{"slidingWindow":{"targetTokens":"1000"},"triggerTokens":2000}}}`,
 		`{"setup":null}`, `[]`, `{"a":1}`,
+		// Realtime input and its configuration.
+		`{"realtimeInput":{"audioStreamEnd":true}}`,
+		`{"realtimeInput":{"activityStart":{}}}`,
+		`{"realtime_input":{"activity_end":{}}}`,
+		`{"realtimeInput":{"audio":{"data":"AAAAAAAAAAAAAA==","mimeType":"audio/pcm;rate=8000"}}}`,
+		`{"realtimeInput":{"mediaChunks":[{"data":"AAAA","mimeType":"audio/pcm"}]}}`,
+		`{"clientContent":{"turns":[{"role":"user","parts":[{"text":"Alice is speaking."}]}]}}`,
+		`{"setup":{"model":"models/gemini-3.8-live","inputAudioTranscription":{},"realtimeInputConfig":{"automaticActivityDetection":{"disabled":false,"startOfSpeechSensitivity":"START_SENSITIVITY_LOW","endOfSpeechSensitivity":"END_SENSITIVITY_HIGH","prefixPaddingMs":20,"silenceDurationMs":"300"},"activityHandling":"START_OF_ACTIVITY_INTERRUPTS"}}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -42,8 +52,29 @@ func FuzzParseClientMessage(f *testing.F) {
 		if _, ok := norm[top]; !ok || len(norm) != 1 {
 			t.Fatalf("top %q of %v", top, norm)
 		}
-		if _, err := json.Marshal(norm); err != nil {
+		b, err := json.Marshal(norm)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// What the emulator does next with a valid message never panics:
+		// the setup's activity settings, the realtime audio and its
+		// activity detection, in both detection modes.
+		switch top {
+		case "setup":
+			var m struct{ Setup wire.Setup }
+			if json.Unmarshal(b, &m) == nil && m.Setup.RealtimeInputConfig != nil {
+				newVAD(m.Setup.RealtimeInputConfig.AutomaticActivityDetection)
+			}
+		case "realtimeInput":
+			ri, _ := norm[top].(map[string]any)
+			for _, manual := range []bool{false, true} {
+				c := &emuConn{vad: newVAD(&wire.AutomaticActivityDetection{PrefixPaddingMs: 20, SilenceDurationMs: 20}), manual: manual}
+				c.realtime(ri, func(ev vadEvent, utt []int16) {
+					if ev != vadStart && ev != vadEnd {
+						t.Fatalf("event %d", ev)
+					}
+				})
+			}
 		}
 	})
 }

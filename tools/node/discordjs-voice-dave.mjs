@@ -17,6 +17,8 @@
 //   {"event":"sent","frames":N}                            after "speak N"
 // stdin lines: "speak N" sends N frames of a 440 Hz tone every 20 ms (DAVE-encrypted
 //              by discord.js); "exit" leaves the call (close 1000) and quits.
+// With DJS_WAIT_JOIN=1 the client loads, prints {"event":"loaded"} and joins only
+// on the stdin line "join" (a test can keep warm clients and join them at once).
 import { Networking, VoiceReceiver } from '@discordjs/voice';
 import OpusScript from 'opusscript';
 import readline from 'node:readline';
@@ -27,6 +29,20 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const now = () => performance.timeOrigin + performance.now();
 
 await cipherReady();
+const rl = readline.createInterface({ input: process.stdin });
+if (process.env.DJS_WAIT_JOIN) {
+  out({ event: 'loaded' });
+  await new Promise((resolve) => {
+    const onLine = (line) => {
+      if (line.trim() === 'join') {
+        rl.off('line', onLine);
+        resolve();
+      }
+    };
+    rl.on('line', onLine);
+    rl.once('close', () => process.exit(0)); // never joined: nothing to leave
+  });
+}
 const networking = new Networking(
   { endpoint, serverId, userId, sessionId, token, channelId },
   { debug: !!process.env.DEBUG, daveEncryption: true },
@@ -109,7 +125,6 @@ const quit = () => {
   networking.destroy();
   setTimeout(() => process.exit(0), 50);
 };
-const rl = readline.createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'speak') speakTone(networking, encoder, Number(arg), (frames) => out({ event: 'sent', frames }));

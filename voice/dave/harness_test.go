@@ -37,7 +37,10 @@ type call struct {
 	// holdCommits keeps the peers' op 28 back from the gateway.
 	holdCommits bool
 	heldCommits []davetest.Message // To is the sender
-	errs        map[uint64][]error
+	// holdAcks keeps the peers' op 23 back from the gateway.
+	holdAcks bool
+	heldAcks []davetest.Message // To is the sender
+	errs     map[uint64][]error
 }
 
 func newCall(t testing.TB, channel uint64) *call {
@@ -100,12 +103,34 @@ func (c *call) deliver(queue []davetest.Message) {
 				c.heldCommits = append(c.heldCommits, davetest.Message{To: m.To, Op: o.Op, Payload: o.Payload, Binary: o.Binary})
 				continue
 			}
+			if c.holdAcks && o.Op == opTransitionReady {
+				c.heldAcks = append(c.heldAcks, davetest.Message{To: m.To, Op: o.Op, Payload: o.Payload})
+				continue
+			}
 			more, err := c.gw.Receive(m.To, o.Op, o.Payload)
 			if err != nil {
 				c.t.Fatalf("gateway: op %d from %d: %v", o.Op, m.To, err)
 			}
 			queue = append(queue, more...)
 		}
+	}
+}
+
+// releaseAcks hands the gateway the held op 23 messages of peers still in the call.
+func (c *call) releaseAcks() {
+	c.t.Helper()
+	c.holdAcks = false
+	held := c.heldAcks
+	c.heldAcks = nil
+	for _, m := range held {
+		if _, ok := c.peers[m.To]; !ok {
+			continue
+		}
+		more, err := c.gw.Receive(m.To, m.Op, m.Payload)
+		if err != nil {
+			c.t.Fatalf("gateway: op %d from %d: %v", m.Op, m.To, err)
+		}
+		c.deliver(more)
 	}
 }
 

@@ -327,3 +327,66 @@ func BenchmarkDaveyFrame(b *testing.B) {
 	b.ReportMetric(enc, "encrypt-ns/frame")
 	b.ReportMetric(dec, "decrypt-ns/frame")
 }
+
+// TestDaveyRemoveAndAddInOneCommit: one commit removes a member and adds a
+// joiner into its leaf, so a copath subtree of the committer holds only the
+// new member. RFC 9420 §7.5 keeps that node on the filtered direct path (new
+// members count toward the resolution; only the path secrets skip them), as
+// OpenMLS does: each side must process the other's commit (a mismatch was
+// seen as PathLengthMismatch in davey, and op 31 storms in the churn test).
+func TestDaveyRemoveAndAddInOneCommit(t *testing.T) {
+	const channel = 1189187449416429609
+	const (
+		us    = 158049329150427136
+		alice = 1000000000000000001 // davey, leaf 1, leaves
+		bob   = 1000000000000000002 // davey, leaf 2
+		dave  = 1000000000000000004 // davey, joins into leaf 1
+		erin  = 1000000000000000005 // ours, joins into leaf 1
+	)
+	d := startDavey(t)
+	c := newCall(t, channel)
+	c.prefer = us
+	c.join(us, newGoPeer(t, us, channel))
+	c.join(alice, d.newPeer(alice, channel))
+	c.join(bob, d.newPeer(bob, channel))
+	c.checkEpoch()
+	if r := c.gw.Roster(); len(r) != 3 || r[0] != us || r[1] != alice || r[2] != bob {
+		t.Fatalf("roster %v, want [us alice bob]", r)
+	}
+	// swap has leaver leave and joiner join before any commit, then lets
+	// only committer's commit (its last, covering both proposals) through.
+	swap := func(leaver, joiner uint64, p peer, committer uint64) {
+		t.Helper()
+		c.holdCommits = true
+		c.leave(leaver)
+		c.join(joiner, p)
+		c.holdCommits = false
+		var last *davetest.Message
+		for i, m := range c.heldCommits {
+			if m.To == committer {
+				last = &c.heldCommits[i]
+			}
+		}
+		c.heldCommits = nil
+		if last == nil {
+			t.Fatalf("%d made no commit", committer)
+		}
+		more, err := c.gw.Receive(last.To, last.Op, last.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.deliver(more)
+		if st := c.gw.Stats(); st.Committer != committer {
+			t.Fatalf("%d's commit won, want %d's", st.Committer, committer)
+		}
+		for uid, errs := range c.errs {
+			if len(errs) > 0 {
+				t.Fatalf("peer %d: %v", uid, errs)
+			}
+		}
+		c.checkEpoch()
+		c.checkMedia(2)
+	}
+	swap(alice, dave, d.newPeer(dave, channel), us)    // davey processes ours
+	swap(dave, erin, newGoPeer(t, erin, channel), bob) // we process davey's
+}

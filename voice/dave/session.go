@@ -16,6 +16,7 @@ import (
 
 // Voice gateway v8 opcodes DAVE uses.
 const (
+	opReady               = 2
 	opSessionDescription  = 4
 	opClientsConnect      = 11
 	opClientDisconnect    = 13
@@ -49,6 +50,78 @@ var ErrNotReady = errors.New("dave: no group key yet")
 // ErrUnknownUser is returned by [Session.Decrypt] for a user who is not in the group.
 var ErrUnknownUser = errors.New("dave: user not in the group")
 
+// ErrNotWelcomed is returned by [Session.HandleOp] and [Session.Tick] when the
+// session has waited twice [Config.WelcomeTimeout] for the others in the call
+// to add it to their group, with a fresh key package (op 26) in between: the
+// voice server has lost track of it. The caller should reconnect the voice
+// connection (a new gateway session, op 0): that is the only way left to be
+// proposed again.
+var ErrNotWelcomed = errors.New("dave: never welcomed into the group")
+
+// DefaultWelcomeTimeout is how long a session with others in the call waits
+// to be added to their group before it sends a fresh key package, and then
+// again before it reports [ErrNotWelcomed]. An add takes one proposal, one
+// commit and one transition: well under a second on Discord, 2 s when a
+// member that does not acknowledge must be timed out.
+const DefaultWelcomeTimeout = 10 * time.Second
+
+// downgradeKeyExpiry bounds how long receive keys of the last group live
+// after a transition to protocol version 0 executes (as after an epoch change).
+const downgradeKeyExpiry = cryptorExpiry
+
+// Users is the set of users the voice server announced in the call (ops 11
+// and 13), which are the only users a session lets the gateway add. It
+// belongs to the voice connection, not to one DAVE session: @discordjs/voice
+// keeps it from op 2 (Ready) on, and the voice server may announce the users
+// already present (op 11) before it selects the protocol (op 4), which starts
+// a new session. Share one Users between the sessions of a connection
+// ([Config.Users]); it is safe for concurrent use.
+type Users struct {
+	mu  sync.Mutex
+	ids map[uint64]struct{}
+}
+
+// NewUsers returns an empty set.
+func NewUsers() *Users { return &Users{ids: map[uint64]struct{}{}} }
+
+// Contains reports whether uid was announced and has not left.
+func (u *Users) Contains(uid uint64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.ids[uid]
+	return ok
+}
+
+func (u *Users) add(uid uint64) {
+	u.mu.Lock()
+	u.ids[uid] = struct{}{}
+	u.mu.Unlock()
+}
+
+func (u *Users) remove(uid uint64) {
+	u.mu.Lock()
+	delete(u.ids, uid)
+	u.mu.Unlock()
+}
+
+func (u *Users) clear() {
+	u.mu.Lock()
+	clear(u.ids)
+	u.mu.Unlock()
+}
+
+// others reports whether anyone but self is in the set.
+func (u *Users) others(self uint64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for id := range u.ids {
+		if id != self {
+			return true
+		}
+	}
+	return false
+}
+
 // Outgoing is a voice gateway message the session asks the caller to send.
 type Outgoing struct {
 	Op int
@@ -66,6 +139,11 @@ type Config struct {
 	SigningKey *mls.SigningKey
 	// Now is the clock for key expiry; time.Now when nil.
 	Now func() time.Time
+	// Users is the connection's set of announced users; a new set when nil.
+	// Pass the same one to every session of a voice connection.
+	Users *Users
+	// WelcomeTimeout overrides [DefaultWelcomeTimeout] when positive.
+	WelcomeTimeout time.Duration
 }
 
 // Session is one voice connection's DAVE state. It is safe for concurrent use:
@@ -75,15 +153,23 @@ type Session struct {
 	cfg Config
 	now func() time.Time
 
-	version    int                 // protocol version in force (0 = transport encryption only)
-	started    bool                // a protocol version was selected (op 4 or op 24)
-	recognized map[uint64]struct{} // users the gateway announced (ops 11/13)
+	version int    // protocol version in force (0 = transport encryption only)
+	started bool   // a protocol version was selected (op 4 or op 24)
+	users   *Users // users the gateway announced (ops 11/13), shared by the connection's sessions
 
 	extSender []byte                 // op 25 payload
 	kpp       *mls.KeyPackagePrivate // our leaf for this (re)join: pending group and Welcome
 	pending   *mls.Group             // our epoch-0 group while we are not in an established one
 	group     *mls.Group             // the established group
 	ownCommit []byte                 // our last op-28 commit (its epoch is pending in current())
+	// proposed is set once op 27 reached the current group this epoch:
+	// only then can we follow a commit (libdave ignores one before).
+	proposed bool
+
+	// The welcome watchdog: since when we wait, with others in the call,
+	// to be added to their group, and whether we sent a fresh key package.
+	waitSince time.Time
+	retried   bool
 
 	transitions map[uint16]transition // prepared, awaiting op 22
 	nextSeq     uint64
@@ -113,10 +199,16 @@ func NewSession(cfg Config) (*Session, error) {
 		}
 		cfg.SigningKey = k
 	}
+	if cfg.Users == nil {
+		cfg.Users = NewUsers()
+	}
+	if cfg.WelcomeTimeout <= 0 {
+		cfg.WelcomeTimeout = DefaultWelcomeTimeout
+	}
 	s := &Session{
 		cfg:         cfg,
 		now:         cfg.Now,
-		recognized:  make(map[uint64]struct{}),
+		users:       cfg.Users,
 		transitions: make(map[uint16]transition),
 		decs:        make(map[uint64]*decryptor),
 		sendPlain:   true,
@@ -209,11 +301,66 @@ func (s *Session) HandleOp(op int, payload []byte) ([]Outgoing, error) {
 	if err != nil {
 		err = fmt.Errorf("dave: op %d: %w", op, err)
 	}
+	return out, errors.Join(err, s.tick(&out))
+}
+
+// Tick runs the welcome watchdog. Call it by [Session.WatchdogDeadline]
+// (HandleOp runs it too): a session that waited [Config.WelcomeTimeout]
+// with others in the call and is still in no group sends a fresh key
+// package (op 26); after as long again it returns [ErrNotWelcomed].
+func (s *Session) Tick() ([]Outgoing, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Outgoing
+	err := s.tick(&out)
 	return out, err
+}
+
+// WatchdogDeadline returns when [Session.Tick] has something to do, or the
+// zero time while the session is not waiting to be welcomed.
+func (s *Session) WatchdogDeadline() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waitSince.IsZero() {
+		return time.Time{}
+	}
+	return s.waitSince.Add(s.cfg.WelcomeTimeout)
+}
+
+// tick arms, disarms or fires the welcome watchdog.
+func (s *Session) tick(out *[]Outgoing) error {
+	waiting := s.version > 0 && s.kpp != nil && s.group == nil && s.users.others(s.cfg.UserID)
+	if !waiting {
+		s.waitSince, s.retried = time.Time{}, false
+		return nil
+	}
+	now := s.now()
+	if s.waitSince.IsZero() {
+		s.waitSince = now
+		return nil
+	}
+	if now.Sub(s.waitSince) < s.cfg.WelcomeTimeout {
+		return nil
+	}
+	if !s.retried {
+		// The gateway may have lost our key package: a fresh leaf and key
+		// package, as libdave makes for every (re)join.
+		if err := s.init(s.version, out); err != nil {
+			return fmt.Errorf("dave: welcome watchdog: %w", err)
+		}
+		s.waitSince, s.retried = now, true
+		return nil
+	}
+	s.waitSince, s.retried = now, false
+	return fmt.Errorf("%w after %v and a fresh key package", ErrNotWelcomed, 2*s.cfg.WelcomeTimeout)
 }
 
 func (s *Session) handle(op int, payload []byte, out *[]Outgoing) error {
 	switch op {
+	case opReady:
+		// A new gateway session: the server announces its users afresh
+		// (discord.js starts its set here too).
+		s.users.clear()
 	case opSessionDescription:
 		var d struct {
 			Version int `json:"dave_protocol_version"`
@@ -234,7 +381,7 @@ func (s *Session) handle(op int, payload []byte, out *[]Outgoing) error {
 			if err != nil {
 				return fmt.Errorf("user id %q: %w", id, err)
 			}
-			s.recognized[uid] = struct{}{}
+			s.users.add(uid)
 		}
 	case opClientDisconnect:
 		var d struct {
@@ -247,7 +394,7 @@ func (s *Session) handle(op int, payload []byte, out *[]Outgoing) error {
 		if err != nil {
 			return fmt.Errorf("user id %q: %w", d.UserID, err)
 		}
-		delete(s.recognized, uid)
+		s.users.remove(uid)
 	case opPrepareTransition:
 		var d struct {
 			Version      int    `json:"protocol_version"`
@@ -310,9 +457,13 @@ func (s *Session) init(version int, out *[]Outgoing) error {
 	s.started = true
 	s.version = version
 	s.resetMLS()
+	// The group we leave is gone for us: send nothing under its key (a new
+	// group's first transition installs the next one; until then frames
+	// are dropped, as libdave's encryptor drops them without a ratchet).
+	s.enc = encryptor{}
 	if version == 0 {
 		s.sendPlain = true
-		s.enc = encryptor{}
+		s.expireReceiveKeys(now)
 		for _, d := range s.decs {
 			d.setPassthrough(true, now, 0)
 		}
@@ -337,8 +488,16 @@ func (s *Session) init(version int, out *[]Outgoing) error {
 }
 
 func (s *Session) resetMLS() {
-	s.kpp, s.pending, s.group, s.ownCommit = nil, nil, nil, nil
+	s.kpp, s.pending, s.group, s.ownCommit, s.proposed = nil, nil, nil, nil, false
 	clear(s.transitions)
+}
+
+// expireReceiveKeys gives every sender's keys at most downgradeKeyExpiry
+// more: after a downgrade nothing replaces them.
+func (s *Session) expireReceiveKeys(now time.Time) {
+	for _, d := range s.decs {
+		d.expireManagers(now.Add(downgradeKeyExpiry))
+	}
 }
 
 func (s *Session) setExternalSender(payload []byte) error {
@@ -367,7 +526,7 @@ func (s *Session) createPendingGroup() error {
 		return fmt.Errorf("pending group: %w", err)
 	}
 	g.SetPolicy(davePolicy)
-	s.pending, s.ownCommit = g, nil
+	s.pending, s.ownCommit, s.proposed = g, nil, false
 	return nil
 }
 
@@ -384,11 +543,7 @@ func (s *Session) current() *mls.Group {
 }
 
 func (s *Session) isRecognized(uid uint64) bool {
-	if uid == s.cfg.UserID {
-		return true
-	}
-	_, ok := s.recognized[uid]
-	return ok
+	return uid == s.cfg.UserID || s.users.Contains(uid)
 }
 
 // proposals handles op 27: queue (or revoke) the gateway's proposals, then
@@ -405,6 +560,8 @@ func (s *Session) proposals(payload []byte, out *[]Outgoing) error {
 	if err != nil {
 		return fmt.Errorf("proposals vector: %w", err)
 	}
+	s.proposed = true
+	var rejected error
 	switch payload[0] {
 	case 0: // append
 		for len(vec) > 0 {
@@ -413,15 +570,21 @@ func (s *Session) proposals(payload []byte, out *[]Outgoing) error {
 				return fmt.Errorf("proposal message: %w", err)
 			}
 			vec = rest
+			// A proposal we refuse (bad signature or key, wrong epoch, a
+			// user the gateway never announced) is left out alone: the
+			// commit covers the rest of the batch, so one bad key package
+			// cannot keep honest joiners out. (libdave drops the rest of
+			// the op once one proposal fails, and so commits none of them.)
 			p, err := g.ProcessProposal(msg)
 			if err != nil {
-				return fmt.Errorf("proposal: %w", err)
+				rejected = errors.Join(rejected, fmt.Errorf("proposal: %w", err))
+				continue
 			}
 			if err := s.checkProposal(p); err != nil {
 				if rerr := g.RevokeProposal(p.Ref); rerr != nil {
 					return errors.Join(err, rerr)
 				}
-				return err
+				rejected = errors.Join(rejected, err)
 			}
 		}
 	case 1: // revoke
@@ -441,15 +604,15 @@ func (s *Session) proposals(payload []byte, out *[]Outgoing) error {
 	g.ClearPending()
 	s.ownCommit = nil
 	if len(g.Proposals()) == 0 {
-		return nil
+		return rejected
 	}
 	commit, welcome, err := g.Commit()
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return errors.Join(rejected, fmt.Errorf("commit: %w", err))
 	}
 	s.ownCommit = commit
 	*out = append(*out, Outgoing{Op: opCommitWelcome, Payload: append(bytes.Clone(commit), welcome...), Binary: true})
-	return nil
+	return rejected
 }
 
 // checkProposal applies DAVE's rules to a proposal the MLS layer accepted:
@@ -492,10 +655,14 @@ func (s *Session) commit(tid uint16, msg []byte, out *[]Outgoing) error {
 	case own:
 	case g == nil:
 		return nil // not for us: a pending member joins by Welcome (libdave ignores it)
-	case len(g.Proposals()) == 0:
-		// A member that cannot follow the epoch is useless in it: flag it
-		// at once rather than wait for decryption failures.
-		return s.recover(tid, errors.New("commit without the proposals it needs"), out)
+	case !s.proposed:
+		// libdave (Session::CanProcessCommit) ignores a commit before any
+		// proposals of the epoch: no op 31. Should we have fallen behind,
+		// undecryptable frames flag the transition later.
+		return nil
+	}
+	if h, err := mls.InspectCommit(msg); err == nil && !bytes.Equal(h.GroupID, g.GroupID()) {
+		return nil // another group's commit: libdave ignores it too
 	}
 	// ProcessCommit merges our own pending commit when the bytes are ours
 	// (we cannot decrypt our own UpdatePath).
@@ -573,7 +740,7 @@ func (s *Session) adopt(g *mls.Group, tid uint16, out *[]Outgoing) error {
 	if !ok {
 		return errors.New("we are not in the new group")
 	}
-	s.group, s.pending, s.ownCommit = g, nil, nil
+	s.group, s.pending, s.ownCommit, s.proposed = g, nil, nil, false
 	for uid, r := range ratchets {
 		if uid == s.cfg.UserID {
 			continue
@@ -636,6 +803,7 @@ func (s *Session) execute(tid uint16) {
 		s.resetMLS()
 		s.sendPlain = true
 		s.enc = encryptor{}
+		s.expireReceiveKeys(s.now())
 		return
 	case t.ratchet != nil:
 		s.enc.setRatchet(t.ratchet)

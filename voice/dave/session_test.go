@@ -436,6 +436,10 @@ func FuzzHandleOp(f *testing.F) {
 	})
 }
 
+// TestSessionCommitWithoutProposals: an established member that got no
+// proposals this epoch ignores a commit, as libdave's CanProcessCommit does
+// (no op 31, no reset); so does one for another group. A commit it cannot
+// follow after proposals arrived is flagged (op 31) and the member starts over.
 func TestSessionCommitWithoutProposals(t *testing.T) {
 	const channel = 8
 	c := newCall(t, channel)
@@ -443,20 +447,50 @@ func TestSessionCommitWithoutProposals(t *testing.T) {
 	c.join(1, a)
 	c.join(2, b)
 	c.checkMedia(1)
-	// An established member with nothing queued cannot follow a commit:
-	// it flags the transition and starts over.
 	out, err := b.s.HandleOp(opAnnounceCommit, []byte{0, 4, 0, 1, 0, 1})
+	if err != nil || len(out) != 0 {
+		t.Fatalf("commit with no proposals stored: %v, %v; want it ignored", ops(out), err)
+	}
+	if e, ok := b.s.Epoch(); !ok || e != 1 {
+		t.Fatalf("left the group over an ignored commit: epoch %d, %v", e, ok)
+	}
+
+	// Another group's commit, after proposals: ignored too.
+	other := newCall(t, channel+1)
+	x, y := newGoPeer(t, 1, channel+1), newGoPeer(t, 2, channel+1)
+	other.holdCommits = true
+	other.join(1, x)
+	other.join(2, y)
+	if len(other.heldCommits) == 0 {
+		t.Fatal("no commit in the other call")
+	}
+	foreign, _, err := mls.SplitMessage(other.heldCommits[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.holdCommits = true
+	c.join(3, newGoPeer(t, 3, channel)) // b gets (and commits) the Add of 3
+	if out, err := b.s.HandleOp(opAnnounceCommit, append([]byte{0, 5}, foreign...)); err != nil || len(out) != 0 {
+		t.Fatalf("another group's commit: %v, %v; want it ignored", ops(out), err)
+	}
+
+	// A commit of this group that b cannot follow: op 31 and a new key package.
+	out, err = b.s.HandleOp(opAnnounceCommit, []byte{0, 6, 0, 1, 0, 1})
 	if err == nil {
 		t.Fatal("no error")
 	}
 	if got := ops(out); len(got) != 2 || got[0] != opInvalidCommitWelcom || got[1] != opKeyPackage {
 		t.Fatalf("sent %v, want [31 26]", got)
 	}
-	if string(out[0].Payload) != `{"transition_id":4}` {
+	if string(out[0].Payload) != `{"transition_id":6}` {
 		t.Fatalf("op 31 payload %s", out[0].Payload)
 	}
 	if _, ok := b.s.Epoch(); ok {
 		t.Fatal("still in the old group")
+	}
+	// Having flagged the group, b no longer sends under its key.
+	if f, err := b.s.Encrypt(nil, []byte("opus")); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("encrypt after op 31: %x, %v; want ErrNotReady", f, err)
 	}
 }
 

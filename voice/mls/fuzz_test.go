@@ -58,6 +58,12 @@ func FuzzKeyPackage(f *testing.F) {
 		b, _ := hex.DecodeString(e["mls_key_package"])
 		f.Add(b[4:]) // strip MLSMessage header
 	}
+	// Invalid points: an init key and a leaf encryption key off the curve.
+	m := newTestMember(f, 9)
+	for _, keys := range [][2]bool{{true, false}, {false, true}} {
+		kp, _ := forgedKeyPackage(f, m, keys[0], keys[1]).Marshal()
+		f.Add(kp)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kp, err := UnmarshalKeyPackage(b)
 		if err != nil {
@@ -76,6 +82,7 @@ func FuzzExternalSender(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add((&ExternalSender{SignatureKey: sig.PublicKey(), Identity: []byte{0, 1, 1, 0}}).Marshal())
+	f.Add((&ExternalSender{SignatureKey: offCurve(), Identity: []byte{0, 1, 1, 0}}).Marshal())
 	f.Add([]byte{0x40, 0x41})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := UnmarshalExternalSender(b)
@@ -158,6 +165,15 @@ func FuzzGroupInput(f *testing.F) {
 	c, w := a2.commit(f)
 	f.Add(c)
 	f.Add(w)
+	// Invalid points: a forged key package's Add, and a commit whose
+	// UpdatePath gives the committer's leaf a key off the curve.
+	x := newTestMember(f, 4)
+	f.Add(gw.add(0, forgedKeyPackage(f, x, true, false)))
+	a3 := newTestMember(f, 5)
+	a3.pending(f, gw)
+	a3.g.forgePath = func(_ []byte, nodes [][]byte) ([]byte, [][]byte) { return offCurve(), nodes }
+	c, _ = a3.commit(f)
+	f.Add(c)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		g := *a.g
 		g.proposals = nil

@@ -176,6 +176,10 @@ type Group struct {
 	psks      map[string][]byte
 	// resumption keeps recent epochs' resumption PSKs (RFC 9420 §8.6).
 	resumption map[uint64][]byte
+	// forgePath, set only by tests, rewrites the public keys of our next
+	// UpdatePath (leaf, then path nodes) before it is hashed and signed: a
+	// committer that publishes keys it cannot hold.
+	forgePath func(leaf []byte, nodes [][]byte) ([]byte, [][]byte)
 }
 
 // maxResumptionEpochs bounds the resumption PSKs kept for past epochs.
@@ -640,8 +644,15 @@ func processPath(next *state, committer uint32, up *updatePath, adds []added) ([
 	if err := up.leaf.verify(next.ctx.groupID, committer); err != nil {
 		return nil, fmt.Errorf("update path leaf: %w", err)
 	}
+	// Every node key enters our tree, also those below the node whose
+	// secret we decrypt and so never derive ourselves (RFC 9420 §12.4.2).
+	for i, n := range up.nodes {
+		if err := validateHPKEKey(fmt.Sprintf("update path node %d", i), n.encryptionKey); err != nil {
+			return nil, err
+		}
+	}
 	excl := excludeLeaves(adds)
-	path, copathChildren := next.tree.filteredDirectPath(committer, excl)
+	path, copathChildren := next.tree.filteredDirectPath(committer)
 	if len(path) != len(up.nodes) {
 		return nil, fmt.Errorf("update path has %d nodes, want %d", len(up.nodes), len(path))
 	}
@@ -763,7 +774,7 @@ func (g *Group) createPath(next *state, adds []added) (*updatePath, []uint32, []
 		return nil, nil, nil, nil, err
 	}
 	excl := excludeLeaves(adds)
-	path, copathChildren := next.tree.filteredDirectPath(own, excl)
+	path, copathChildren := next.tree.filteredDirectPath(own)
 	secret := randomBytes(nh)
 	secrets := make([][]byte, len(path))
 	keys := make([]hpkeKey, len(path))
@@ -777,9 +788,13 @@ func (g *Group) createPath(next *state, adds []added) (*updatePath, []uint32, []
 		pubs[i] = keys[i].pub
 	}
 	commitSecret := deriveSecret(secret, "path")
+	leafPub := leafKey.pub
+	if g.forgePath != nil {
+		leafPub, pubs = g.forgePath(clone(leafPub), pubs)
+	}
 	ph := next.tree.mergePath(own, path, pubs)
 	leaf := *next.tree.leafAt(own)
-	leaf.encryptionKey = leafKey.pub
+	leaf.encryptionKey = leafPub
 	leaf.source = leafSourceCommit
 	leaf.lifetime = Lifetime{}
 	leaf.parentHash = ph

@@ -217,6 +217,29 @@ func newHPKEKey(priv hpke.PrivateKey) hpkeKey {
 	return hpkeKey{priv: priv, pub: priv.PublicKey().Bytes()}
 }
 
+// errInvalidKey marks a public key that is not a valid point of the suite's
+// curve (RFC 9420 §5.1.1 defers to RFC 9180 §7.1.4: a P-256 key must be
+// on the curve and not the identity).
+var errInvalidKey = errors.New("mls: invalid public key")
+
+// validateHPKEKey checks an HPKE (encryption or init) public key the way
+// RFC 9180 DeserializePublicKey must, so a bad key is refused where it
+// arrives rather than failing a later commit or Welcome that encrypts to it.
+func validateHPKEKey(what string, pub []byte) error {
+	if _, err := kem.NewPublicKey(pub); err != nil {
+		return fmt.Errorf("%w: %s: %w", errInvalidKey, what, err)
+	}
+	return nil
+}
+
+// validateSignatureKey checks an ECDSA P-256 public key is a point on the curve.
+func validateSignatureKey(what string, pub []byte) error {
+	if _, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pub); err != nil {
+		return fmt.Errorf("%w: %s: %w", errInvalidKey, what, err)
+	}
+	return nil
+}
+
 func generateHPKEKey() (hpkeKey, error) {
 	k, err := kem.GenerateKey()
 	if err != nil {

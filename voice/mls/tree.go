@@ -175,14 +175,17 @@ func (t *ratchetTree) resolution(x uint32, exclude func(uint32) bool) []uint32 {
 }
 
 // filteredDirectPath returns the filtered direct path of leaf i and, for each
-// entry, the copath child (RFC 9420 §4.1.2).
-func (t *ratchetTree) filteredDirectPath(i uint32, exclude func(uint32) bool) (path, copathChildren []uint32) {
+// entry, the copath child (RFC 9420 §4.1.2). Members added by the commit
+// count toward the copath resolutions here: only the path secrets skip them
+// (§7.5), so a node whose copath child holds nothing but new members stays
+// on the path, with no ciphertext (as OpenMLS builds and expects it).
+func (t *ratchetTree) filteredDirectPath(i uint32) (path, copathChildren []uint32) {
 	x := 2 * i
 	r := root(t.leaves())
 	for x != r {
 		p := parent(x)
 		s := sibling(x)
-		if len(t.resolution(s, exclude)) > 0 {
+		if len(t.resolution(s, nil)) > 0 {
 			path = append(path, p)
 			copathChildren = append(copathChildren, s)
 		}
@@ -293,6 +296,9 @@ func (t *ratchetTree) validate(groupID []byte) error {
 		pn := t.nodes[x].parent
 		if pn == nil {
 			continue
+		}
+		if err := validateHPKEKey(fmt.Sprintf("node %d encryption key", x), pn.encryptionKey); err != nil {
+			return err
 		}
 		for _, l := range pn.unmerged {
 			if l >= n || t.leafAt(l) == nil || !isInSubtree(x, 2*l) {

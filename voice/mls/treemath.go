@@ -59,38 +59,8 @@ func directPath(x, n uint32) []uint32 {
 	return d
 }
 
-// copath lists the siblings of x and of each ancestor below the root.
-func copath(x, n uint32) []uint32 {
-	r := root(n)
-	var c []uint32
-	for x != r {
-		c = append(c, sibling(x))
-		x = parent(x)
-	}
-	return c
-}
-
 // isInSubtree reports whether node y lies in the subtree rooted at x.
 func isInSubtree(x, y uint32) bool {
 	k := level(x)
 	return y>>(k+1) == x>>(k+1)
-}
-
-// commonAncestor is the lowest common ancestor of two nodes.
-func commonAncestor(x, y uint32) uint32 {
-	lx, ly := level(x)+1, level(y)+1
-	if lx <= ly && x>>ly == y>>ly {
-		return y
-	}
-	if ly <= lx && x>>lx == y>>lx {
-		return x
-	}
-	xn, yn := x, y
-	k := uint(0)
-	for xn != yn {
-		xn >>= 1
-		yn >>= 1
-		k++
-	}
-	return (xn << k) + (1 << (k - 1)) - 1
 }

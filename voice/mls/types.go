@@ -224,7 +224,15 @@ func (l *leafNode) sign(k *SigningKey, groupID []byte, leafIndex uint32) error {
 	return nil
 }
 
+// verify checks a leaf node's keys and signature (RFC 9420 §7.3): both of
+// its public keys must be valid points before the leaf may enter a tree.
 func (l *leafNode) verify(groupID []byte, leafIndex uint32) error {
+	if err := validateHPKEKey("leaf encryption key", l.encryptionKey); err != nil {
+		return err
+	}
+	if err := validateSignatureKey("leaf signature key", l.signatureKey); err != nil {
+		return err
+	}
 	return verifyWithLabel(l.signatureKey, "LeafNodeTBS", l.tbs(groupID, leafIndex), l.signature)
 }
 
@@ -307,6 +315,9 @@ func (kp *KeyPackage) verify() error {
 	if kp.leaf.source != leafSourceKeyPackage {
 		return errors.New("mls: key package leaf source is not key_package")
 	}
+	if err := validateHPKEKey("key package init key", kp.initKey); err != nil {
+		return err
+	}
 	if err := kp.leaf.verify(nil, 0); err != nil {
 		return fmt.Errorf("mls: key package leaf: %w", err)
 	}
@@ -358,6 +369,9 @@ func UnmarshalExternalSender(b []byte) (*ExternalSender, error) {
 	e.unmarshal(&r)
 	if err := r.finish(); err != nil {
 		return nil, fmt.Errorf("mls: decode external sender: %w", err)
+	}
+	if err := validateSignatureKey("external sender signature key", e.SignatureKey); err != nil {
+		return nil, err
 	}
 	return e, nil
 }

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +54,7 @@ type daveCall struct {
 	tid     uint16              // transition in flight, 0 when none
 	acked   map[uint64]bool     // members whose op 23 the transition awaits (false) or got (true)
 	corrupt map[corruptKey]bool // test hook: flip the last byte of the next such message
+	lose    map[uint64]int      // test hook: key packages (op 26) to lose, per user
 	st      DAVEState
 }
 
@@ -75,6 +75,7 @@ type DAVEState struct {
 	SoleResets  int      // sole-member resets (op 24 epoch 1 + op 21 id 0)
 	KeyPackages int      // op 26 received
 	GroupResets int      // groups started over because every member reported op 31
+	Lost        int      // key packages lost on purpose (LoseKeyPackages)
 	Committer   string   // the most recent winning committer
 	// InTransition is set between a winning commit (ops 29/30) and its op 22.
 	InTransition bool
@@ -129,7 +130,7 @@ func (e *ExternalSender) call(id CallID) (*daveCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &daveCall{id: id, channel: ch, gw: gw, members: map[uint64]bool{}, flagged: map[uint64]bool{}, kps: map[uint64][]byte{}, stale: map[uint64]int{}, acked: map[uint64]bool{}, corrupt: map[corruptKey]bool{}}
+	c := &daveCall{id: id, channel: ch, gw: gw, members: map[uint64]bool{}, flagged: map[uint64]bool{}, kps: map[uint64][]byte{}, stale: map[uint64]int{}, acked: map[uint64]bool{}, corrupt: map[corruptKey]bool{}, lose: map[uint64]int{}}
 	e.calls[id] = c
 	return c, nil
 }
@@ -190,11 +191,15 @@ func (c *daveCall) leave(uid uint64) ([]davetest.Message, error) {
 		}
 		return out, nil
 	}
-	sole := slices.ContainsFunc(out, func(m davetest.Message) bool {
-		return m.Op == 21 && strings.Contains(string(m.Payload), `"transition_id":0`)
-	})
-	if c.tid != 0 && (sole || c.allAcked()) {
-		out = append(out, c.forceExecute()...)
+	if c.tid != 0 {
+		switch {
+		case c.gw.Epoch() == 0:
+			c.endTransition() // the group was dropped (sole-member reset) with its transition
+		case slices.ContainsFunc(out, func(m davetest.Message) bool { return m.Op == 22 }):
+			// the gateway stopped waiting for the departed member's op 23
+		case c.allAcked():
+			out = append(out, c.forceExecute()...)
+		}
 	}
 	return out, nil
 }
@@ -209,6 +214,11 @@ func (e *ExternalSender) ClientMessage(call CallID, userID string, m wire.Messag
 		switch m.Op {
 		case wire.OpDAVEMLSKeyPackage:
 			c.st.KeyPackages++
+			if c.lose[uid] > 0 {
+				c.lose[uid]--
+				c.st.Lost++
+				return nil, nil
+			}
 			c.kps[uid] = payload
 		case wire.OpDAVEMLSInvalidCommitWelcome:
 			c.st.Invalid++
@@ -268,8 +278,8 @@ func (c *daveCall) restartIfStuck() []davetest.Message {
 	if c.tid != 0 || c.gw.Epoch() == 0 || len(c.flagged) == 0 {
 		return nil
 	}
-	for _, u := range c.gw.Roster() {
-		if u != 0 && c.members[u] && !c.flagged[u] {
+	for _, u := range c.gw.Holders() { // connections in the group, not users
+		if !c.flagged[u] {
 			return nil
 		}
 	}
@@ -445,6 +455,24 @@ func (e *ExternalSender) CorruptNext(call CallID, userID string, op wire.Op) err
 	}
 	c.mu.Lock()
 	c.corrupt[corruptKey{uid, op}] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// LoseKeyPackages makes the external sender ignore the next n key packages
+// (op 26) userID sends in call, as a voice server that lost them would: the
+// member is never proposed for the group.
+func (e *ExternalSender) LoseKeyPackages(call CallID, userID string, n int) error {
+	uid, err := strconv.ParseUint(userID, 10, 64)
+	if err != nil {
+		return fmt.Errorf("voicetest: user id %q: %w", userID, err)
+	}
+	c, err := e.call(call)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.lose[uid] += n
 	c.mu.Unlock()
 	return nil
 }

@@ -106,6 +106,10 @@ type Server struct {
 	dropFn     func(userID string, seq uint16) bool
 	nextSSRC   uint32
 	changed    chan struct{} // closed and replaced on every recorded frame or state change
+	// annMu orders the announcements of arrivals (op 11) and departures
+	// (op 13): a departure reported late must not follow the same user's
+	// arrival on a new session, which would take them out of the others' sets.
+	annMu sync.Mutex
 }
 
 type grant struct {
@@ -572,10 +576,17 @@ func (s *Server) removeLocked(m *member) {
 	}
 	// Sent outside the caller's lock: writes may block.
 	s.tasks.Go(func() {
-		msg, _ := wire.NewMessage(wire.OpClientDisconnect, wire.ClientDisconnect{UserID: m.userID})
-		for _, o := range others {
-			o.send(msg)
+		s.annMu.Lock()
+		s.mu.Lock()
+		back := slices.ContainsFunc(s.othersLocked(m), func(o *member) bool { return o.userID == m.userID })
+		s.mu.Unlock()
+		if !back { // the user is still in the call on a newer session: no op 13
+			msg, _ := wire.NewMessage(wire.OpClientDisconnect, wire.ClientDisconnect{UserID: m.userID})
+			for _, o := range others {
+				o.send(msg)
+			}
 		}
+		s.annMu.Unlock()
 		if s.opts.DAVE != nil {
 			s.opts.DAVE.Left(m.call, m.userID)
 		}
@@ -862,9 +873,11 @@ func (s *Server) handle(m *member, ws *websocket.Conn, msg wire.Message) bool {
 			m.send(msg)
 		}
 		join, _ := wire.NewMessage(wire.OpClientsConnect, wire.ClientsConnect{UserIDs: []string{m.userID}})
+		s.annMu.Lock()
 		for _, o := range others {
 			o.send(join)
 		}
+		s.annMu.Unlock()
 		if s.opts.DAVE != nil {
 			s.opts.DAVE.Joined(m.call, m.userID)
 		}

@@ -21,6 +21,25 @@ type Setup struct {
 	InputAudioTranscription  *struct{}                 `json:"inputAudioTranscription,omitempty"`
 	OutputAudioTranscription *struct{}                 `json:"outputAudioTranscription,omitempty"`
 	ContextWindowCompression *ContextWindowCompression `json:"contextWindowCompression,omitempty"`
+	RealtimeInputConfig      *RealtimeInputConfig      `json:"realtimeInputConfig,omitempty"`
+}
+
+// RealtimeInputConfig configures streamed input and turn-taking.
+type RealtimeInputConfig struct {
+	AutomaticActivityDetection *AutomaticActivityDetection `json:"automaticActivityDetection,omitempty"`
+	// ActivityHandling: START_OF_ACTIVITY_INTERRUPTS or NO_INTERRUPTION.
+	ActivityHandling string `json:"activityHandling,omitempty"`
+}
+
+// AutomaticActivityDetection tunes (or disables) the service's voice
+// activity detection. Sensitivities are START_SENSITIVITY_{HIGH,LOW} and
+// END_SENSITIVITY_{HIGH,LOW}.
+type AutomaticActivityDetection struct {
+	Disabled                 bool   `json:"disabled,omitempty"`
+	StartOfSpeechSensitivity string `json:"startOfSpeechSensitivity,omitempty"`
+	EndOfSpeechSensitivity   string `json:"endOfSpeechSensitivity,omitempty"`
+	PrefixPaddingMs          int    `json:"prefixPaddingMs,omitempty"`
+	SilenceDurationMs        int    `json:"silenceDurationMs,omitempty"`
 }
 
 // GenerationConfig carries the reply modality and speech settings.
@@ -81,9 +100,17 @@ type ClientContent struct {
 	TurnComplete bool      `json:"turnComplete,omitempty"`
 }
 
-// RealtimeInput carries streamed input; only text is used by the client.
+// RealtimeInput carries streamed input; one field per message.
 type RealtimeInput struct {
-	Text string `json:"text,omitempty"`
+	Text  string      `json:"text,omitempty"`
+	Audio *InlineData `json:"audio,omitempty"`
+	// AudioStreamEnd: the audio stream paused (automatic activity
+	// detection on); the service flushes and ends the speech it holds.
+	AudioStreamEnd bool `json:"audioStreamEnd,omitempty"`
+	// ActivityStart and ActivityEnd mark speech when automatic activity
+	// detection is disabled.
+	ActivityStart *struct{} `json:"activityStart,omitempty"`
+	ActivityEnd   *struct{} `json:"activityEnd,omitempty"`
 }
 
 // ServerMessage is one server frame. Unknown fields are ignored.
@@ -93,6 +120,7 @@ type ServerMessage struct {
 	GoAway                  *GoAway                  `json:"goAway,omitempty"`
 	SessionResumptionUpdate *SessionResumptionUpdate `json:"sessionResumptionUpdate,omitempty"`
 	UsageMetadata           *UsageMetadata           `json:"usageMetadata,omitempty"`
+	VoiceActivity           *VoiceActivity           `json:"voiceActivity,omitempty"`
 	// Error is not sent by the current service; go-genai treats it as fatal.
 	Error *json.RawMessage `json:"error,omitempty"`
 }
@@ -105,6 +133,15 @@ type ServerContent struct {
 	GenerationComplete  bool           `json:"generationComplete,omitempty"`
 	Interrupted         bool           `json:"interrupted,omitempty"`
 	TurnComplete        bool           `json:"turnComplete,omitempty"`
+}
+
+// VoiceActivity reports the service's voice activity detection (SDK 3.1
+// LiveServerMessage.voiceActivity). The Gemini API's wire key is "type";
+// the SDK's converted name voiceActivityType is accepted too.
+type VoiceActivity struct {
+	Type              string `json:"type,omitempty"`
+	VoiceActivityType string `json:"voiceActivityType,omitempty"`
+	AudioOffset       string `json:"audioOffset,omitempty"`
 }
 
 // Transcription is an incremental transcript fragment.

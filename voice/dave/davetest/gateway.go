@@ -63,9 +63,14 @@ func (g *Gateway) Stats() Stats {
 	return g.stats
 }
 
+// client is one connection of a user. Group membership belongs to the
+// connection, not the user: a user who reconnects before the leaf of their
+// old connection is removed is a joiner, and must get no proposals for the
+// group's epoch (davey refuses them with WrongEpoch).
 type client struct {
 	kp      *mls.KeyPackage
 	flagged bool // sent op 31: remove and re-add on its next key package
+	leaf    int  // this connection's leaf in the group, -1 when it holds none
 }
 
 type sentProposal struct {
@@ -123,7 +128,7 @@ func (g *Gateway) Connect(uid uint64) []Message {
 		others = append(others, strconv.FormatUint(o, 10))
 		out = append(out, jsonMsg(o, 11, map[string]any{"user_ids": []string{strconv.FormatUint(uid, 10)}}))
 	}
-	g.clients[uid] = &client{}
+	g.clients[uid] = &client{leaf: -1}
 	g.order = append(g.order, uid)
 	if len(others) > 0 {
 		out = append(out, jsonMsg(uid, 11, map[string]any{"user_ids": others}))
@@ -136,32 +141,39 @@ func (g *Gateway) Connect(uid uint64) []Message {
 func (g *Gateway) Disconnect(uid uint64) ([]Message, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.clients[uid]; !ok {
+	gone, ok := g.clients[uid]
+	if !ok {
 		return nil, fmt.Errorf("davetest: disconnect of unknown user %d", uid)
 	}
 	delete(g.clients, uid)
 	g.order = slices.DeleteFunc(g.order, func(o uint64) bool { return o == uid })
 	delete(g.sent, uid)
+	_, awaited := g.waiting[uid]
 	delete(g.waiting, uid)
 	var out []Message
 	for _, o := range g.order {
 		out = append(out, jsonMsg(o, 13, map[string]any{"user_id": strconv.FormatUint(uid, 10)}))
 	}
-	if g.established && g.leafOf(uid) >= 0 && len(g.members()) <= 2 {
-		// The last member alone: drop the group; it re-creates one later.
-		for _, m := range g.members() {
-			if m != uid {
-				out = append(out,
-					jsonMsg(m, 24, map[string]any{"protocol_version": 1, "epoch": 1}),
-					jsonMsg(m, 21, map[string]any{"protocol_version": 1, "transition_id": 0}))
-			}
+	if g.established && gone.leaf >= 0 && len(g.holders()) <= 1 {
+		// At most one connection still holds a leaf (leaves of departed
+		// connections not yet removed do not count): drop the group. The
+		// member left alone starts over and re-creates it with the next
+		// joiner; joiners waiting with key packages may form one now.
+		for _, m := range g.holders() {
+			out = append(out,
+				jsonMsg(m, 24, map[string]any{"protocol_version": 1, "epoch": 1}),
+				jsonMsg(m, 21, map[string]any{"protocol_version": 1, "transition_id": 0}))
+			g.clients[m].kp = nil // a fresh key package follows the reset
 		}
 		g.established, g.epoch, g.roster = false, 0, nil
-		clear(g.sent)
 		for _, c := range g.clients {
-			c.kp = nil // a fresh key package follows the reset
+			c.leaf, c.flagged = -1, false
 		}
-		return out, nil
+		clear(g.sent)
+		g.tid = 0 // a transition in flight belonged to the dropped group
+		clear(g.waiting)
+		more, err := g.propose()
+		return append(out, more...), err
 	}
 	// Withdraw any Add of the departed user still waiting for a commit.
 	var refs [][]byte
@@ -173,6 +185,17 @@ func (g *Gateway) Disconnect(uid uint64) ([]Message, error) {
 		}
 	}
 	out = append(out, g.revoke(refs)...)
+	if g.tid != 0 {
+		// Proposals wait for the transition in flight (a commit during it
+		// could not win); its op 22 proposes, and the departed connection's
+		// op 23 is no longer awaited.
+		if awaited {
+			more, err := g.maybeExecute()
+			out = append(out, more...)
+			return out, err
+		}
+		return out, nil
+	}
 	more, err := g.propose()
 	return append(out, more...), err
 }
@@ -222,18 +245,34 @@ func (g *Gateway) Receive(from uint64, op int, payload []byte) ([]Message, error
 	return nil, fmt.Errorf("davetest: unexpected op %d from %d", op, from)
 }
 
-func (g *Gateway) leafOf(uid uint64) int {
-	return slices.Index(g.roster, uid)
-}
-
-func (g *Gateway) members() []uint64 {
+// holders returns the connected users whose connection holds a leaf, in connection order.
+func (g *Gateway) holders() []uint64 {
 	var m []uint64
-	for _, u := range g.roster {
-		if u != 0 {
+	for _, u := range g.order {
+		if g.clients[u].leaf >= 0 {
 			m = append(m, u)
 		}
 	}
 	return m
+}
+
+// holder returns the live connection that holds leaf i, or nil.
+func (g *Gateway) holder(i int) *client {
+	if i < 0 || i >= len(g.roster) || g.roster[i] == 0 {
+		return nil
+	}
+	if c := g.clients[g.roster[i]]; c != nil && c.leaf == i {
+		return c
+	}
+	return nil
+}
+
+// Holders returns the users whose current connection holds a leaf of the
+// group (a departed connection's leaf awaiting its Remove does not count).
+func (g *Gateway) Holders() []uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.holders()
 }
 
 // propose sends the proposals the current membership calls for.
@@ -244,8 +283,10 @@ func (g *Gateway) propose() ([]Message, error) {
 	var msgs []sentProposal
 	proposed := g.proposedThisEpoch()
 	for i, u := range g.roster {
-		c, ok := g.clients[u]
-		if u == 0 || (ok && !(c.flagged && c.kp != nil)) {
+		if u == 0 {
+			continue
+		}
+		if c := g.holder(i); c != nil && !(c.flagged && c.kp != nil) {
 			continue
 		}
 		if proposed.removes[uint32(i)] {
@@ -264,7 +305,7 @@ func (g *Gateway) propose() ([]Message, error) {
 	}
 	for _, u := range g.order {
 		c := g.clients[u]
-		if c.kp == nil || proposed.adds[u] || (g.leafOf(u) >= 0 && !c.flagged) {
+		if c.kp == nil || proposed.adds[u] || (c.leaf >= 0 && !c.flagged) {
 			continue
 		}
 		m, err := mls.ExternalAddProposal(g.groupID, g.epoch, g.key, c.kp)
@@ -282,8 +323,8 @@ func (g *Gateway) propose() ([]Message, error) {
 		return nil, nil
 	}
 	var out []Message
-	for _, u := range g.members() {
-		if _, ok := g.clients[u]; !ok || g.clients[u].flagged {
+	for _, u := range g.holders() {
+		if g.clients[u].flagged {
 			continue
 		}
 		g.sent[u] = append(g.sent[u], msgs...)
@@ -407,13 +448,16 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 	// Recipients of op 29: the group before the commit (or the creator).
 	var old []uint64
 	if g.established {
-		if g.leafOf(from) != int(h.Sender) {
+		if g.clients[from].leaf != int(h.Sender) {
 			g.stats.Dropped++
 			return nil, nil
 		}
-		old = g.members()
+		old = g.holders()
 		for _, p := range props { // removes first, then adds (RFC 9420 §12.3)
 			if p.add == 0 && int(p.remove) < len(g.roster) {
+				if c := g.holder(int(p.remove)); c != nil {
+					c.leaf = -1
+				}
 				g.roster[p.remove] = 0
 			}
 		}
@@ -424,16 +468,19 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 	} else {
 		old = []uint64{from}
 		g.roster = []uint64{from}
+		g.clients[from].leaf = 0
 		g.epoch = 1
 		g.established = true
 	}
 	for _, u := range added {
-		if i := slices.Index(g.roster, 0); i >= 0 {
+		i := slices.Index(g.roster, 0)
+		if i >= 0 {
 			g.roster[i] = u
 		} else {
+			i = len(g.roster)
 			g.roster = append(g.roster, u)
 		}
-		g.clients[u].flagged = false
+		g.clients[u].leaf, g.clients[u].flagged = i, false
 	}
 	g.stats.Commits++
 	g.stats.Committer = from
@@ -450,7 +497,7 @@ func (g *Gateway) commit(from uint64, payload []byte) ([]Message, error) {
 		if _, ok := g.clients[u]; !ok || slices.Contains(added, u) {
 			continue
 		}
-		if g.leafOf(u) < 0 {
+		if g.clients[u].leaf < 0 {
 			continue // removed by this commit
 		}
 		g.waiting[u] = true
@@ -475,10 +522,8 @@ func (g *Gateway) maybeExecute() ([]Message, error) {
 		return nil, nil
 	}
 	var out []Message
-	for _, u := range g.members() {
-		if _, ok := g.clients[u]; ok {
-			out = append(out, jsonMsg(u, 22, map[string]any{"transition_id": g.tid}))
-		}
+	for _, u := range g.holders() {
+		out = append(out, jsonMsg(u, 22, map[string]any{"transition_id": g.tid}))
 	}
 	g.tid = 0
 	more, err := g.propose()
