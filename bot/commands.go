@@ -414,6 +414,7 @@ func (b *Bot) helpText() string {
 			"the text appears here as it is spoken, with the whole answer attached as `reply.wav`.",
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
+		"• In a server, `/reset` and `/voice` change things for everyone, so they need the Manage Server permission.",
 		fmt.Sprintf("• Questions run one at a time; up to %d can wait in line. Voice playback: %s.", b.cfg.QueueCap, v),
 	}, "\n")
 }
