@@ -281,7 +281,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 // loadLiveConfig reads Live's settings: GEMINI_API_KEY (falling back to
 // GOOGLE_API_KEY), GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL,
 // GEMINI_VOICE, GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION,
-// GEMINI_COMPRESSION (default on), GEMINI_STALL_TIMEOUT (a Go duration) and
+// GEMINI_COMPRESSION (default on), GEMINI_STALL_TIMEOUT, GEMINI_CONNECT_TIMEOUT,
+// GEMINI_TURN_TIMEOUT and GEMINI_MAX_REPLY (Go durations) and
 // GEMINI_OUTPUT_TRANSCRIPTION (default on). Unset keys leave the defaults
 // live.Dial applies; a value that does not parse, or that Live would refuse,
 // is an error naming the key (all of them, joined).
@@ -326,6 +327,31 @@ func readLiveConfig(getenv func(string) string) (live.Config, []error) {
 			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %v is out of range (accepted: 1s to 10m0s)", d))
 		default:
 			c.StallTimeout = d
+		}
+	}
+	// Live's own deadlines and cap: unset takes live's defaults; a value
+	// outside its range is an error naming it (never a silent default).
+	for _, d := range []struct {
+		key    string
+		dst    *time.Duration
+		lo, hi time.Duration
+	}{
+		{"GEMINI_CONNECT_TIMEOUT", &c.ConnectTimeout, time.Second, 2 * time.Minute},
+		{"GEMINI_TURN_TIMEOUT", &c.TurnTimeout, 10 * time.Second, 2 * time.Hour},
+		{"GEMINI_MAX_REPLY", &c.MaxReply, time.Second, time.Hour},
+	} {
+		v := strings.TrimSpace(getenv(d.key))
+		if v == "" {
+			continue
+		}
+		x, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 30s", d.key, v))
+		case x < d.lo || x > d.hi:
+			errs = append(errs, fmt.Errorf("%s: %v is out of range (accepted: %v to %v)", d.key, x, d.lo, d.hi))
+		default:
+			*d.dst = x
 		}
 	}
 	// Each key alone, so the message names the one Live would refuse.

@@ -228,6 +228,10 @@ func TestConfigRejectsOutOfRange(t *testing.T) {
 		{"BOT_VOICE_IDLE_TIMEOUT", "0", []string{"BOT_VOICE_IDLE_TIMEOUT", "stay until alone"}},
 		{"BOT_VOICE_IDLE_TIMEOUT", "1ns", []string{"BOT_VOICE_IDLE_TIMEOUT"}},
 		{"GEMINI_STALL_TIMEOUT", "1ns", []string{"GEMINI_STALL_TIMEOUT", "1s to 10m0s"}},
+		{"GEMINI_CONNECT_TIMEOUT", "0", []string{"GEMINI_CONNECT_TIMEOUT", "1s to 2m0s"}},
+		{"GEMINI_CONNECT_TIMEOUT", "1ns", []string{"GEMINI_CONNECT_TIMEOUT"}},
+		{"GEMINI_TURN_TIMEOUT", "-1m", []string{"GEMINI_TURN_TIMEOUT", "10s to 2h0m0s"}},
+		{"GEMINI_MAX_REPLY", "0s", []string{"GEMINI_MAX_REPLY", "1s to 1h0m0s"}},
 		{"DISCORD_GUILD_ID", "123,456", []string{"guild", "one guild ID"}},
 		{"DISCORD_GUILD_ID", "123 456", []string{"guild", "one guild ID"}},
 		{"DISCORD_ADMIN_ROLES", "admins", []string{"admin roles", "admins"}},
@@ -261,6 +265,7 @@ func TestConfigRejectsOutOfRange(t *testing.T) {
 		{"BOT_TURN_TIMEOUT", "5s", false}, {"BOT_TURN_TIMEOUT", "1h", false}, {"BOT_COOLDOWN", "-1s", false},
 		{"BOT_VOICE_IDLE_TIMEOUT", "-1s", false}, {"BOT_EDIT_INTERVAL", "400ms", false},
 		{"DISCORD_GUILD_ID", "123", false}, {"DISCORD_ADMIN_ROLES", "1,2", false},
+		{"GEMINI_CONNECT_TIMEOUT", "3s", false}, {"GEMINI_TURN_TIMEOUT", "5m", false}, {"GEMINI_MAX_REPLY", "2m", false},
 		{"ADMIN_ADDR", "127.0.0.1:0", false}, {"ADMIN_ADDR", "[::1]:9464", false},
 		{"ADMIN_ADDR", "0.0.0.0:9464", true}, {"ADMIN_ADDR", "[::]:9464", true}, {"ADMIN_ADDR", "off", false},
 	}
