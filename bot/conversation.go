@@ -480,10 +480,14 @@ func liveMessage(err error, ctx context.Context) string {
 	case errors.As(err, &le) && le.Class == live.ClassClosed && ctx.Err() != nil,
 		errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded): // the bot's own turn deadline
 		return "Gemini took too long to answer. Please try again."
 	case errors.As(err, &le):
+		// Live's classes first: an unreachable endpoint's error wraps a
+		// deadline too, and the asker should hear which it was.
 		return le.UserMessage()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "Gemini took too long to answer. Please try again."
 	}
 	return "Something went wrong talking to Gemini. Please try again."
 }
