@@ -17,6 +17,13 @@ import (
 // silentLive accepts TCP connections and never answers a byte: a Gemini
 // endpoint that hangs the WebSocket upgrade. It returns the base URL.
 func silentLive(t *testing.T) string {
+	u, _ := silentLiveAccepts(t)
+	return u
+}
+
+// silentLiveAccepts is silentLive with a channel that receives each accepted
+// connection.
+func silentLiveAccepts(t *testing.T) (string, <-chan struct{}) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +31,7 @@ func silentLive(t *testing.T) string {
 	var mu sync.Mutex
 	var conns []net.Conn
 	done := make(chan struct{})
+	accepted := make(chan struct{}, 16)
 	go func() {
 		defer close(done)
 		for {
@@ -34,6 +42,10 @@ func silentLive(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -43,7 +55,7 @@ func silentLive(t *testing.T) string {
 			c.Close()
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), accepted
 }
 
 // TestLiveUnreachableDoesNotHoldQueue: with a Gemini endpoint that never
@@ -95,4 +107,32 @@ func TestReplyOverCapIsCut(t *testing.T) {
 	if got := live.AudioDuration(len(f.Data)); got > h.cfg.Live.MaxReply || got < h.cfg.Live.MaxReply/2 {
 		t.Fatalf("attached %v of audio, want up to the %v cap", got, h.cfg.Live.MaxReply)
 	}
+}
+
+// TestShutdownWhileLiveHangs: SIGTERM while a turn waits on a Live endpoint
+// that never answers: the bot stops without waiting for the connect
+// deadline, and the asker is told to ask again.
+func TestShutdownWhileLiveHangs(t *testing.T) {
+	h := newHarness(t, discordtest.Options{}, livetest.Options{})
+	url, accepted := silentLiveAccepts(t)
+	h.cfg.Live.BaseURL = url
+	h.cfg.Live.ConnectTimeout = time.Minute
+	h.start()
+	ia := h.ask(h.alice, "anyone there?")
+	select {
+	case <-accepted: // the turn is inside Live's connect
+	case <-h.ctx().Done():
+		t.Fatal("the bot never connected to Live")
+	}
+	start := time.Now()
+	h.stop()
+	took := time.Since(start)
+	if took > h.cfg.Live.ConnectTimeout/2 {
+		t.Fatalf("shutdown took %v: it waited on Live's connect (deadline %v)", took, h.cfg.Live.ConnectTimeout)
+	}
+	m, ok := ia.Original()
+	if !ok || !strings.Contains(m.Content, "restarting") || !strings.Contains(m.Content, "> anyone there?") {
+		t.Fatalf("the asker was not told (%v):\n%s", ok, m.Content)
+	}
+	t.Logf("stopped in %v while Live's connect hung", took)
 }
