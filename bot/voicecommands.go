@@ -122,7 +122,11 @@ func (b *Bot) onJoin(ia *interaction, log *slog.Logger) {
 func (b *Bot) onLeave(ia *interaction, log *slog.Logger) {
 	in := ""
 	if ch := b.channel(ia.GuildID, false); ch != nil {
-		in = ch.ChannelID()
+		if in = ch.ChannelID(); in == "" {
+			// Still joining: the gateway already says where (Leave waits
+			// for the join, then leaves).
+			in = b.userVoiceChannel(ia.GuildID, b.botUserID())
+		}
 	}
 	if in == "" {
 		b.respond(ia, "I'm not in a voice channel here.", true)
