@@ -75,7 +75,9 @@ func ackBurst(t testing.TB, guilds, per int) burst {
 	if t.Failed() {
 		t.FailNow()
 	}
-	// A callback later than the window is refused (10062) and never lands.
+	// Discord refuses a callback later than its window (10062): such an
+	// /ask is lost. (The harness's emulator window is longer, so that a
+	// late one is measured rather than refused.)
 	window := 3 * time.Second
 	var r burst
 	for _, ia := range ias {

@@ -219,8 +219,7 @@ func TestDeferNotBehindOtherGuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Discord drops an interaction not acknowledged within its 3 s window
-	// (the emulator too: a later callback gets 10062 and never lands).
+	// Discord drops an interaction not acknowledged within its 3 s window.
 	window := 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*window)
 	defer cancel()
