@@ -54,6 +54,10 @@ type Metrics struct {
 	// Conversations is the number of conversations held in memory (busy or
 	// not yet idle; an idle one is dropped and resumed from its stored handle).
 	Conversations prometheus.Gauge
+	// Tokens counts recorded Live tokens by model, direction ("prompt",
+	// "response") and modality ("text", "audio", "other", "thoughts"); no
+	// per-guild labels (those are in the store, /usage).
+	Tokens *prometheus.CounterVec
 }
 
 // NewMetrics registers livecord's series, plus Go runtime and process
@@ -99,9 +103,12 @@ func NewMetrics() *Metrics {
 		Conversations: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "livecord_conversations", Help: "Conversations held in memory (dropped after the idle timeout).",
 		}),
+		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livecord_tokens_total", Help: "Live tokens of recorded turns by model, direction and modality.",
+		}, []string{"model", "direction", "modality"}),
 	}
 	r.MustRegister(m.Turns, m.Errors, m.DeferLatency, m.FirstAudioLatency, m.FirstPacketLatency,
-		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns, m.Conversations)
+		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns, m.Conversations, m.Tokens)
 	// Pre-create the common label values so a scrape shows the series at zero
 	// before the first event: dashboards and alerts then see a flat line, not "no data".
 	for _, o := range []string{"ok", "error", "interrupted", "cancelled"} {

@@ -1,6 +1,7 @@
 // Package bot is livecord's Discord side: slash commands and their
 // registration, interaction replies, one Gemini Live conversation per guild
-// (per user in DMs), limits and access control, and a small persistent store.
+// (per user in DMs), limits and access control, budgets and usage, with its
+// state (settings, handles, history, usage) in a store.Store.
 //
 // A /ask is deferred at once (type 5), queued on its conversation, sent to
 // Live as one turn; the deferred reply is edited as the transcript grows
@@ -13,8 +14,12 @@
 // commands.go (slash commands), conversation.go (queues and Live turns),
 // editor.go (throttled edits), reply.go (the final message), rest.go
 // (interaction REST calls), voice.go (the guilds' voice channels),
-// voicecommands.go (/join, /leave, permissions), store.go, health.go,
-// metrics.go.
+// voicecommands.go (/join, /leave, permissions), state.go (the store:
+// settings, handles, turns, budgets), usage.go (/usage, /forget),
+// permissions.go (Manage Server), tools.go (the tool registry, the
+// built-ins bound to the guild, a turn's calls), sources.go (tool lines and
+// grounding links under an answer), image.go (/ask image:), persona.go
+// (/persona), health.go, metrics.go.
 package bot
 
 import (
@@ -31,8 +36,11 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/livecord/livecord/admin"
+	"github.com/livecord/livecord/imagefit"
 	"github.com/livecord/livecord/internal/tasks"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/store"
+	"github.com/livecord/livecord/tool"
 )
 
 // Defaults for the zero values of Config.
@@ -57,8 +65,13 @@ type Config struct {
 	// ShardCount (0 or 1: unsharded). Shard 0 gets the DMs and registers
 	// the commands.
 	ShardID, ShardCount int
-	// DataDir holds the persistent state (voices, resumption handles,
-	// registered-commands hash). Empty keeps it in memory.
+	// Store holds the state: settings, resumption handles, the
+	// registered-commands hash, history and usage (budgets). The caller
+	// owns it (opens and closes it). When nil, Run opens a SQLite store in
+	// DataDir (importing an old livecord-state.json) and closes it on return.
+	Store *store.Store
+	// DataDir is where Run opens its own store when Store is nil; empty
+	// keeps that store in memory.
 	DataDir string
 	// Live is the base Live configuration; its Voice is the default voice,
 	// which /voice overrides per guild.
@@ -102,6 +115,18 @@ type Config struct {
 	APIURL string
 	// Logger receives the bot's logs; tokens never reach it.
 	Logger *slog.Logger
+	// Tools are offered to Live beside the built-in ones (stop speaking,
+	// leave, set the voice, who is in the channel, the clock): the MCP
+	// servers' tools. ToolTimeout bounds a call that sets no timeout of its
+	// own (default 10 s); TimeZone is the clock's default zone (nil: UTC).
+	Tools       []tool.Tool
+	ToolTimeout time.Duration
+	TimeZone    *time.Location
+	// Image limits the pictures /ask image: takes (imagefit's defaults for
+	// zero fields); ImageClient downloads them (default: a client bounded
+	// by imageFetchTimeout).
+	Image       imagefit.Options
+	ImageClient *http.Client
 	// Metrics, when set, receives turns, latencies, errors by class and the
 	// open Live sessions, voice connections and queued turns.
 	Metrics *admin.Metrics
@@ -112,7 +137,8 @@ type Bot struct {
 	cfg   Config
 	log   *slog.Logger
 	met   metrics
-	st    *store
+	st    *store.Store
+	ownSt bool // Run opened st and closes it
 	http  *http.Client
 	dg    *discordgo.Session
 	appID string
@@ -137,6 +163,9 @@ type Bot struct {
 	// seen holds the interaction ids already handled: each acts once.
 	seen onceIDs
 
+	tools      *tool.Registry // built-in and configured tools
+	imgOnce    sync.Once
+	img        *http.Client // default image download client
 	voice      voiceChannels
 	liveHealth liveHealth    // latest Live connection outcome, for /healthz
 	ready      chan struct{} // closed once connected and commands are registered
@@ -191,17 +220,20 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := openStore(cfg.DataDir, cfg.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("bot: %w", err)
-	}
-	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: st, http: cfg.HTTPClient,
-		convs: map[string]*conversation{}, ready: make(chan struct{})}
-	if b.http == nil {
-		rt, _, err := APITransport(cfg.APIURL)
-		if err != nil {
+	var rt http.RoundTripper
+	if cfg.HTTPClient == nil {
+		var err error
+		if rt, _, err = APITransport(cfg.APIURL); err != nil {
 			return nil, err
 		}
+	}
+	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: cfg.Store, http: cfg.HTTPClient,
+		convs: map[string]*conversation{}, ready: make(chan struct{})}
+	var err error
+	if b.tools, err = newToolRegistry(b); err != nil {
+		return nil, err
+	}
+	if b.http == nil {
 		b.http = &http.Client{Transport: rt, Timeout: 30 * time.Second}
 	}
 	return b, nil
@@ -212,6 +244,21 @@ func New(cfg Config) (*Bot, error) {
 // the askers), leaves voice, and disconnects. It returns nil after a clean
 // shutdown.
 func (b *Bot) Run(ctx context.Context) error {
+	if b.st == nil {
+		st, err := store.Open(ctx, store.Config{DataDir: b.cfg.DataDir, Logger: b.cfg.Logger,
+			HistoryTokens: store.DefaultHistoryTokens})
+		if err != nil {
+			return fmt.Errorf("bot: %w", err)
+		}
+		b.st, b.ownSt = st, true
+	}
+	if b.ownSt {
+		defer func() {
+			if err := b.st.Close(); err != nil {
+				b.log.Warn("close the store", "err", err)
+			}
+		}()
+	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	defer b.cancel()
 	b.goodbye, b.endGoodbye = context.WithCancel(context.Background())
@@ -279,6 +326,7 @@ func (b *Bot) shutdown() {
 	defer grace.Stop()
 	b.cancel() // handlers and enqueue refuse work from here on
 	b.tasks.Close()
+	b.closeTools()
 	b.leaveAllVoice()
 	if err := b.dg.Close(); err != nil {
 		b.log.Warn("close gateway", "err", err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/livecord/livecord/store"
 )
 
 // Voices are the 30 prebuilt Gemini Live voices /voice offers.
@@ -52,7 +54,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 			Options: []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: "prompt", Description: "What to ask",
 				Required: true, MinLength: new(1), MaxLength: maxLen,
-			}}},
+			}, imageOption()}},
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install,
@@ -64,6 +66,9 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 				Required: true, Autocomplete: true,
 			}}},
 		{Name: "help", Description: "How to use this bot", Contexts: anywhere, IntegrationTypes: install},
+		usageCommand(guildOnly, install),
+		forgetCommand(guildOnly, install),
+		personaCommand(),
 	}
 }
 
@@ -86,7 +91,11 @@ func (b *Bot) registerCommands(ctx context.Context) error {
 	scope += "@" + b.appID
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if b.st.get(commands, scope) == hash {
+	had, err := b.st.CommandsHash(rctx, scope)
+	if err != nil {
+		b.log.Warn("could not read the registered commands' hash; registering them", "err", err)
+	}
+	if had == hash {
 		have, err := b.dg.ApplicationCommands(b.appID, b.cfg.GuildID, discordgo.WithContext(rctx))
 		if err == nil && sameNames(have, defs) {
 			b.log.Info("commands unchanged, not re-registered", "scope", scope)
@@ -97,7 +106,7 @@ func (b *Bot) registerCommands(ctx context.Context) error {
 		return fmt.Errorf("bot: register commands: %w", err)
 	}
 	b.log.Info("commands registered", "scope", scope, "count", len(defs))
-	if err := b.st.set(commandsP, scope, hash); err != nil {
+	if err := b.st.SetCommandsHash(rctx, scope, hash); err != nil {
 		b.log.Warn("could not remember the registered commands", "err", err)
 	}
 	return nil
@@ -135,8 +144,14 @@ func (b *Bot) onCommand(ia *interaction) {
 		b.onReset(ia, log)
 	case "voice":
 		b.onVoice(ia, log)
+	case "usage":
+		b.onUsage(ia, log)
+	case "forget":
+		b.onForget(ia, log)
 	case "help":
 		b.respond(ia, b.helpText(), true)
+	case "persona":
+		b.onPersona(ia, log)
 	default:
 		b.respond(ia, "I don't know that command any more; it may be a leftover from an older version.", true)
 	}
@@ -203,6 +218,13 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
 		return
 	}
+	// The attachment's declared size is checked from the interaction itself
+	// (no I/O); it is downloaded after the defer.
+	att, refusal := b.askAttachment(ia)
+	if refusal != "" {
+		b.respond(ia, clip(refusal+promptEcho(ia)), true)
+		return
+	}
 	if err := b.deferReply(ia, false); err != nil {
 		log.Warn("could not acknowledge /ask", "err", err)
 		b.met.failed("discord")
@@ -211,8 +233,8 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	b.met.deferred(time.Since(ia.received))
 	deferMS := time.Since(ia.received).Milliseconds()
 	b.touchCooldown(user.ID)
-	j := &job{ia: ia, prompt: prompt, userID: user.ID, ready: make(chan struct{})}
-	_, pos, err := b.enqueue(ia, j)
+	j := &job{ia: ia, prompt: prompt, userID: user.ID, userName: displayName(ia.Interaction), ready: make(chan struct{})}
+	c, pos, err := b.enqueue(ia, j)
 	if err != nil {
 		msg := fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.", b.cfg.QueueCap)
 		if errors.Is(err, errShuttingDown) {
@@ -229,6 +251,9 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	// it only after j.ready is closed.
 	if ia.GuildID != "" && b.cfg.Voice != nil {
 		j.voiceChannel = b.userVoiceChannel(ia.GuildID, user.ID)
+	}
+	if att != nil && !b.attachImage(ia, c, j, att, log) {
+		return
 	}
 	if pos > 0 {
 		j.shownPos = pos
@@ -303,24 +328,6 @@ func (b *Bot) notManager(what string) string {
 	return "🔒 " + what + " changes it for everyone in this server, so it needs " + who + "."
 }
 
-// onReset acknowledges, then resets: a replay Discord refuses (40060) or a
-// late one (10062) changes nothing.
-func (b *Bot) onReset(ia *interaction, log *slog.Logger) {
-	if !b.mayManage(ia) {
-		log.Info("reset refused: not a server manager")
-		b.respond(ia, b.notManager("/reset"), true)
-		return
-	}
-	if err := b.deferReply(ia, false); err != nil {
-		log.Warn("could not acknowledge /reset; nothing reset", "err", err)
-		return
-	}
-	b.resetConversation(ia)
-	if err := b.edit(ia, "🧹 Started a fresh conversation: Gemini has forgotten what was said before."); err != nil {
-		log.Warn("could not report /reset", "err", err)
-	}
-}
-
 func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 	name := canonicalVoice(optionString(ia, "name"))
 	if name == "" {
@@ -333,29 +340,50 @@ func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 		b.respond(ia, b.notManager("/voice"), true)
 		return
 	}
-	// Acknowledged before anything changes: a replay Discord refuses
-	// (40060) changes nothing.
+	// Acknowledged first: the database is not touched before the ack.
 	if err := b.deferReply(ia, false); err != nil {
 		log.Warn("could not acknowledge /voice; nothing changed", "err", err)
 		return
 	}
+	ctx, cancel := stateCtx()
+	defer cancel()
 	msg := fmt.Sprintf("🎙️ Voice set to **%s**. The next /ask starts a fresh conversation with it.", name)
-	if err := b.st.set(voicesP, convKey(ia.Interaction), name); err != nil {
+	if _, err := b.st.UpdateSettings(ctx, convKey(ia.Interaction), func(s *store.Settings) { s.Voice = name }); err != nil {
 		log.Warn("could not save the voice", "err", err)
-		msg = "⚠️ I couldn't save that setting, so the voice is unchanged. Please try again."
-	} else {
-		b.resetConversation(ia)
+		msg = "⚠️ I couldn't save that setting (the bot's database isn't answering), so the voice is unchanged. Please try again."
+	} else if err := b.resetConversation(ctx, ia); err != nil {
+		log.Warn("could not reset the conversation after a voice change", "err", err)
+		msg = fmt.Sprintf("🎙️ Voice set to **%s**, but I couldn't clear the conversation's memory (the bot's database isn't answering): the next /ask may still remember earlier questions.", name)
 	}
 	if err := b.edit(ia, msg); err != nil {
 		log.Warn("could not report /voice", "err", err)
 	}
 }
 
-func (b *Bot) voiceFor(key string) string {
-	if v := b.st.get(voices, key); v != "" {
-		return v
+// onReset acknowledges, then forgets the conversation's history and
+// handle; a failure is said plainly and claims nothing.
+// onReset acknowledges, then resets: a replay Discord refuses (40060) or a
+// late one (10062) changes nothing.
+func (b *Bot) onReset(ia *interaction, log *slog.Logger) {
+	if !b.mayManage(ia) {
+		log.Info("reset refused: not a server manager")
+		b.respond(ia, b.notManager("/reset"), true)
+		return
 	}
-	return b.cfg.Live.Voice
+	if err := b.deferReply(ia, false); err != nil {
+		log.Warn("could not acknowledge /reset; nothing reset", "err", err)
+		return
+	}
+	ctx, cancel := stateCtx()
+	defer cancel()
+	msg := "🧹 Started a fresh conversation: Gemini has forgotten what was said before."
+	if err := b.resetConversation(ctx, ia); err != nil {
+		log.Warn("could not reset the conversation", "err", err)
+		msg = "⚠️ I couldn't reset the conversation (the bot's database isn't answering), so Gemini still remembers it. Please try again in a minute."
+	}
+	if err := b.edit(ia, msg); err != nil {
+		log.Warn("could not report /reset", "err", err)
+	}
 }
 
 func (b *Bot) onAutocomplete(ia *interaction) {
@@ -415,6 +443,10 @@ func (b *Bot) helpText() string {
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
 		"• In a server, `/reset` and `/voice` change things for everyone, so they need the Manage Server permission.",
+		"• Server managers: `/usage` shows this server's Gemini tokens and estimated cost; `/forget` erases its remembered history.",
+		"• Attach a picture with `/ask prompt:… image:…` and Gemini looks at it. Answers drawn from Google Search list their sources.",
+		"• Gemini can use tools: ask it to stop talking, leave, change its voice, say who is here or what time it is.",
+		"• `/persona` (Manage Server) sets how Gemini behaves in this server.",
 		fmt.Sprintf("• Questions run one at a time; up to %d can wait in line. Voice playback: %s.", b.cfg.QueueCap, v),
 	}, "\n")
 }

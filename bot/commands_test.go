@@ -50,12 +50,12 @@ func TestCommandDefinitions(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "ask help join leave reset voice" {
+	if got := strings.Join(names, " "); got != "ask forget help join leave persona reset usage voice" {
 		t.Fatalf("registered commands: %s", got)
 	}
 	for name, def := range defs {
 		want := []int{0, 1} // guild, bot DM
-		if name == "join" || name == "leave" {
+		if name == "join" || name == "leave" || name == "usage" || name == "forget" || name == "persona" {
 			want = []int{0}
 		}
 		if got := ints(def["contexts"]); !slices.Equal(got, want) {
@@ -67,8 +67,11 @@ func TestCommandDefinitions(t *testing.T) {
 	}
 	maxLen := func() float64 {
 		opts, _ := registered(t, h)["ask"]["options"].([]any)
-		if len(opts) != 1 {
+		if len(opts) != 2 {
 			t.Fatalf("/ask options: %v", opts)
+		}
+		if img, _ := opts[1].(map[string]any); img["name"] != "image" || img["type"] != float64(11) || img["required"] == true {
+			t.Fatalf("/ask image option: %v", img)
 		}
 		o, _ := opts[0].(map[string]any)
 		if o["name"] != "prompt" || o["required"] != true {

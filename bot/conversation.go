@@ -41,17 +41,21 @@ type conversation struct {
 	fresh   bool          // drop the session and handle before the next turn
 
 	// Owned by the worker goroutine.
-	sess      *live.Session
-	sessVoice string
+	sess        *live.Session
+	sessVoice   string
+	sessPersona string
 }
 
 // job is one /ask waiting for or in its turn.
 type job struct {
 	ia           *interaction
 	prompt       string
+	images       []live.Image // /ask image:, prepared
 	userID       string
+	userName     string        // display name when asked, for the history
 	voiceChannel string        // the asker's voice channel when they asked
 	ready        chan struct{} // closed once acknowledged and the voice channel is looked up
+	cancelled    bool          // guarded by conversation.mu
 	shownPos     int           // last queue position shown to the asker
 }
 
@@ -124,20 +128,31 @@ func (c *conversation) retire() bool {
 	c.mu.Unlock()
 	c.b.mu.Unlock()
 	if fresh {
-		if err := c.b.st.set(handlesP, c.key, ""); err != nil {
-			c.b.log.Warn("could not forget the resumption handle", "err", err)
-		}
+		c.b.saveHandle(c.key, "")
 	}
 	return true
 }
 
+// cancel withdraws a job that will not run (its image was refused).
+func (c *conversation) cancel(j *job) {
+	c.mu.Lock()
+	j.cancelled = true
+	c.mu.Unlock()
+	close(j.ready)
+}
+
 // resetConversation makes ia's next turn start a new Live session without
-// history (/reset, /voice). Only a held conversation has a session to drop;
-// for any other, forgetting the stored handle is all it takes, and no
-// conversation is created for it. Bot.mu is held throughout so a turn
-// starting at the same moment cannot dial with the handle being forgotten.
-func (b *Bot) resetConversation(ia *interaction) {
+// context (/reset, /voice): the stored history and handle are deleted, then
+// a held conversation is marked to drop its session. In that order, a turn
+// dialling afterwards finds no handle, and one that read the handle before
+// runs in a conversation that is held, and so marked. No conversation is
+// created for a key that has none. On error nothing is marked, and the
+// caller says so.
+func (b *Bot) resetConversation(ctx context.Context, ia *interaction) error {
 	key := convKey(ia.Interaction)
+	if err := b.st.ResetConversation(ctx, key); err != nil {
+		return &storeError{err}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if c := b.convs[key]; c != nil {
@@ -145,9 +160,7 @@ func (b *Bot) resetConversation(ia *interaction) {
 		c.fresh = true
 		c.mu.Unlock()
 	}
-	if err := b.st.set(handlesP, key, ""); err != nil {
-		b.log.Warn("could not forget the resumption handle", "err", err)
-	}
+	return nil
 }
 
 func (c *conversation) work() {
@@ -203,10 +216,15 @@ func (c *conversation) work() {
 			c.showPositions(waiting)
 		}()
 		<-j.ready
-		if fresh {
-			c.dropSession()
+		c.mu.Lock()
+		skip := j.cancelled
+		c.mu.Unlock()
+		if !skip {
+			if fresh {
+				c.dropSession()
+			}
+			c.runTurn(j, fresh)
 		}
-		c.runTurn(j, fresh)
 		<-positions
 		c.mu.Lock()
 		c.running = nil
@@ -232,7 +250,9 @@ func (c *conversation) drain() {
 	c.mu.Unlock()
 	for _, j := range left {
 		<-j.ready
-		_ = c.b.edit(j.ia, errorText("The bot is restarting, so this question wasn't answered. Please ask again in a minute.", j.prompt))
+		if !j.cancelled {
+			_ = c.b.edit(j.ia, errorText("The bot is restarting, so this question wasn't answered. Please ask again in a minute.", j.prompt))
+		}
 	}
 }
 
@@ -245,7 +265,7 @@ func (c *conversation) showPositions(waiting []*job) {
 		default:
 			continue // not yet acknowledged; onAsk shows its own position
 		}
-		if j.shownPos == pos {
+		if j.cancelled || j.shownPos == pos {
 			continue
 		}
 		j.shownPos = pos
@@ -265,9 +285,7 @@ func (c *conversation) dropSession() {
 		c.sess = nil
 		c.b.met.liveSessions(-1)
 	}
-	if err := c.b.st.set(handlesP, c.key, ""); err != nil {
-		c.b.log.Warn("could not forget the resumption handle", "err", err)
-	}
+	c.b.saveHandle(c.key, "")
 }
 
 // closeSession closes the Live session, keeping its handle so the next turn
@@ -281,9 +299,7 @@ func (c *conversation) closeSession() {
 		c.b.log.Debug("close live session", "err", err)
 	}
 	if h := c.sess.Handle(); h != "" {
-		if err := c.b.st.set(handlesP, c.key, h); err != nil {
-			c.b.log.Warn("could not save the resumption handle", "err", err)
-		}
+		c.b.saveHandle(c.key, h)
 	}
 	c.sess = nil
 	c.b.met.liveSessions(-1)
@@ -292,20 +308,42 @@ func (c *conversation) closeSession() {
 // session returns the open Live session, dialling (and resuming by handle
 // when one is kept) if needed.
 func (c *conversation) session(ctx context.Context) (*live.Session, error) {
-	voice := c.b.voiceFor(c.key)
-	if c.sess != nil && c.sessVoice == voice {
+	voice, err := c.b.voiceFor(ctx, c.key)
+	if err != nil {
+		return nil, err
+	}
+	persona, err := c.b.personaFor(ctx, c.key)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess != nil && c.sessVoice == voice && c.sessPersona == persona {
 		return c.sess, nil
 	}
 	c.closeSession()
 	cfg := c.b.cfg.Live
-	cfg.Voice = voice
-	cfg.Handle = c.b.st.get(handles, c.key)
+	cfg.Voice, cfg.SystemInstruction = voice, persona
+	cfg.Tools = c.b.toolDeclarations(cfg.Model)
+	if cfg.Handle, err = c.b.st.Handle(ctx, c.key); err != nil {
+		return nil, &storeError{err}
+	}
+	if cfg.Handle == "" {
+		// No handle (never had one, or it was forgotten when refused):
+		// the recent history, if any, seeds the new session.
+		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
+			return nil, err
+		}
+	}
 	s, err := live.Dial(ctx, cfg)
 	var le *live.Error
 	if err != nil && cfg.Handle != "" && errors.As(err, &le) && le.Class == live.ClassSessionExpired {
-		// The handle outlived the server's memory: start afresh.
-		_ = c.b.st.set(handlesP, c.key, "")
+		// The handle outlived the server's memory: start afresh, from the
+		// remembered history.
+		c.b.log.Info("resumption handle refused; starting a new session from history", "conversation", c.key)
+		c.b.saveHandle(c.key, "")
 		cfg.Handle = ""
+		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
+			return nil, err
+		}
 		s, err = live.Dial(ctx, cfg)
 	}
 	if err != nil && errors.As(err, &le) && le.Class == live.ClassTransient {
@@ -322,7 +360,7 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sess, c.sessVoice = s, voice
+	c.sess, c.sessVoice, c.sessPersona = s, voice, persona
 	c.b.met.liveSessions(1)
 	return s, nil
 }
@@ -341,10 +379,29 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 	defer ed.stop()
 	ed.set(r.streaming())
 
-	sess, err := c.session(ctx)
+	// The budget is judged when the turn runs (after the acknowledgement,
+	// and after the turns queued before it were recorded).
+	deny, err := b.budgetDenied(ctx, c.guildID, j.userID)
+	if err == nil && deny != "" {
+		log.Info("over budget: turn not sent")
+		b.met.failed("budget")
+		ed.stop()
+		r.failure = deny
+		c.finish(j, r, log)
+		return
+	}
+	var sess *live.Session
+	if err == nil {
+		sess, err = c.session(ctx)
+	}
 	if err != nil {
-		log.Warn("live dial failed", "err", err)
-		b.met.liveFailed(err)
+		if isStoreError(err) {
+			log.Warn("state database failed", "err", err)
+			b.met.failed("store")
+		} else {
+			log.Warn("live dial failed", "err", err)
+			b.met.liveFailed(err)
+		}
 		ed.stop()
 		r.failure = liveMessage(err, ctx)
 		c.finish(j, r, log)
@@ -368,8 +425,12 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
+	tt := c.newTurnTools(ctx, sess, sp, j.ia.GuildID == "" || canManageGuild(j.ia))
+	defer tt.finish()
 	sent := time.Now()
-	turn, err := sess.Send(ctx, j.prompt)
+	var usage live.Usage
+	complete := false
+	turn, err := sess.Send(ctx, j.prompt, j.images...)
 	if err != nil {
 		log.Warn("live send failed", "err", err)
 		b.met.liveFailed(err)
@@ -398,7 +459,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 				b.met.firstAudio(time.Since(sent))
 			}
 			r.pcm = turn.Audio()
-			if sp != nil {
+			if sp != nil && tt.speaking() {
 				if err := sp.Write(ev.Audio); err != nil {
 					log.Warn("speaker failed; continuing in text", "err", err)
 					b.met.failed("voice")
@@ -418,18 +479,24 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			if sp != nil {
 				sp.Interrupt()
 			}
+		case live.EventToolCall, live.EventToolCancel:
+			tt.handle(ev)
 		case live.EventResumption:
 			if ev.Handle != "" {
-				if err := b.st.set(handlesP, c.key, ev.Handle); err != nil {
-					log.Warn("could not save the resumption handle", "err", err)
-				}
+				b.saveHandle(c.key, ev.Handle)
 			}
+		case live.EventTurnComplete:
+			usage, complete = ev.Usage, true
 		}
 	}
 	// The turn keeps what arrived, a failed turn's partial reply included.
 	r.pcm, r.transcript = turn.Audio(), turn.Transcript()
+	r.tools, r.sources = tt.wait(), turn.Sources()
 	ed.stop()
 	r.elapsed = time.Since(start)
+	if complete {
+		c.record(j, r, usage, sess.Handle(), log)
+	}
 	c.finish(j, r, log)
 	if sp != nil {
 		// The answer is posted; the next turn waits until this one has
@@ -478,8 +545,14 @@ func liveMessage(err error, ctx context.Context) string {
 	var le *live.Error
 	switch {
 	case errors.As(err, &le) && le.Class == live.ClassClosed && ctx.Err() != nil,
-		errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		errors.Is(err, context.Canceled) && ctx.Err() != nil,
+		// The turn's context is cancelled only by a shutdown (its own
+		// deadline is DeadlineExceeded): whatever the dial or the database
+		// reported as it was cut, the asker hears why.
+		errors.Is(ctx.Err(), context.Canceled):
 		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
+	case isStoreError(err):
+		return storeDownText
 	case errors.Is(ctx.Err(), context.DeadlineExceeded): // the bot's own turn deadline
 		return "Gemini took too long to answer. Please try again."
 	case errors.As(err, &le):

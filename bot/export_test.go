@@ -1,6 +1,9 @@
 package bot
 
-// SetSyncDirHook installs a hook run before every fsync of the data
-// directory (nil removes it), for tests outside the package that need to
-// hold a state-file save. Set it only while no bot runs.
-func SetSyncDirHook(f func(dir string) error) { syncDirHook = f }
+// HoldSharedLock takes the lock every guild's conversations share (the one
+// enqueue and a worker retiring take) and returns its release, so a test
+// can show that an /ask's acknowledgement never waits on it.
+func (b *Bot) HoldSharedLock() (release func()) {
+	b.mu.Lock()
+	return b.mu.Unlock
+}

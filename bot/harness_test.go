@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(mcpEnv) == "stdio" {
+		serveMCPStdio()
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -38,6 +42,7 @@ type harness struct {
 	bob   discordtest.User
 	carol discordtest.User
 	mods  discordtest.Role
+	bot   *bot.Bot // the running bot, once started
 
 	logs   *logSink
 	cancel context.CancelFunc
@@ -130,7 +135,7 @@ func newHarness(t testing.TB, dopts discordtest.Options, lopts livetest.Options)
 		HTTPClient: h.dc.HTTPClient(),
 		// Live's own stall timeout (30 s) stays: a fixed 5 s fired on a
 		// loaded machine in tests about something else.
-		Live: live.Config{APIKey: h.lv.Key, BaseURL: h.lv.URL(), OutputTranscription: true},
+		Live:     live.Config{APIKey: h.lv.Key, BaseURL: h.lv.URL(), OutputTranscription: true},
 		Cooldown: -1,
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -161,6 +166,7 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.bot = b
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- b.Run(ctx) }()

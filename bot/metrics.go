@@ -6,6 +6,7 @@ import (
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/store"
 )
 
 // metrics updates the optional admin.Metrics; every method is a no-op
@@ -83,5 +84,21 @@ func (m metrics) queued(delta float64) {
 func (m metrics) firstPacket(d time.Duration) {
 	if m.m != nil {
 		m.m.FirstPacketLatency.Observe(d.Seconds())
+	}
+}
+
+// tokens counts a recorded turn's tokens by model and modality.
+func (m metrics) tokens(model string, t store.Tokens) {
+	if m.m == nil {
+		return
+	}
+	for _, x := range []struct {
+		dir, modality string
+		n             int64
+	}{{"prompt", "text", t.PromptText}, {"prompt", "audio", t.PromptAudio}, {"prompt", "other", t.PromptOther},
+		{"response", "text", t.ResponseText}, {"response", "audio", t.ResponseAudio}, {"response", "thoughts", t.Thoughts}} {
+		if x.n > 0 {
+			m.m.Tokens.WithLabelValues(model, x.dir, x.modality).Add(float64(x.n))
+		}
 	}
 }

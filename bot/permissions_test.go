@@ -3,8 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
-	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/live/livetest"
 )
@@ -38,10 +36,11 @@ func TestGuildWideCommandsNeedManageServer(t *testing.T) {
 		if err := json.Unmarshal(c.Raw, &d); err != nil {
 			t.Fatal(err)
 		}
-		want := c.Name == "reset" || c.Name == "voice"
+		// What a whole guild shares needs Manage Server; the rest is open.
+		want := !slices.Contains([]string{"ask", "help", "join", "leave"}, c.Name)
 		got := d.Perms != nil && *d.Perms == "32" // MANAGE_GUILD
 		if want != got {
-			t.Errorf("/%s default_member_permissions = %v, want Manage Server only on /reset and /voice", c.Name, d.Perms)
+			t.Errorf("/%s default_member_permissions = %v, want Manage Server: %v", c.Name, d.Perms, want)
 		}
 	}
 
@@ -159,61 +158,26 @@ func TestRefusedAckChangesNothing(t *testing.T) {
 }
 
 // TestDeferNotBehindOtherGuilds: an /ask is acknowledged within Discord's
-// window while another guild's /reset is stuck writing the state file (a
-// slow disk): the defer waits on no lock, conversation or disk shared with
-// anything else.
+// window while the lock every guild's conversations share is held (by
+// another guild's work): the defer waits on no lock, conversation or
+// database shared with anything else; the queue is joined after it.
 func TestDeferNotBehindOtherGuilds(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.GuildID = "" // global commands, usable in both guilds
 	other := h.dc.AddGuild("other guild")
 	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
 	h.dc.AddMember(other.ID, h.bob)
-	var armed atomic.Bool
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	saved := make(chan struct{}, 1) // a save that stored a resumption handle
-	bot.SetSyncDirHook(func(dir string) error {
-		if b, _ := os.ReadFile(filepath.Join(dir, "livecord-state.json")); !armed.Load() && strings.Contains(string(b), `"handles"`) {
-			select {
-			case saved <- struct{}{}:
-			default:
-			}
-		}
-		if armed.Load() {
-			select {
-			case entered <- struct{}{}:
-			default:
-			}
-			<-release
-		}
-		return nil
-	})
-	t.Cleanup(func() { bot.SetSyncDirHook(nil) }) // after the bot stops (cleanups run last-first)
+	h.start()
+	answered(t, h.ask(h.alice, "one"))
+
+	release := h.bot.HoldSharedLock()
 	var once atomic.Bool
 	unblock := func() {
 		if once.CompareAndSwap(false, true) {
-			close(release)
+			release()
 		}
 	}
-	// An idle conversation closes its session at once and stores its
-	// resumption handle, which /reset must then erase from the file.
-	h.cfg.IdleTimeout = time.Millisecond
-	h.start()
 	t.Cleanup(unblock) // before the bot stops
-
-	answered(t, h.ask(h.alice, "one"))
-	select {
-	case <-saved:
-	case <-h.ctx().Done():
-		t.Fatal("the idle conversation's handle was never saved")
-	}
-	armed.Store(true)
-	reset := h.run(h.alice, "reset", nil)
-	select {
-	case <-entered: // /reset is inside the state file's save, and stays there
-	case <-h.ctx().Done():
-		t.Fatal("/reset never saved the state file")
-	}
 	ia, err := h.dc.Invoke(h.ctx(), discordtest.Invocation{GuildID: other.ID, ChannelID: otherText.ID,
 		User: h.bob, Command: "ask", Options: map[string]any{"prompt": "elsewhere"}})
 	if err != nil {
@@ -225,12 +189,11 @@ func TestDeferNotBehindOtherGuilds(t *testing.T) {
 	defer cancel()
 	cb, err := ia.WaitCallback(ctx)
 	if err != nil {
-		t.Fatalf("/ask in another guild was not acknowledged while a /reset was saving: %v", err)
+		t.Fatalf("/ask was not acknowledged while the shared lock was held: %v", err)
 	}
 	if cb.Type != discordtest.CallbackDeferred || cb.Latency > window {
 		t.Fatalf("callback type %d after %v, want a defer within %v", cb.Type, cb.Latency, window)
 	}
 	unblock()
-	waitContent(t, reset, "fresh conversation")
 	answered(t, ia)
 }

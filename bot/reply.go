@@ -28,6 +28,8 @@ type reply struct {
 	partial     bool   // the turn failed after it started
 	failure     string // user-facing failure text ("" when it went fine)
 	notes       []string
+	tools       []string      // one line per tool call ("🔧 checked the time in UTC")
+	sources     []live.Source // the web pages a grounded answer drew on
 	start       time.Time
 	elapsed     time.Duration
 }
@@ -107,6 +109,7 @@ func (r *reply) final() ([]string, []*discordgo.File, error) {
 	if r.interrupted {
 		foot = append(foot, "✂️ interrupted")
 	}
+	b.WriteString(r.extras())
 	b.WriteString("\n\n")
 	if r.failure != "" {
 		b.WriteString("⚠️ **The answer was cut off.** " + r.failure + "\n")

@@ -37,8 +37,14 @@ type Invocation struct {
 	ChannelID string
 	User      User
 	Command   string
-	// Options are the command's STRING/INTEGER options by name.
+	// Options are the command's STRING/INTEGER options by name (the
+	// Subcommand's, when set).
 	Options map[string]any
+	// Subcommand names the subcommand invoked (type 1 option).
+	Subcommand string
+	// Attachments are ATTACHMENT options by name: the option's value is the
+	// attachment's id, and the file is in data.resolved.attachments.
+	Attachments map[string]Attachment
 	// Focused names the option being typed: the interaction is then an
 	// autocomplete (type 4) request.
 	Focused string
@@ -46,6 +52,13 @@ type Invocation struct {
 	// DefaultAttachmentLimit.
 	AttachmentSizeLimit int
 	Locale              string
+}
+
+// Attachment is a file a user attached to an ATTACHMENT option; URL is
+// where it is served (Discord's CDN; a test's own server here).
+type Attachment struct {
+	Filename, ContentType, URL string
+	Size                       int
 }
 
 // Interaction is one dispatched interaction and everything the bot answered.
@@ -180,8 +193,16 @@ func (s *Server) buildInteractionLocked(inv Invocation) (map[string]any, *Intera
 		return nil, nil, fmt.Errorf("discordtest: /%s is not available in context %d", inv.Command, ctxType)
 	}
 	var opts []map[string]any
+	defs := cmd.def.Options
+	if inv.Subcommand != "" {
+		sub, err := cmd.def.option(inv.Subcommand)
+		if err != nil || sub.Type != 1 {
+			return nil, nil, fmt.Errorf("discordtest: /%s has no subcommand %q", inv.Command, inv.Subcommand)
+		}
+		defs = sub.Options
+	}
 	for name, v := range inv.Options {
-		od, err := cmd.def.option(name)
+		od, err := commandDef{Name: inv.Command, Options: defs}.option(name)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -194,8 +215,28 @@ func (s *Server) buildInteractionLocked(inv Invocation) (map[string]any, *Intera
 		}
 		opts = append(opts, o)
 	}
+	var resolved map[string]any
+	for name, a := range inv.Attachments {
+		od, err := commandDef{Name: inv.Command, Options: defs}.option(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if od.Type != 11 {
+			return nil, nil, fmt.Errorf("discordtest: option %q is not an attachment", name)
+		}
+		id := s.st.id()
+		opts = append(opts, map[string]any{"name": name, "type": od.Type, "value": id})
+		if resolved == nil {
+			resolved = map[string]any{}
+		}
+		resolved[id] = map[string]any{"id": id, "filename": a.Filename, "size": a.Size, "url": a.URL,
+			"proxy_url": a.URL, "content_type": a.ContentType, "ephemeral": true}
+	}
 	if opts == nil {
 		opts = []map[string]any{}
+	}
+	if inv.Subcommand != "" {
+		opts = []map[string]any{{"name": inv.Subcommand, "type": 1, "options": opts}}
 	}
 	typ := InteractionCommand
 	if inv.Focused != "" {
@@ -212,6 +253,9 @@ func (s *Server) buildInteractionLocked(inv Invocation) (map[string]any, *Intera
 	ia := &Interaction{s: s, ID: s.st.id(), Token: "aW50ZXJhY3Rpb24" + randomHex(24), Type: typ,
 		GuildID: inv.GuildID, UserID: inv.User.ID, limit: limit}
 	data := map[string]any{"id": cmd.ID, "name": cmd.Name, "type": 1, "options": opts}
+	if resolved != nil {
+		data["resolved"] = map[string]any{"attachments": resolved}
+	}
 	p := map[string]any{
 		"id": ia.ID, "application_id": s.st.bot.ID, "type": typ, "token": ia.Token, "version": 1,
 		"data": data, "locale": locale, "entitlements": []any{}, "context": ctxType,

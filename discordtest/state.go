@@ -119,6 +119,8 @@ type optionDef struct {
 	Required     bool   `json:"required"`
 	MaxLength    *int   `json:"max_length"`
 	Autocomplete bool   `json:"autocomplete"`
+	// Options are a subcommand's own options.
+	Options []optionDef `json:"options"`
 }
 
 type state struct {

@@ -69,6 +69,12 @@ type Config struct {
 	Compression bool
 	// Handle resumes an earlier session from this resumption handle.
 	Handle string
+	// History seeds a new session (one without Handle) with earlier turns,
+	// oldest first: the setup carries historyConfig
+	// (initialHistoryInClientContent) and the turns go as one clientContent
+	// without turnComplete right after setupComplete, before the first
+	// Send. Ignored when resuming: the handle holds the context.
+	History []HistoryTurn
 	// StallTimeout fails a turn when no server message arrives for this long
 	// (default DefaultStallTimeout).
 	StallTimeout time.Duration
@@ -89,6 +95,12 @@ type Config struct {
 	// the connection is dropped, so a server flooding audio cannot make the
 	// client buffer without bound.
 	MaxReply time.Duration
+	// GoogleSearch offers Google Search to the model (grounding); the
+	// sources it used arrive as EventGrounding and in Turn.Sources.
+	GoogleSearch bool
+	// Tools are the functions the model may call (EventToolCall; answer with
+	// Session.Respond).
+	Tools []FunctionDeclaration
 	// Realtime, when set, enables streamed input (Session.SendAudio) and
 	// turns the server starts on its own (Session.NextTurn).
 	Realtime *Realtime
@@ -109,6 +121,11 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.StallTimeout < 0 {
 		return fmt.Errorf("live: stall timeout %v is negative", c.StallTimeout)
+	}
+	for i, h := range c.History {
+		if h.Role != "user" && h.Role != "model" {
+			return fmt.Errorf("live: history turn %d has role %q, not user or model", i, h.Role)
+		}
 	}
 	switch c.Modality {
 	case "", Audio, Text:
@@ -291,8 +308,36 @@ func (c Config) setup(handle string) *wire.Setup {
 		s.RealtimeInputConfig = &wire.RealtimeInputConfig{AutomaticActivityDetection: aad,
 			ActivityHandling: "START_OF_ACTIVITY_INTERRUPTS"}
 	}
+	if len(c.Tools) > 0 {
+		s.Tools = append(s.Tools, wire.Tool{FunctionDeclarations: c.Tools})
+	}
+	if c.GoogleSearch {
+		s.Tools = append(s.Tools, wire.Tool{GoogleSearch: &struct{}{}})
+	}
 	if c.Compression {
 		s.ContextWindowCompression = &wire.ContextWindowCompression{SlidingWindow: &struct{}{}}
 	}
+	if handle == "" && len(c.History) > 0 {
+		s.HistoryConfig = &wire.HistoryConfig{InitialHistoryInClientContent: true}
+	}
 	return s
+}
+
+// HistoryTurn is one earlier turn that seeds a new session.
+type HistoryTurn struct {
+	// Role is "user" (what was asked) or "model" (what was answered).
+	Role string
+	Text string
+}
+
+// history is the clientContent that seeds a new session, nil for none.
+func (c Config) history(handle string) *wire.ClientMessage {
+	if handle != "" || len(c.History) == 0 {
+		return nil
+	}
+	cc := &wire.ClientContent{}
+	for _, h := range c.History {
+		cc.Turns = append(cc.Turns, wire.Content{Role: h.Role, Parts: []wire.Part{{Text: h.Text}}})
+	}
+	return &wire.ClientMessage{ClientContent: cc}
 }

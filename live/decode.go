@@ -46,6 +46,17 @@ func contentEvents(sc *wire.ServerContent, usage Usage, dst []Event) []Event {
 	if sc.OutputTranscription != nil && sc.OutputTranscription.Text != "" {
 		dst = append(dst, Event{Kind: EventOutputTranscript, Text: sc.OutputTranscription.Text})
 	}
+	if g := sc.GroundingMetadata; g != nil {
+		ev := Event{Kind: EventGrounding, Queries: g.WebSearchQueries}
+		for _, ch := range g.GroundingChunks {
+			if ch.Web != nil && ch.Web.URI != "" {
+				ev.Sources = append(ev.Sources, Source{Title: ch.Web.Title, URI: ch.Web.URI})
+			}
+		}
+		if len(ev.Sources)+len(ev.Queries) > 0 {
+			dst = append(dst, ev)
+		}
+	}
 	if sc.GenerationComplete {
 		dst = append(dst, Event{Kind: EventGenerationComplete})
 	}
@@ -54,6 +65,17 @@ func contentEvents(sc *wire.ServerContent, usage Usage, dst []Event) []Event {
 	}
 	if sc.TurnComplete {
 		dst = append(dst, Event{Kind: EventTurnComplete, Usage: usage})
+	}
+	return dst
+}
+
+// toolEvents maps toolCall and toolCallCancellation to their events.
+func toolEvents(m *wire.ServerMessage, dst []Event) []Event {
+	if tc := m.ToolCall; tc != nil && len(tc.FunctionCalls) > 0 {
+		dst = append(dst, Event{Kind: EventToolCall, Calls: tc.FunctionCalls})
+	}
+	if c := m.ToolCallCancellation; c != nil && len(c.IDs) > 0 {
+		dst = append(dst, Event{Kind: EventToolCancel, IDs: c.IDs})
 	}
 	return dst
 }
@@ -91,7 +113,19 @@ func usageOf(u *wire.UsageMetadata) Usage {
 		return Usage{}
 	}
 	return Usage{PromptTokens: u.PromptTokenCount, ResponseTokens: u.ResponseTokenCount,
-		ThoughtsTokens: u.ThoughtsTokenCount, TotalTokens: u.TotalTokenCount}
+		ThoughtsTokens: u.ThoughtsTokenCount, TotalTokens: u.TotalTokenCount,
+		PromptDetails: modalityTokens(u.PromptTokensDetails), ResponseDetails: modalityTokens(u.ResponseTokensDetails)}
+}
+
+func modalityTokens(d []wire.ModalityTokenCount) []ModalityTokens {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make([]ModalityTokens, len(d))
+	for i, m := range d {
+		out[i] = ModalityTokens{Modality: m.Modality, Tokens: m.TokenCount}
+	}
+	return out
 }
 
 // parseTimeLeft reads a protobuf Duration ("50s", "1.5s"); 0 if malformed.

@@ -192,6 +192,11 @@ func FuzzDecodeServerMessage(f *testing.F) {
 	f.Add([]byte(`{"serverContent":{"inputTranscription":{"text":"What is the weather like?"}}}`))
 	f.Add([]byte(`{"serverContent":{"interrupted":true}}`))
 	f.Add([]byte(`{"voiceActivity":{"type":7},"serverContent":{"inputTranscription":{"text":"x","finished":true},"turnComplete":true}}`))
+	// Tools and grounding.
+	f.Add([]byte(`{"toolCall":{"functionCalls":[{"id":"function-call-1","name":"current_time","args":{"zone":"Europe/Paris"}}]}}`))
+	f.Add([]byte(`{"toolCall":{"functionCalls":[{"name":"x","args":[1]},{"id":7}]}}`))
+	f.Add([]byte(`{"toolCallCancellation":{"ids":["function-call-1","function-call-2"]}}`))
+	f.Add([]byte(`{"serverContent":{"groundingMetadata":{"webSearchQueries":["match score"],"groundingChunks":[{"web":{"uri":"https://example.com/a","title":"A"}},{"web":{}},{}],"searchEntryPoint":{"renderedContent":"<div></div>"}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := decodeServerMessage(data)
 		if err != nil {
@@ -201,9 +206,20 @@ func FuzzDecodeServerMessage(f *testing.F) {
 		if len(evs) > 1 || len(evs) == 1 && evs[0].Kind != EventActivityStart && evs[0].Kind != EventActivityEnd {
 			t.Fatalf("activity events %v", kinds(evs))
 		}
+		evs = toolEvents(m, evs)
 		evs = contentEvents(m.ServerContent, usageOf(m.UsageMetadata), evs)
 		tr := &Turn{}
 		for _, ev := range evs {
+			switch {
+			case ev.Kind == EventToolCall && len(ev.Calls) == 0, ev.Kind == EventToolCancel && len(ev.IDs) == 0,
+				ev.Kind == EventGrounding && len(ev.Sources)+len(ev.Queries) == 0:
+				t.Fatalf("empty %v event", ev.Kind)
+			}
+			for _, src := range ev.Sources {
+				if src.URI == "" {
+					t.Fatal("source without a URI")
+				}
+			}
 			if ev, ok := tr.consume(item{ev: ev}); ok && len(ev.Audio)%2 != 0 {
 				t.Fatalf("odd audio event")
 			}

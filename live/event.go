@@ -1,6 +1,8 @@
 package live
 
-import "time"
+import (
+	"time"
+)
 
 // EventKind says which fields of an Event are meaningful.
 type EventKind int
@@ -37,11 +39,20 @@ const (
 	EventActivityStart
 	// EventActivityEnd: the service took the user's speech to have ended.
 	EventActivityEnd
+	// EventToolCall: the model calls the functions in Calls; answer each id
+	// with Session.Respond (the turn waits for blocking calls).
+	EventToolCall
+	// EventToolCancel: the calls with these IDs are withdrawn (the user
+	// interrupted); don't answer them.
+	EventToolCancel
+	// EventGrounding: the reply drew on Google Search; Sources and Queries
+	// say where.
+	EventGrounding
 )
 
 var kindNames = [...]string{"", "audio", "text", "output-transcript", "input-transcript",
 	"generation-complete", "interrupted", "turn-complete", "go-away", "resumption",
-	"activity-start", "activity-end"}
+	"activity-start", "activity-end", "tool-call", "tool-cancel", "grounding"}
 
 // String names the kind for logs.
 func (k EventKind) String() string {
@@ -65,11 +76,39 @@ type Event struct {
 	TimeLeft time.Duration
 	// Handle is set on EventResumption.
 	Handle string
+	// Calls is set on EventToolCall.
+	Calls []FunctionCall
+	// IDs is set on EventToolCancel.
+	IDs []string
+	// Sources and Queries are set on EventGrounding.
+	Sources []Source
+	Queries []string
+}
+
+// Source is a web page a grounded reply drew on.
+type Source struct {
+	Title, URI string
+}
+
+// Image is a picture sent with a turn's text (Session.Send), e.g. from
+// imagefit.Prepare.
+type Image struct {
+	MIMEType string // image/jpeg, image/png or image/webp
+	Data     []byte
 }
 
 // Usage is a turn's token accounting as reported by the server.
 type Usage struct {
 	PromptTokens, ResponseTokens, ThoughtsTokens, TotalTokens int
+	// PromptDetails and ResponseDetails split the counts by modality
+	// (promptTokensDetails, responseTokensDetails), for per-modality billing.
+	PromptDetails, ResponseDetails []ModalityTokens
+}
+
+// ModalityTokens is one modality's share of a token count.
+type ModalityTokens struct {
+	Modality string // "TEXT", "AUDIO", "IMAGE", "VIDEO" or "DOCUMENT"
+	Tokens   int
 }
 
 // SampleRate is the rate of Event.Audio (Hz).

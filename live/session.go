@@ -152,8 +152,17 @@ const closeGrace = time.Second
 // reconnects, resuming with the latest handle so the conversation keeps its
 // context. A turn still streaming on the same session is interrupted by the
 // server (its Turn yields EventInterrupted).
-func (s *Session) Send(ctx context.Context, text string) (*Turn, error) {
-	t := &Turn{s: s, prompt: text, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, notify: make(chan struct{}, 1)}
+//
+// images go with the text in the same user turn (inlineData parts before the
+// text, as the SDKs place them); prepare them first (imagefit.Prepare): the
+// service refuses types it does not take.
+func (s *Session) Send(ctx context.Context, text string, images ...Image) (*Turn, error) {
+	for _, im := range images {
+		if !strings.HasPrefix(im.MIMEType, "image/") || len(im.Data) == 0 {
+			return nil, &Error{Op: "send", Class: ClassInvalidConfig, Err: fmt.Errorf("image part %q with %d bytes is not an image", im.MIMEType, len(im.Data))}
+		}
+	}
+	t := &Turn{s: s, prompt: text, images: images, stall: s.cfg.StallTimeout, deadline: s.cfg.TurnTimeout, notify: make(chan struct{}, 1)}
 	if err := s.submit(ctx, t); err != nil {
 		return nil, err
 	}
@@ -190,8 +199,12 @@ func (s *Session) submitOnce(ctx context.Context, t *Turn) error {
 	t.c = c
 	c.turns = append(c.turns, t)
 	s.mu.Unlock()
+	parts := make([]wire.Part, 0, len(t.images)+1)
+	for _, im := range t.images {
+		parts = append(parts, wire.Part{InlineData: &wire.InlineData{MimeType: im.MIMEType, Data: im.Data}})
+	}
 	msg := wire.ClientMessage{ClientContent: &wire.ClientContent{
-		Turns:        []wire.Content{{Role: "user", Parts: []wire.Part{{Text: t.prompt}}}},
+		Turns:        []wire.Content{{Role: "user", Parts: append(parts, wire.Part{Text: t.prompt})}},
 		TurnComplete: true,
 	}}
 	if err := s.write(ctx, c, msg); err != nil {
@@ -365,6 +378,13 @@ func (s *Session) dialConn(ctx context.Context, handle string) (*conn, error) {
 	}
 	select {
 	case <-c.setupDone:
+		if h := s.cfg.history(handle); h != nil {
+			if err := s.write(dctx, c, *h); err != nil {
+				ws.CloseNow()
+				<-c.done
+				return nil, s.connError(c, "setup", err)
+			}
+		}
 		return c, nil
 	case <-c.done:
 		return nil, s.connError(c, "setup", nil)
@@ -492,9 +512,13 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 		s.cfg.Logger.Warn("live: server sent an error message", "error", scrub(string(*m.Error), s.cfg.APIKey))
 	}
 	evs = activityEvents(m.VoiceActivity, evs)
+	evs = toolEvents(m, evs)
 	evs = contentEvents(m.ServerContent, c.usage, evs)
 	for _, ev := range evs {
 		if len(c.turns) == 0 {
+			if ev.Kind == EventToolCall && !s.listening {
+				s.cfg.Logger.Warn("live: tool call outside a turn; nobody will answer it", "calls", len(ev.Calls))
+			}
 			// Between turns the session state above is all that matters,
 			// unless the server is starting a turn of its own.
 			if !s.listening || c.dead || ev.Kind == EventResumption || ev.Kind == EventGoAway {
@@ -530,6 +554,48 @@ func (s *Session) dispatch(c *conn, m *wire.ServerMessage, evs []Event) ([]Event
 		}
 	}
 	return evs, false
+}
+
+// Respond answers tool calls (EventToolCall) with one toolResponse; each
+// response carries its call's ID. A cancelled call (EventToolCancel) must
+// not be answered. The open turn's stall clock restarts: the model was
+// waiting on the client, not silent.
+func (s *Session) Respond(ctx context.Context, responses ...FunctionResponse) error {
+	s.mu.Lock()
+	c, closed := s.conn, s.closed
+	var head *Turn
+	if c != nil && len(c.turns) > 0 {
+		head = c.turns[0]
+	}
+	s.mu.Unlock()
+	if head != nil {
+		defer head.answered()
+	}
+	if len(responses) == 0 {
+		return nil
+	}
+	if closed {
+		return &Error{Op: "respond", Class: ClassClosed, Err: errors.New("session closed")}
+	}
+	if c == nil || c.dead {
+		// The calls belonged to that connection; a resumed one never heard them.
+		return &Error{Op: "respond", Class: ClassTransient, Err: errors.New("the connection that made the calls has ended")}
+	}
+	s.sendMu.Lock()
+	err := s.write(ctx, c, wire.ClientMessage{ToolResponse: &wire.ToolResponse{FunctionResponses: responses}})
+	s.sendMu.Unlock()
+	if err != nil {
+		return newError("respond", err, s.cfg.APIKey)
+	}
+	return nil
+}
+
+// answered ends a wait on the client's tool calls: the stall clock runs
+// again, from now.
+func (t *Turn) answered() {
+	t.mu.Lock()
+	t.toolWait, t.last = false, time.Now()
+	t.mu.Unlock()
 }
 
 // maxReplyText caps the text of one reply (reply text and both
@@ -626,6 +692,7 @@ type Turn struct {
 	s        *Session
 	c        *conn
 	prompt   string
+	images   []Image
 	stall    time.Duration
 	deadline time.Duration // Config.TurnTimeout, from start
 	recv     int           // reply audio bytes routed to the turn; guarded by Session.mu
@@ -636,12 +703,16 @@ type Turn struct {
 	// Guarded by Session.mu.
 	hearing bool
 
-	mu     sync.Mutex
-	q      []item
-	ended  bool
-	start  time.Time // when the turn was sent (or the server started it)
-	last   time.Time // when the last server message for this turn arrived
-	notify chan struct{}
+	mu    sync.Mutex
+	q     []item
+	ended bool
+	// toolWait: a toolCall awaits the client's Respond; the server is
+	// silent because of us, so the stall clock is held (TurnTimeout still
+	// bounds the turn).
+	toolWait bool
+	start    time.Time // when the turn was sent (or the server started it)
+	last     time.Time // when the last server message for this turn arrived
+	notify   chan struct{}
 
 	// Consumer side.
 	audio      []byte
@@ -653,6 +724,7 @@ type Turn struct {
 	err        error
 	started    bool // reply content was delivered
 	resent     bool
+	sources    []Source
 }
 
 // discard drops a turn nobody will read: its queue is freed and later
@@ -679,6 +751,12 @@ func (t *Turn) push(it item) {
 	}
 	t.q = append(t.q, it)
 	t.last = time.Now()
+	switch it.ev.Kind {
+	case EventToolCall:
+		t.toolWait = true
+	case EventToolCancel:
+		t.toolWait = false
+	}
 	t.ended = it.end
 	t.mu.Unlock()
 	select {
@@ -725,6 +803,9 @@ func (t *Turn) Next(ctx context.Context) (Event, error) {
 		}
 		now := time.Now()
 		wait, left := t.stall-now.Sub(t.last), t.deadline-now.Sub(t.start)
+		if t.toolWait {
+			wait = t.stall // not a stall: the server waits for our answer
+		}
 		t.mu.Unlock()
 		if wait <= 0 || left <= 0 {
 			t.mu.Lock()
@@ -783,6 +864,16 @@ func (t *Turn) consume(it item) (Event, bool) {
 		t.transcript.WriteString(ev.Text)
 	case EventText:
 		t.text.WriteString(ev.Text)
+	case EventGrounding:
+	next:
+		for _, src := range ev.Sources {
+			for _, have := range t.sources {
+				if have.URI == src.URI {
+					continue next
+				}
+			}
+			t.sources = append(t.sources, src)
+		}
 	case EventTurnComplete:
 		t.eof = true
 	}
@@ -801,6 +892,10 @@ func (t *Turn) Transcript() string {
 	}
 	return t.transcript.String()
 }
+
+// Sources returns the web pages the reply drew on so far (EventGrounding),
+// each once, in the order the service reported them.
+func (t *Turn) Sources() []Source { return t.sources }
 
 // Heard returns the transcript of the user's speech this turn answers, so
 // far (EventInputTranscript; needs Config.InputTranscription).

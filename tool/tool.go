@@ -12,26 +12,32 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/livecord/livecord/live"
 )
 
-// Behavior is a function declaration's behavior on the Live API.
-type Behavior string
-
-const (
-	// Blocking: the model waits for the response before going on.
-	Blocking Behavior = "BLOCKING"
-	// NonBlocking: the model keeps talking; the response is delivered
-	// according to its Scheduling. The default on gemini-3.8-live.
-	NonBlocking Behavior = "NON_BLOCKING"
+// The wire shapes of function calling are live's (live/internal/wire owns
+// them, so the Live client depends on nothing here); tool names them too.
+type (
+	// Behavior is a function declaration's behavior on the Live API.
+	Behavior = live.Behavior
+	// Scheduling tells the model what to do with a NON_BLOCKING call's response.
+	Scheduling = live.Scheduling
+	// FunctionDeclaration is a tool as the setup declares it.
+	FunctionDeclaration = live.FunctionDeclaration
+	// FunctionCall is one call of a toolCall.
+	FunctionCall = live.FunctionCall
+	// FunctionResponse is one response of a toolResponse.
+	FunctionResponse = live.FunctionResponse
 )
 
-// Scheduling tells the model what to do with a NON_BLOCKING call's response.
-type Scheduling string
-
+// Behaviors and schedulings.
 const (
-	Interrupt Scheduling = "INTERRUPT" // speak about it now, cutting in
-	WhenIdle  Scheduling = "WHEN_IDLE" // speak about it once idle
-	Silent    Scheduling = "SILENT"    // take it in without speaking
+	Blocking    = live.Blocking
+	NonBlocking = live.NonBlocking
+	Interrupt   = live.Interrupt
+	WhenIdle    = live.WhenIdle
+	Silent      = live.Silent
 )
 
 // Handler runs a call. args is a JSON object already valid against the
@@ -58,32 +64,6 @@ type Tool struct {
 	// added); nil gives "used <name>".
 	Summarize func(args json.RawMessage, result any) string
 	Handler   Handler
-}
-
-// FunctionDeclaration is a tool as the setup's
-// tools[].functionDeclarations[] declares it.
-type FunctionDeclaration struct {
-	Name                 string          `json:"name"`
-	Description          string          `json:"description,omitempty"`
-	ParametersJSONSchema json.RawMessage `json:"parametersJsonSchema,omitempty"`
-	Behavior             Behavior        `json:"behavior,omitempty"`
-}
-
-// FunctionCall is one element of toolCall.functionCalls[].
-type FunctionCall struct {
-	ID   string          `json:"id,omitempty"`
-	Name string          `json:"name"`
-	Args json.RawMessage `json:"args,omitempty"`
-}
-
-// FunctionResponse is one element of toolResponse.functionResponses[].
-// Response is {"output": …} or {"error": "…"}.
-type FunctionResponse struct {
-	ID           string         `json:"id,omitempty"`
-	Name         string         `json:"name"`
-	Response     map[string]any `json:"response"`
-	Scheduling   Scheduling     `json:"scheduling,omitempty"`
-	WillContinue bool           `json:"willContinue,omitempty"`
 }
 
 // Result is what Call returns.

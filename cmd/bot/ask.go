@@ -80,6 +80,9 @@ func printTurn(ctx context.Context, turn *live.Turn, wavPath string, stdout, std
 	if text := turn.Transcript(); text != "" {
 		fmt.Fprintln(stdout, text)
 	}
+	for _, src := range turn.Sources() {
+		fmt.Fprintf(stdout, "source: %s %s\n", src.URI, src.Title)
+	}
 	if audio := turn.Audio(); len(audio) > 0 {
 		if err := writeWAV(wavPath, audio); err != nil {
 			return err

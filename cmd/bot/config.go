@@ -15,6 +15,7 @@ import (
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
 	"github.com/livecord/livecord/live"
+	"github.com/livecord/livecord/store"
 )
 
 // logOptions choose the log handler.
@@ -59,6 +60,10 @@ type runOptions struct {
 	Log       logOptions
 	Voice     bool   // speak in voice channels
 	AdminAddr string // admin listener address; "" when disabled
+	// Store is the state database's configuration (store.ConfigFromEnv),
+	// with DataDir set; run adds the logger and opens it.
+	Store store.Config
+	Tools toolOptions
 	// AdminAllInterfaces: AdminAddr names a wildcard host (0.0.0.0, ::), so
 	// the unauthenticated /metrics is reachable from other machines; run
 	// warns about it.
@@ -275,14 +280,20 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	var lerrs []error
 	cfg.Live, lerrs = readLiveConfig(getenv)
 	errs = append(errs, lerrs...)
+	if ro.Store, err = store.ConfigFromEnv(getenv); err != nil {
+		errs = append(errs, err)
+	}
+	ro.Store.DataDir = cfg.DataDir
+	errs = append(errs, readToolConfig(getenv, &cfg, &ro.Tools)...)
 	return cfg, ro, errors.Join(errs...)
 }
 
 // loadLiveConfig reads Live's settings: GEMINI_API_KEY (falling back to
 // GOOGLE_API_KEY), GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL,
 // GEMINI_VOICE, GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION,
-// GEMINI_COMPRESSION (default on), GEMINI_STALL_TIMEOUT, GEMINI_CONNECT_TIMEOUT,
-// GEMINI_TURN_TIMEOUT and GEMINI_MAX_REPLY (Go durations) and
+// GEMINI_COMPRESSION (default on), GEMINI_GOOGLE_SEARCH (default on),
+// GEMINI_STALL_TIMEOUT, GEMINI_CONNECT_TIMEOUT, GEMINI_TURN_TIMEOUT and
+// GEMINI_MAX_REPLY (Go durations) and
 // GEMINI_OUTPUT_TRANSCRIPTION (default on). Unset keys leave the defaults
 // live.Dial applies; a value that does not parse, or that Live would refuse,
 // is an error naming the key (all of them, joined).
@@ -317,6 +328,7 @@ func readLiveConfig(getenv func(string) string) (live.Config, []error) {
 		SystemInstruction:   getenv("GEMINI_SYSTEM_INSTRUCTION"),
 		OutputTranscription: boolean("GEMINI_OUTPUT_TRANSCRIPTION", true),
 		Compression:         boolean("GEMINI_COMPRESSION", true),
+		GoogleSearch:        boolean("GEMINI_GOOGLE_SEARCH", true),
 	}
 	if v := strings.TrimSpace(getenv("GEMINI_STALL_TIMEOUT")); v != "" {
 		d, err := time.ParseDuration(v)

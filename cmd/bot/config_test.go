@@ -289,3 +289,31 @@ func TestConfigRejectsOutOfRange(t *testing.T) {
 		t.Error("bot.New accepted a negative turn timeout")
 	}
 }
+
+// TestStoreConfig: the state database's keys are read by the one loader
+// (with the data directory), and each bad value stops the start with a
+// message naming its key.
+func TestStoreConfig(t *testing.T) {
+	_, ro, err := loadBotConfig([]string{"-data-dir", "/srv/livecord"}, env(map[string]string{
+		"DATABASE_URL": "postgres://u@db/livecord", "LIVECORD_HISTORY_DAYS": "7", "LIVECORD_HISTORY_TOKENS": "900",
+		"LIVECORD_USER_DAILY_TOKENS": "5000", "LIVECORD_GUILD_DAILY_COST": "$2.50", "LIVECORD_BUDGET_TZ": "Europe/Paris",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ro.Store
+	if s.DataDir != "/srv/livecord" || s.DatabaseURL != "postgres://u@db/livecord" || s.HistoryRetention != 7*24*time.Hour ||
+		s.HistoryTokens != 900 || s.UserDaily.Tokens != 5000 || s.GuildDaily.CostUSD != 2.5 || s.Location.String() != "Europe/Paris" {
+		t.Fatalf("store config %+v", s)
+	}
+	for key, bad := range map[string]string{
+		"DATABASE_URL": "mysql://db", "LIVECORD_HISTORY_DAYS": "-1", "LIVECORD_HISTORY_TOKENS": "lots",
+		"LIVECORD_GUILD_DAILY_TOKENS": "1e3", "LIVECORD_USER_DAILY_COST": "free", "LIVECORD_BUDGET_TZ": "Mars/Olympus",
+		"LIVECORD_PRICES": "gemini-3.8-live=1/2/3",
+	} {
+		_, _, err := loadBotConfig(nil, env(map[string]string{key: bad}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s=%q: err = %v, want one naming the key", key, bad, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/livecord/livecord/admin"
 	"github.com/livecord/livecord/bot"
+	"github.com/livecord/livecord/store"
 )
 
 // runBot runs the Discord bot until ctx is cancelled (SIGINT/SIGTERM), then
@@ -63,6 +64,18 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if ro.Voice {
 		cfg.Voice = &bot.VoiceConfig{Logger: log.With("component", "voice")}
 	}
+	ro.Store.Logger = log.With("component", "store")
+	st, err := store.Open(ctx, ro.Store)
+	if err != nil {
+		return fmt.Errorf("open the state database: %w", err)
+	}
+	defer st.Close()
+	cfg.Store = st
+	mcp, tools := connectMCP(ctx, ro.Tools.MCP, log.With("component", "mcp"))
+	if mcp != nil {
+		defer mcp.Close()
+	}
+	cfg.Tools = append(cfg.Tools, tools...)
 	b, err := bot.New(cfg)
 	if err != nil {
 		return err
@@ -70,8 +83,21 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if adm != nil {
 		adm.AddCheck("discord", b.CheckGateway)
 		adm.AddCheck("live", b.CheckLive)
+		adm.AddCheck("store", st.Ping)
 	}
-	log.Info("starting", "guild", cfg.GuildID, "data_dir", cfg.DataDir, "model", cfg.Live.Model,
+	// Retention runs for as long as the bot does, and is waited for before
+	// the store closes.
+	rctx, stopRetention := context.WithCancel(ctx)
+	retention := make(chan struct{})
+	go func() {
+		defer close(retention)
+		st.RunRetention(rctx, time.Hour)
+	}()
+	defer func() {
+		stopRetention()
+		<-retention
+	}()
+	log.Info("starting", "guild", cfg.GuildID, "data_dir", cfg.DataDir, "database", st.Engine(), "model", cfg.Live.Model,
 		"voice_playback", cfg.Voice != nil)
 	return b.Run(ctx)
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/livecord/livecord/discordtest"
 	"github.com/livecord/livecord/discordtest/openapi"
 	"github.com/livecord/livecord/live/livetest"
+	"github.com/livecord/livecord/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
@@ -39,7 +42,10 @@ func (b *syncBuffer) String() string {
 // TestRunAgainstEmulators drives `bot run` as configured from the
 // environment against the Discord and Live emulators: it answers an /ask,
 // logs with slog, and on cancellation (what SIGINT/SIGTERM do in main)
-// returns nil without leaving goroutines behind.
+// returns nil without leaving goroutines behind (the store's retention
+// loop included). Its data directory holds a livecord-state.json from an
+// earlier version: the guild's voice in it is used, the file is kept as a
+// backup, and the turn lands in the SQLite database.
 func TestRunAgainstEmulators(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	spec, err := openapi.Load()
@@ -60,10 +66,14 @@ func TestRunAgainstEmulators(t *testing.T) {
 	text := dc.AddChannel(g.ID, "general", discordtest.ChannelText)
 	alice := dc.AddUser("alice")
 	dc.AddMember(g.ID, alice)
+	dataDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dataDir, store.StateFile), []byte(`{"voices":{"guild:`+g.ID+`":"Charon"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for k, v := range map[string]string{
 		"DISCORD_TOKEN": dc.Token(), "DISCORD_API_URL": dc.URL(), "DISCORD_GUILD_ID": g.ID,
-		"GEMINI_API_KEY": lv.Key, "GEMINI_BASE_URL": lv.URL(), "LIVECORD_DATA_DIR": t.TempDir(),
+		"GEMINI_API_KEY": lv.Key, "GEMINI_BASE_URL": lv.URL(), "LIVECORD_DATA_DIR": dataDir, "DATABASE_URL": "",
 		"BOT_VOICE": "false", "LOG_FORMAT": "json", "LOG_LEVEL": "debug", "ADMIN_ADDR": "127.0.0.1:0",
 	} {
 		t.Setenv(k, v)
@@ -111,11 +121,15 @@ func TestRunAgainstEmulators(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, `"name":"discord","ok":true`) ||
-		!strings.Contains(body, `"name":"live","ok":true`) {
+		!strings.Contains(body, `"name":"live","ok":true`) || !strings.Contains(body, `"name":"store","ok":true`) {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `livecord_turns_total{outcome="ok"} 1`) {
-		t.Errorf("/metrics: %d, no ok turn in:\n%s", code, body)
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `livecord_turns_total{outcome="ok"} 1`) ||
+		!strings.Contains(body, `livecord_tokens_total{direction="response",modality="audio",model="gemini-3.8-live"}`) {
+		t.Errorf("/metrics: %d, no ok turn or its tokens in:\n%s", code, body)
+	}
+	if setup := string(lv.LastSetup()); !strings.Contains(setup, `"Charon"`) {
+		t.Errorf("the imported voice Charon is not in the Live setup:\n%s", setup)
 	}
 	http.DefaultClient.CloseIdleConnections()
 	cancel()
@@ -128,7 +142,19 @@ func TestRunAgainstEmulators(t *testing.T) {
 		t.Fatal("run did not stop after cancellation")
 	}
 	out := logs.String()
-	for _, want := range []string{`"msg":"ask answered"`, `"msg":"bot stopped"`} {
+	if backups, _ := filepath.Glob(filepath.Join(dataDir, store.StateFile+".imported-*")); len(backups) != 1 {
+		t.Errorf("state file backups %q, want one", backups)
+	}
+	st, err := store.Open(context.Background(), store.Config{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := st.RecentHistory(context.Background(), "guild:"+g.ID, 1<<20)
+	st.Close()
+	if err != nil || len(hist) != 1 || hist[0].Prompt != "hello from run" || hist[0].UserName != "alice" {
+		t.Errorf("history in %s: %+v, %v", store.DBFile, hist, err)
+	}
+	for _, want := range []string{`"msg":"ask answered"`, `"msg":"bot stopped"`, `"msg":"imported the old state file"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %s:\n%s", want, out)
 		}

@@ -38,6 +38,7 @@ type sandboxOptions struct {
 	Voice   string // prebuilt voice; "" keeps GEMINI_VOICE
 	Offline bool   // the Live emulator even with a Gemini key
 	Verbose bool
+	Image   string // file sent as /ask's image option
 }
 
 // sandboxReport is what one sandboxed /ask produced.
@@ -56,6 +57,7 @@ type sandboxReport struct {
 	Sent                    int // RTP packets the voice server received from the bot
 	Heard                   []voice.Frame
 	Violations              []string
+	Image                   string // what image reached Live, when known
 }
 
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,8 +68,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	offline := fs.Bool("offline", false, "use the Live emulator even when a Gemini key is configured")
 	verbose := fs.Bool("v", false, "show the bot's and the emulators' logs")
+	imagePath := fs.String("image", "", "attach this picture to the /ask (JPEG, PNG, WebP or GIF)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: bot sandbox [flags] "prompt"
+		fmt.Fprint(stderr, `usage: bot sandbox [flags] [-image FILE] "prompt"
 
 Runs /ask end to end with no Discord token and no network: in-process emulators
 of Discord, its voice servers and (unless a Gemini key is configured and
@@ -81,7 +84,7 @@ heard.wav is what the user's voice connection decoded.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := sandboxOptions{Prompt: strings.TrimSpace(strings.Join(fs.Args(), " ")), Offline: *offline, Verbose: *verbose}
+	o := sandboxOptions{Prompt: strings.TrimSpace(strings.Join(fs.Args(), " ")), Offline: *offline, Verbose: *verbose, Image: *imagePath}
 	if o.Prompt == "" {
 		fs.Usage()
 		return errors.New("no prompt given")
@@ -149,6 +152,8 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 			return nil, fmt.Errorf("start the Live emulator: %w", err)
 		}
 		defer lv.Close()
+		seen := scriptSandboxLive(lv)
+		defer func() { r.Image = seen.describe() }()
 		switch {
 		case o.Offline:
 			r.Live = "Live emulator (in-process; -offline)"
@@ -265,8 +270,17 @@ func sandboxAsk(ctx context.Context, o sandboxOptions, stderr io.Writer) (*sandb
 	}()
 
 	fmt.Fprintf(stderr, "sandbox: a simulated user (%q) sits in #%s and runs /ask\n", you.Username, vc.Name)
-	ia, err := dc.Invoke(ctx, discordtest.Invocation{GuildID: guild.ID, ChannelID: text.ID, User: you,
-		Command: "ask", Options: map[string]any{"prompt": o.Prompt}})
+	inv := discordtest.Invocation{GuildID: guild.ID, ChannelID: text.ID, User: you,
+		Command: "ask", Options: map[string]any{"prompt": o.Prompt}}
+	if o.Image != "" {
+		att, stop, err := serveSandboxImage(o.Image)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		inv.Attachments = map[string]discordtest.Attachment{"image": att}
+	}
+	ia, err := dc.Invoke(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("run /ask: %w", err)
 	}
@@ -524,6 +538,13 @@ func (r *sandboxReport) write(stdout io.Writer, dir, prompt string, took time.Du
 		w("voice protocol", "no violations recorded by the voice server")
 	}
 	w("transcript", "%s", transcriptOf(r.Message.Content))
+	_, body, _ := strings.Cut(r.Message.Content, "\n\n")
+	_, tools, sources := answerExtras(body)
+	w("tools", "%s", orDefault(strings.Join(tools, "; "), "none"))
+	w("sources", "%s", orDefault(strings.Join(sources, " "), "none"))
+	if r.Image != "" {
+		w("image", "%s", r.Image)
+	}
 	w("wrote", "%s (the attachment as posted), %s (what the listener decoded, 48 kHz stereo)", replyPath, heardPath)
 	w("total", "%s", took.Round(10*time.Millisecond))
 	if len(r.Violations) > 0 {
@@ -542,7 +563,8 @@ func transcriptOf(content string) string {
 	if i := strings.LastIndex(body, "\n\n"); i >= 0 {
 		body = body[:i]
 	}
-	return strings.TrimSpace(body)
+	transcript, _, _ := answerExtras(body)
+	return transcript
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,7 +35,13 @@ func TestSandbox(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var stdout, stderr syncBuffer
-	if err := runSandbox(ctx, []string{"-out", dir, "-timeout", "60s", prompt}, &stdout, &stderr); err != nil {
+	// A picture goes with the question (issue 16): served as the attachment's
+	// CDN URL, prepared by the bot, received by the emulator.
+	pic := filepath.Join(dir, "screenshot.png")
+	if err := os.WriteFile(pic, sandboxPNG(t, 300, 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runSandbox(ctx, []string{"-out", dir, "-timeout", "60s", "-image", pic, prompt}, &stdout, &stderr); err != nil {
 		t.Fatalf("sandbox: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
@@ -81,10 +90,15 @@ func TestSandbox(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"defer latency", "first-audio latency", "first-packet latency", "reply length",
-		"packets", "lateness", "encryption", "heard vs reply", "transcript", "wrote"} {
+		"packets", "lateness", "encryption", "heard vs reply", "transcript", "wrote", "tools", "sources", "image"} {
 		if lines[k] == "" {
 			t.Errorf("summary lacks %q", k)
 		}
+	}
+	// The emulated model called the clock and grounded its answer.
+	if !strings.HasPrefix(lines["tools"], "checked the time in ") || !strings.Contains(lines["sources"], "(<https://ai.google.dev/gemini-api/docs/live>)") ||
+		!strings.HasPrefix(lines["image"], "image/png 300×200, ") {
+		t.Errorf("tools %q, sources %q, image %q", lines["tools"], lines["sources"], lines["image"])
 	}
 	// The channel requires DAVE and the listener decoded the reply through
 	// its own MLS group member.
@@ -193,4 +207,17 @@ func TestSandboxChoosesLive(t *testing.T) {
 			t.Errorf("key %q, base URL %q, offline %v: real %v, want %v", tc.key, tc.baseURL, tc.offline, got, tc.real)
 		}
 	}
+}
+
+func sandboxPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,16 +42,27 @@ type emuConn struct {
 	resumption bool
 	resumed    bool
 	sess       *session
-	inputTx    bool          // inputAudioTranscription
-	manual     bool          // automatic activity detection disabled
-	interrupts bool          // START_OF_ACTIVITY_INTERRUPTS
-	vad        *vad          // used by the reader only
-	audioIn    time.Duration // audio time received; reader only
+	// seeding: the setup asked for initial history in clientContent and
+	// no turn has started yet (the reader's own).
+	seeding    bool
+	inputTx    bool            // inputAudioTranscription
+	manual     bool            // automatic activity detection disabled
+	interrupts bool            // START_OF_ACTIVITY_INTERRUPTS
+	vad        *vad            // used by the reader only
+	audioIn    time.Duration   // audio time received; reader only
+	functions  map[string]bool // declared function names
+	search     bool            // googleSearch offered
+
+	toolMu         sync.Mutex
+	pendingCalls   map[string]string // call id → name, awaiting a response
+	cancelledCalls map[string]bool
+	toolResp       chan FunctionResult
 }
 
 // job is one turn waiting for or being generated.
 type job struct {
 	prompt string
+	images []Image
 	spoken bool   // the turn is speech that ended (realtime audio)
 	heard  string // its transcription ("" if not recognised)
 	// context is clientContent text sent without turnComplete before the
@@ -93,6 +105,7 @@ func (c *emuConn) run() {
 	defer close(jobs)
 	var open []*job // turns not yet known to be finished
 	pending := ""   // clientContent text without turnComplete
+	var pendingImages []Image
 	interrupt := func() {
 		for _, j := range open {
 			j.cancel()
@@ -141,17 +154,52 @@ func (c *emuConn) run() {
 			return
 		}
 		prompt, isTurn := "", false
+		var images []Image
 		switch top {
 		case "setup":
 			c.closeWith(1007, "Request contains an invalid argument.")
 			return
 		case "clientContent":
 			cc, _ := norm[top].(map[string]any)
+			complete, _ := cc["turnComplete"].(bool)
+			if !complete && c.seeding {
+				if reason := c.seed(cc["turns"]); reason != "" {
+					c.closeWith(1007, reason)
+					return
+				}
+				continue
+			}
+			if hasModelTurn(cc["turns"]) {
+				// History (model turns) only as initial history, announced
+				// in the setup's historyConfig: 1007, as the service does.
+				c.closeWith(1007, "Request contains an invalid argument.")
+				return
+			}
+			c.seeding = false
 			pending += contentText(cc["turns"])
-			if b, _ := cc["turnComplete"].(bool); b {
+			ims, reason := contentImages(cc["turns"])
+			if reason != "" {
+				c.closeWith(1007, reason)
+				return
+			}
+			pendingImages = append(pendingImages, ims...)
+			if complete {
 				prompt, isTurn, pending = pending, true, ""
+				images, pendingImages = pendingImages, nil
+			}
+		case "toolResponse":
+			tr, _ := norm[top].(map[string]any)
+			if reason := c.toolResponses(tr); reason != "" {
+				c.closeWith(1007, reason)
+				return
 			}
 		case "realtimeInput":
+			if c.seeding {
+				// The service waits for the initial history, which ends with
+				// a clientContent carrying turnComplete, before realtime input.
+				c.closeWith(1007, "Request contains an invalid argument.")
+				return
+			}
 			ri, _ := norm[top].(map[string]any)
 			if t, ok := ri["text"].(string); ok && t != "" {
 				prompt, isTurn = t, true
@@ -169,10 +217,65 @@ func (c *emuConn) run() {
 		}
 		// A new turn interrupts whatever is still being generated.
 		interrupt()
-		if !enqueue(&job{prompt: prompt}) {
+		if !enqueue(&job{prompt: prompt, images: images}) {
 			return
 		}
 	}
+}
+
+// hasModelTurn reports whether clientContent turns hold a "model" turn.
+func hasModelTurn(turns any) bool {
+	arr, _ := turns.([]any)
+	for _, t := range arr {
+		if tm, _ := t.(map[string]any); tm["role"] == "model" {
+			return true
+		}
+	}
+	return false
+}
+
+// seed takes initial history (clientContent before the first turn, with
+// historyConfig.initialHistoryInClientContent): every turn needs the role
+// user or model and text. The turns join the session's context, user
+// then model making one Exchange, and are recorded for Seeded. It returns
+// the close reason of a malformed history ("" when accepted).
+func (c *emuConn) seed(turns any) string {
+	arr, _ := turns.([]any)
+	if len(arr) == 0 {
+		return "Request contains an invalid argument."
+	}
+	var got []SeedTurn
+	for _, t := range arr {
+		tm, _ := t.(map[string]any)
+		role, _ := tm["role"].(string)
+		if role != "user" && role != "model" {
+			return "Request contains an invalid argument."
+		}
+		got = append(got, SeedTurn{Role: role, Text: contentText([]any{t})})
+	}
+	c.sess.mu.Lock()
+	for _, t := range got {
+		n := len(c.sess.history)
+		switch {
+		case t.Role == "user":
+			c.sess.history = append(c.sess.history, Exchange{Prompt: t.Text})
+		case n > 0 && c.sess.history[n-1].Transcript == "":
+			c.sess.history[n-1].Transcript = t.Text
+		default:
+			c.sess.history = append(c.sess.history, Exchange{Transcript: t.Text})
+		}
+	}
+	c.sess.mu.Unlock()
+	s := c.srv
+	s.mu.Lock()
+	i := len(s.seeded) - 1
+	if i < 0 || s.seeded[i].conn != c {
+		s.seeded = append(s.seeded, seeding{conn: c})
+		i++
+	}
+	s.seeded[i].turns = append(s.seeded[i].turns, got...)
+	s.mu.Unlock()
+	return ""
 }
 
 // realtime applies realtimeInput audio and activity signals, reporting
@@ -317,7 +420,16 @@ func (c *emuConn) setup(data []byte) bool {
 		}
 		return false
 	}
+	names, search, reason := checkTools(norm["setup"].(map[string]any))
+	if reason != "" {
+		c.closeWith(1007, reason)
+		return false
+	}
+	c.functions, c.search = names, search
+	c.pendingCalls, c.cancelledCalls = map[string]string{}, map[string]bool{}
+	c.toolResp = make(chan FunctionResult, 64)
 	c.model = model
+	c.seeding = st.HistoryConfig != nil && st.HistoryConfig.InitialHistoryInClientContent
 	c.outputTx = st.OutputAudioTranscription != nil
 	c.inputTx = st.InputAudioTranscription != nil
 	c.interrupts = true
@@ -425,9 +537,26 @@ func (c *emuConn) answer(j *job) {
 			return
 		}
 	}
-	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed, Spoken: j.spoken, Context: j.context}
+	req := Request{Prompt: j.prompt, History: hist, Model: c.model, Modality: c.modality, Resumed: c.resumed, Spoken: j.spoken, Context: j.context,
+		Images: j.images, GoogleSearch: c.search}
+	for name := range c.functions {
+		req.Tools = append(req.Tools, name)
+	}
+	slices.Sort(req.Tools)
 	r := s.nextReply(req)
 	transcript, pcm := r.Transcript, r.PCM
+	if len(r.ToolCalls) > 0 {
+		results, ok := c.callTools(j, r.ToolCalls)
+		if !ok {
+			if c.ctx.Err() == nil {
+				c.interrupted(j, "")
+			}
+			return
+		}
+		if transcript == "" && pcm == nil {
+			transcript = toolTranscript(results)
+		}
+	}
 	if transcript == "" && pcm == nil {
 		pcm, transcript = Speak(j.prompt)
 	} else if pcm == nil {
@@ -537,6 +666,11 @@ func (c *emuConn) answer(j *job) {
 		if c.modality == "AUDIO" && sentFrags < len(frags) && c.outputTx {
 			text := strings.Join(frags[sentFrags:], "")
 			if err := c.send(map[string]any{"serverContent": map[string]any{"outputTranscription": map[string]any{"text": text}}}); err != nil {
+				return err
+			}
+		}
+		if g := r.Grounding; g != nil && c.search {
+			if err := c.send(map[string]any{"serverContent": map[string]any{"groundingMetadata": groundingJSON(g)}}); err != nil {
 				return err
 			}
 		}

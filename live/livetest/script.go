@@ -18,6 +18,13 @@ type Reply struct {
 	ChunkBytes int
 	// Fault, if set, breaks this turn.
 	Fault Fault
+	// ToolCalls are made before the reply; the emulator waits for their
+	// responses (ids checked). With Transcript empty the reply then says
+	// what the tools answered ("name said {…}.").
+	ToolCalls []ToolCall
+	// Grounding is sent as groundingMetadata before generationComplete,
+	// if the setup offered googleSearch.
+	Grounding *Grounding
 }
 
 // FaultKind selects how the emulator misbehaves.
@@ -72,6 +79,12 @@ type Request struct {
 	// Spoken: the turn is speech in realtime audio that ended; Prompt is
 	// what was recognised of it (see Server.Hear), "" if nothing.
 	Spoken bool
+	// Images are the turn's inline image parts.
+	Images []Image
+	// Tools are the declared function names; GoogleSearch is whether the
+	// setup offered googleSearch.
+	Tools        []string
+	GoogleSearch bool
 	// Context is the text added with clientContent without turnComplete
 	// since the last turn, for spoken turns (a text turn's Prompt starts
 	// with it instead).

@@ -118,6 +118,7 @@ type Server struct {
 	script    []Reply
 	rejects   []rejection
 	lastSetup json.RawMessage
+	seeded    []seeding
 	seen      []string
 	issued    []string
 	prompts   []string
@@ -125,6 +126,9 @@ type Server struct {
 	sessions  map[string]*session // by issued handle
 	phrases   []phrase
 	live      map[*emuConn]struct{}
+
+	callSeq     int
+	toolResults []FunctionResult
 }
 
 type rejection struct {
@@ -276,6 +280,30 @@ func (s *Server) LastSetup() json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastSetup
+}
+
+// SeedTurn is one turn of initial history a client seeded.
+type SeedTurn struct {
+	Role string // "user" or "model"
+	Text string
+}
+
+type seeding struct {
+	conn  *emuConn
+	turns []SeedTurn
+}
+
+// Seeded returns the initial history each connection seeded (clientContent
+// before its first turn, accepted under historyConfig), one entry per
+// connection that seeded any, in order.
+func (s *Server) Seeded() [][]SeedTurn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]SeedTurn, len(s.seeded))
+	for i, sd := range s.seeded {
+		out[i] = append([]SeedTurn(nil), sd.turns...)
+	}
+	return out
 }
 
 // HandlesSeen returns the resumption handles clients presented in setup,

@@ -52,6 +52,21 @@ var (
 	contentMsg = msg("Content", map[string]*field{"role": f(kString), "parts": list(sub(partMsg))})
 	emptyMsg   = msg("Empty", map[string]*field{})
 
+	toolMsg = msg("Tool", map[string]*field{
+		"functionDeclarations": list(sub(msg("FunctionDeclaration", map[string]*field{
+			"name": f(kString), "description": f(kString),
+			"behavior":   enum("FunctionDeclaration.Behavior", "UNSPECIFIED", "BLOCKING", "NON_BLOCKING"),
+			"parameters": f(kAny), "parametersJsonSchema": f(kAny), "response": f(kAny), "responseJsonSchema": f(kAny),
+		}))),
+		"googleSearch":          sub(msg("Tool.GoogleSearch", map[string]*field{"timeRangeFilter": f(kAny)})),
+		"googleSearchRetrieval": f(kAny), "codeExecution": f(kAny), "urlContext": f(kAny),
+		"computerUse": f(kAny), "fileSearch": f(kAny), "googleMaps": f(kAny),
+	})
+	functionResponseMsg = msg("FunctionResponse", map[string]*field{
+		"id": f(kString), "name": f(kString), "response": f(kAny), "parts": f(kAny), "willContinue": f(kBool),
+		"scheduling": enum("FunctionResponse.Scheduling", "SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"),
+	})
+
 	transcriptionCfg = msg("AudioTranscriptionConfig", map[string]*field{"languageCodes": list(f(kString)), "customVocabulary": f(kAny), "wordTimestamp": f(kBool), "diarization": f(kAny), "mode": f(kAny)})
 
 	setupMsg = msg("BidiGenerateContentSetup", map[string]*field{
@@ -74,7 +89,7 @@ var (
 			"translationConfig":     f(kAny),
 		})),
 		"systemInstruction":        sub(contentMsg),
-		"tools":                    list(f(kAny)),
+		"tools":                    list(sub(toolMsg)),
 		"sessionResumption":        sub(msg("SessionResumptionConfig", map[string]*field{"handle": f(kString)})),
 		"inputAudioTranscription":  sub(transcriptionCfg),
 		"outputAudioTranscription": sub(transcriptionCfg),
@@ -103,7 +118,7 @@ var (
 			"mediaChunks": list(sub(blobMsg)), "audio": sub(blobMsg), "video": sub(blobMsg), "text": f(kString),
 			"activityStart": sub(emptyMsg), "activityEnd": sub(emptyMsg), "audioStreamEnd": f(kBool),
 		})),
-		"toolResponse":  sub(msg("BidiGenerateContentToolResponse", map[string]*field{"functionResponses": list(f(kAny))})),
+		"toolResponse":  sub(msg("BidiGenerateContentToolResponse", map[string]*field{"functionResponses": list(sub(functionResponseMsg))})),
 		"contextUpdate": f(kAny),
 	})
 )

@@ -38,6 +38,13 @@ func FuzzParseClientMessage(f *testing.F) {
 		`{"realtimeInput":{"mediaChunks":[{"data":"AAAA","mimeType":"audio/pcm"}]}}`,
 		`{"clientContent":{"turns":[{"role":"user","parts":[{"text":"Alice is speaking."}]}]}}`,
 		`{"setup":{"model":"models/gemini-3.8-live","inputAudioTranscription":{},"realtimeInputConfig":{"automaticActivityDetection":{"disabled":false,"startOfSpeechSensitivity":"START_SENSITIVITY_LOW","endOfSpeechSensitivity":"END_SENSITIVITY_HIGH","prefixPaddingMs":20,"silenceDurationMs":"300"},"activityHandling":"START_OF_ACTIVITY_INTERRUPTS"}}}`,
+		// Tools, tool responses and image parts.
+		`{"setup":{"model":"models/gemini-3.8-live","tools":[{"functionDeclarations":[{"name":"current_time","behavior":"NON_BLOCKING","parametersJsonSchema":{"type":"object"}}]},{"googleSearch":{}}]}}`,
+		`{"setup":{"tools":[{"function_declarations":[{"name":"9x","parameters":{},"parametersJsonSchema":{}},{"name":"9x"}]}]}}`,
+		`{"toolResponse":{"functionResponses":[{"id":"function-call-1","name":"current_time","response":{"output":"09:41"},"scheduling":"WHEN_IDLE"}]}}`,
+		`{"tool_response":{"function_responses":[{"id":7,"will_continue":true}]}}`,
+		`{"clientContent":{"turns":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}},{"text":"what is this?"}]}],"turnComplete":true}}`,
+		`{"clientContent":{"turns":[{"parts":[{"inlineData":{"mimeType":"image/jpeg","data":"_-8="}}]}]}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -60,7 +67,22 @@ func FuzzParseClientMessage(f *testing.F) {
 		// the setup's activity settings, the realtime audio and its
 		// activity detection, in both detection modes.
 		switch top {
+		case "clientContent":
+			cc, _ := norm[top].(map[string]any)
+			if ims, reason := contentImages(cc["turns"]); reason == "" {
+				for _, im := range ims {
+					if !imageMIMEs[im.MIMEType] {
+						t.Fatalf("accepted image type %q", im.MIMEType)
+					}
+				}
+			}
+		case "toolResponse":
+			tr, _ := norm[top].(map[string]any)
+			c := &emuConn{srv: &Server{}, pendingCalls: map[string]string{"function-call-1": "current_time"},
+				cancelledCalls: map[string]bool{}, toolResp: make(chan FunctionResult, 1)}
+			c.toolResponses(tr)
 		case "setup":
+			checkTools(norm[top].(map[string]any))
 			var m struct{ Setup wire.Setup }
 			if json.Unmarshal(b, &m) == nil && m.Setup.RealtimeInputConfig != nil {
 				newVAD(m.Setup.RealtimeInputConfig.AutomaticActivityDetection)

@@ -3,13 +3,28 @@
 // lowerCamelCase names the service sends; see docs in the repository README.
 package wire
 
-import "encoding/json"
+import (
+	"encoding/json"
+)
 
 // ClientMessage is one client frame: exactly one field is set.
 type ClientMessage struct {
 	Setup         *Setup         `json:"setup,omitempty"`
 	ClientContent *ClientContent `json:"clientContent,omitempty"`
 	RealtimeInput *RealtimeInput `json:"realtimeInput,omitempty"`
+	ToolResponse  *ToolResponse  `json:"toolResponse,omitempty"`
+}
+
+// ToolResponse answers a toolCall; each response echoes its call's id.
+type ToolResponse struct {
+	FunctionResponses []FunctionResponse `json:"functionResponses"`
+}
+
+// Tool is one entry of the setup's tools: function declarations or Google
+// Search grounding (the service wants them as separate entries).
+type Tool struct {
+	FunctionDeclarations []FunctionDeclaration `json:"functionDeclarations,omitempty"`
+	GoogleSearch         *struct{}             `json:"googleSearch,omitempty"`
 }
 
 // Setup is the first client message of a connection.
@@ -21,7 +36,15 @@ type Setup struct {
 	InputAudioTranscription  *struct{}                 `json:"inputAudioTranscription,omitempty"`
 	OutputAudioTranscription *struct{}                 `json:"outputAudioTranscription,omitempty"`
 	ContextWindowCompression *ContextWindowCompression `json:"contextWindowCompression,omitempty"`
+	HistoryConfig            *HistoryConfig            `json:"historyConfig,omitempty"`
 	RealtimeInputConfig      *RealtimeInputConfig      `json:"realtimeInputConfig,omitempty"`
+	Tools                    []Tool                    `json:"tools,omitempty"`
+}
+
+// HistoryConfig announces initial history sent as clientContent after
+// setupComplete and before the first turn.
+type HistoryConfig struct {
+	InitialHistoryInClientContent bool `json:"initialHistoryInClientContent,omitempty"`
 }
 
 // RealtimeInputConfig configures streamed input and turn-taking.
@@ -121,18 +144,56 @@ type ServerMessage struct {
 	SessionResumptionUpdate *SessionResumptionUpdate `json:"sessionResumptionUpdate,omitempty"`
 	UsageMetadata           *UsageMetadata           `json:"usageMetadata,omitempty"`
 	VoiceActivity           *VoiceActivity           `json:"voiceActivity,omitempty"`
+	ToolCall                *ToolCall                `json:"toolCall,omitempty"`
+	ToolCallCancellation    *ToolCallCancellation    `json:"toolCallCancellation,omitempty"`
 	// Error is not sent by the current service; go-genai treats it as fatal.
 	Error *json.RawMessage `json:"error,omitempty"`
 }
 
 // ServerContent is the model's output for the current turn.
 type ServerContent struct {
-	ModelTurn           *Content       `json:"modelTurn,omitempty"`
-	InputTranscription  *Transcription `json:"inputTranscription,omitempty"`
-	OutputTranscription *Transcription `json:"outputTranscription,omitempty"`
-	GenerationComplete  bool           `json:"generationComplete,omitempty"`
-	Interrupted         bool           `json:"interrupted,omitempty"`
-	TurnComplete        bool           `json:"turnComplete,omitempty"`
+	ModelTurn           *Content           `json:"modelTurn,omitempty"`
+	InputTranscription  *Transcription     `json:"inputTranscription,omitempty"`
+	OutputTranscription *Transcription     `json:"outputTranscription,omitempty"`
+	GenerationComplete  bool               `json:"generationComplete,omitempty"`
+	Interrupted         bool               `json:"interrupted,omitempty"`
+	TurnComplete        bool               `json:"turnComplete,omitempty"`
+	GroundingMetadata   *GroundingMetadata `json:"groundingMetadata,omitempty"`
+}
+
+// ToolCall asks the client to run functions and answer with a toolResponse.
+type ToolCall struct {
+	FunctionCalls []FunctionCall `json:"functionCalls"`
+}
+
+// ToolCallCancellation withdraws earlier calls by id: their responses are
+// no longer wanted.
+type ToolCallCancellation struct {
+	IDs []string `json:"ids"`
+}
+
+// GroundingMetadata reports the Google Search results a reply drew on.
+type GroundingMetadata struct {
+	WebSearchQueries []string          `json:"webSearchQueries,omitempty"`
+	GroundingChunks  []GroundingChunk  `json:"groundingChunks,omitempty"`
+	SearchEntryPoint *SearchEntryPoint `json:"searchEntryPoint,omitempty"`
+}
+
+// GroundingChunk is one source; only web sources exist for Live.
+type GroundingChunk struct {
+	Web *WebChunk `json:"web,omitempty"`
+}
+
+// WebChunk is a web page the reply drew on.
+type WebChunk struct {
+	URI   string `json:"uri,omitempty"`
+	Title string `json:"title,omitempty"`
+}
+
+// SearchEntryPoint is the search suggestions chip (HTML) Google asks apps to
+// show with grounded answers.
+type SearchEntryPoint struct {
+	RenderedContent string `json:"renderedContent,omitempty"`
 }
 
 // VoiceActivity reports the service's voice activity detection (SDK 3.1
