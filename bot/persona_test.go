@@ -18,7 +18,24 @@ func (h *harness) persona(user discordtest.User, sub string, opts map[string]any
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return ephemeral(h.t.(*testing.T), ia)
+	// A refusal answers at once; a change or a read is acknowledged first
+	// (ephemeral, nothing touched before the ack), then the answer edited in.
+	t := h.t.(*testing.T)
+	cb, err := ia.WaitCallback(h.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.Message.Flags&discordtest.FlagEphemeral == 0 {
+		t.Fatalf("/persona callback = type %d flags %d, want ephemeral", cb.Type, cb.Message.Flags)
+	}
+	if cb.Type == discordtest.CallbackMessage {
+		return cb.Message.Content
+	}
+	m, err := ia.WaitOriginal(h.ctx(), func(m discordtest.Message) bool { return m.Content != "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Content
 }
 
 // systemInstruction is the text of the last setup's systemInstruction.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livecord/livecord/internal/tasks"
+	"github.com/livecord/livecord/voice/inbound"
 	"github.com/livecord/livecord/voice/player"
 )
 
@@ -48,6 +49,13 @@ type ChannelConfig struct {
 	Logger *slog.Logger
 	// Hooks receive what metrics need.
 	Hooks Hooks
+	// Receive tunes the listening pipeline (Listen); the zero value takes
+	// package inbound's defaults.
+	Receive inbound.Config
+	// Hearing makes Join send op 4 without self-deafening (Op4Hearing):
+	// Discord sends a self-deafened client no audio, so a bot that listens
+	// needs it. A Channel built with NewChannel chooses through SendOp4.
+	Hearing bool
 }
 
 // Hooks are optional callbacks for metrics and logs; each may be nil.
@@ -74,6 +82,7 @@ type Channel struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	bg   tasks.Group // connection watchers
+	ears *ears       // the listener, ignore list and receive counters, shared by every connection
 
 	joinMu sync.Mutex // one join, leave or drop at a time
 	wake   chan struct{}
@@ -108,6 +117,7 @@ func NewChannel(cfg ChannelConfig) *Channel {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Channel{cfg: cfg, log: log.With("guild", cfg.GuildID), wake: make(chan struct{}, 1)}
+	c.ears = newEars(cfg.Receive, c.log)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	return c
 }
@@ -219,7 +229,7 @@ func (c *Channel) join(ctx context.Context, channelID string, bitrate int) (*lin
 func (c *Channel) dial(ctx context.Context, channelID string, srv Server, bitrate int) (*link, error) {
 	cfg := Config{
 		Server: srv, UserID: c.cfg.UserID, GuildID: c.cfg.GuildID, ChannelID: channelID,
-		TLSConfig: c.cfg.TLSConfig, Logger: c.cfg.Logger,
+		TLSConfig: c.cfg.TLSConfig, Logger: c.cfg.Logger, ears: c.ears,
 		Rejoin: func(ctx context.Context) (Server, error) {
 			if c.ctx.Err() != nil {
 				return Server{}, errors.New("voice: the channel is closing")
@@ -442,6 +452,7 @@ func (c *Channel) Close() error {
 	c.Leave()
 	c.stop()
 	c.bg.Close()
+	c.ears.close()
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/livecord/livecord/voice/inbound"
 	"github.com/livecord/livecord/voice/internal/wire"
 
 	"github.com/coder/websocket"
@@ -56,6 +57,11 @@ type Config struct {
 	// ReceiveBuffer is the number of received frames held for ReadFrame
 	// (default 256); further frames are dropped until read.
 	ReceiveBuffer int
+	// Receive tunes the listening pipeline (Listen): jitter buffer, pause
+	// gap, turn cap, flood limits. The zero value takes inbound's defaults.
+	Receive inbound.Config
+
+	ears *ears // a Channel's, shared by its connections; nil: the Conn's own
 }
 
 // Frame is one received audio frame.
@@ -92,6 +98,8 @@ type Conn struct {
 	recvMu    sync.Mutex
 	ssrcUsers map[uint32]string
 	parked    map[uint32][]Frame
+	openBuf   []byte  // transport plaintext of the packet being handled
+	daveBuf   []byte  // its DAVE plaintext
 	newServer *Server // set by ServerUpdate: reconnect with these credentials
 	endSess   context.CancelFunc
 
@@ -101,6 +109,9 @@ type Conn struct {
 	nonce  uint32
 	encBuf []byte
 	pktBuf []byte
+
+	ears    *ears
+	ownEars bool
 
 	frames   chan Frame
 	dropped  atomic.Int64
@@ -139,6 +150,10 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		frames:    make(chan Frame, cfg.ReceiveBuffer),
 		done:      make(chan struct{}),
 	}
+	c.ears = cfg.ears
+	if c.ears == nil {
+		c.ears, c.ownEars = newEars(cfg.Receive, c.log), true
+	}
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.lastSq.Store(-1)
 	var rnd [10]byte
@@ -153,6 +168,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		c.cancel()
 		c.tasks.Close()
+		if c.ownEars {
+			c.ears.close()
+		}
 		return nil, err
 	}
 	c.tasks.Go(func() { c.run(sess) })
@@ -179,6 +197,10 @@ func (c *Conn) Close() error {
 	}
 	c.finish(ErrClosed)
 	c.tasks.Close()
+	c.ears.closeTurns(time.Now())
+	if c.ownEars {
+		c.ears.close()
+	}
 	return nil
 }
 
@@ -198,6 +220,9 @@ func (c *Conn) Err() error {
 
 func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
+		c.mu.Lock()
+		c.cipher = nil // writes fail with ErrNotConnected from Done on
+		c.mu.Unlock()
 		c.err = err
 		c.cancel()
 		close(c.done)
@@ -310,7 +335,8 @@ func (c *Conn) WriteOpus(frame []byte) error {
 }
 
 // ReadFrame returns the next received audio frame (transport- and
-// E2EE-decrypted). Frames arriving while nobody reads are dropped.
+// E2EE-decrypted, Opus as sent) while no listener is registered (Listen
+// takes them all). Frames arriving while nobody reads are dropped.
 func (c *Conn) ReadFrame(ctx context.Context) (Frame, error) {
 	select {
 	case f := <-c.frames:
@@ -552,14 +578,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (wire.Message, error) {
 		case wire.OpSpeaking:
 			var sp wire.Speaking
 			if err := m.Decode(&sp); err == nil && sp.UserID != "" {
-				c.recvMu.Lock()
-				c.ssrcUsers[sp.SSRC] = sp.UserID
-				parked := c.parked[sp.SSRC]
-				delete(c.parked, sp.SSRC)
-				for _, f := range parked {
-					c.deliver(f, sp.UserID)
-				}
-				c.recvMu.Unlock()
+				c.mapSSRC(sp.SSRC, sp.UserID)
 			}
 		case wire.OpClientDisconnect:
 			var d wire.ClientDisconnect
@@ -571,6 +590,7 @@ func (c *Conn) readMsg(ctx context.Context, s *session) (wire.Message, error) {
 					}
 				}
 				c.recvMu.Unlock()
+				c.ears.leave(d.UserID, time.Now())
 			}
 		}
 		if e := c.cfg.E2EE; e != nil && (m.Op == wire.OpReady || m.Op == wire.OpSessionDescription || m.Op == wire.OpClientsConnect || m.Op == wire.OpClientDisconnect || m.Op.IsDAVE()) {
@@ -609,6 +629,7 @@ func (c *Conn) heartbeat(s *session, interval time.Duration) {
 // resumes, starts a new session or stops according to the close code.
 func (c *Conn) run(s *session) {
 	defer func() {
+		defer c.ears.closeTurns(time.Now())
 		c.mu.Lock()
 		link := c.udp
 		c.ws, c.udp, c.cipher = nil, nil, nil
@@ -809,58 +830,5 @@ func (c *Conn) keepalive(ctx context.Context, link *udpLink) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func (c *Conn) receive(ctx context.Context, link *udpLink, ci *wire.Cipher) {
-	buf := make([]byte, 2048)
-	for {
-		n, err := link.conn.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // e.g. an ICMP refusal reported on a connected socket
-		}
-		arrival := time.Now()
-		if !wire.IsOpusRTP(buf[:n]) {
-			continue // keepalive echoes, RTCP
-		}
-		p, _, err := ci.Open(nil, buf[:n])
-		if err != nil {
-			c.log.Debug("voice udp: packet dropped", "err", err)
-			continue
-		}
-		f := Frame{SSRC: p.Header.SSRC, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Opus: p.Payload, Arrival: arrival}
-		c.recvMu.Lock()
-		if user, ok := c.ssrcUsers[f.SSRC]; ok {
-			c.deliver(f, user)
-		} else if q := c.parked[f.SSRC]; len(q) < maxParked {
-			c.parked[f.SSRC] = append(q, f)
-		} else {
-			c.dropped.Add(1)
-		}
-		c.recvMu.Unlock()
-	}
-}
-
-// maxParked bounds the frames kept per SSRC until op 5 names its user (1 s).
-const maxParked = 50
-
-// deliver E2EE-decrypts f as user's and queues it for ReadFrame. Called
-// with recvMu held, so frames of one SSRC keep their order.
-func (c *Conn) deliver(f Frame, user string) {
-	f.UserID = user
-	if e := c.cfg.E2EE; e != nil {
-		var err error
-		if f.Opus, err = e.DecryptOpus(nil, user, f.Opus); err != nil {
-			c.log.Debug("voice e2ee: frame dropped", "ssrc", f.SSRC, "err", err)
-			return
-		}
-	}
-	select {
-	case c.frames <- f:
-	default:
-		c.dropped.Add(1)
 	}
 }

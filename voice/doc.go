@@ -15,6 +15,14 @@
 // and reports what metrics need through Hooks. Join does all of that for a
 // program with a discordgo session.
 //
+// The Channel also listens: Listen registers one function that receives
+// what every speaker says as inbound events (Start, 16 kHz Audio chunks,
+// Onset, End), through transport decryption, SSRC → user (op 5, with
+// packets of unnamed SSRCs held briefly), DAVE and the per-speaker pipeline
+// of voice/inbound; Ignore leaves out users the main gateway says must not
+// be heard (bots, deafened, server-muted); ReceiveStats counts what was
+// dropped and why. The listener outlives reconnects and rejoins.
+//
 // Conn is one voice connection, for callers that have the three values
 // from the main gateway themselves (Dial), such as a listener in tests.
 // The E2EE interface is where DAVE (NewDAVE) plugs into a Conn.

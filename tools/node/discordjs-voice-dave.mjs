@@ -15,11 +15,25 @@
 //   {"event":"invalid","id":N}                             this client flagged a transition (op 31)
 //   {"event":"close","code":C}
 //   {"event":"sent","frames":N}                            after "speak N"
+//   {"event":"said","ms":D}                                after "say FILE": the AudioPlayer went idle
+//                                                          (D: playback duration, silence tail included)
 // stdin lines: "speak N" sends N frames of a 440 Hz tone every 20 ms (DAVE-encrypted
-//              by discord.js); "exit" leaves the call (close 1000) and quits.
+//              by discord.js); "say FILE" plays FILE (raw s16le, 48 kHz, mono) through
+//              discord.js's own AudioPlayer as a raw PCM resource (prism-media encodes
+//              Opus; the player paces, signals speaking and ends with five silence
+//              frames); "exit" leaves the call (close 1000) and quits.
 // With DJS_WAIT_JOIN=1 the client loads, prints {"event":"loaded"} and joins only
 // on the stdin line "join" (a test can keep warm clients and join them at once).
-import { Networking, VoiceReceiver } from '@discordjs/voice';
+import {
+  AudioPlayerStatus,
+  Networking,
+  StreamType,
+  VoiceReceiver,
+  createAudioPlayer,
+  createAudioResource,
+} from '@discordjs/voice';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import OpusScript from 'opusscript';
 import readline from 'node:readline';
 import { bindReceiver, cipherReady, decodeFrame, speakTone } from './djs-voice.mjs';
@@ -125,9 +139,38 @@ const quit = () => {
   networking.destroy();
   setTimeout(() => process.exit(0), 50);
 };
+// The AudioPlayer plays to VoiceConnections; this stand-in is one whose
+// networking is ours (what VoiceConnection does in its ready state).
+const connection = {
+  state: { status: 'ready' },
+  prepareAudioPacket: (packet) => networking.prepareAudioPacket(packet),
+  dispatchAudio: () => networking.dispatchAudio(),
+  setSpeaking: (on) => networking.setSpeaking(on),
+  onSubscriptionRemoved: () => {},
+};
+function say(file) {
+  const mono = readFileSync(file);
+  const stereo = Buffer.alloc(mono.length * 2);
+  for (let i = 0; i + 1 < mono.length; i += 2) {
+    const v = mono.readInt16LE(i);
+    stereo.writeInt16LE(v, 2 * i);
+    stereo.writeInt16LE(v, 2 * i + 2);
+  }
+  const player = createAudioPlayer();
+  player.on('error', (e) => process.stderr.write(`[djs ${userId} player error] ${e?.stack ?? e}\n`));
+  player['subscribe'](connection);
+  player.play(createAudioResource(Readable.from([stereo]), { inputType: StreamType.Raw }));
+  player.on('stateChange', (oldState, newState) => {
+    if (newState.status === AudioPlayerStatus.Idle && oldState.status !== AudioPlayerStatus.Idle) {
+      out({ event: 'said', ms: oldState.playbackDuration ?? 0 });
+      player.stop(true);
+    }
+  });
+}
 rl.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'speak') speakTone(networking, encoder, Number(arg), (frames) => out({ event: 'sent', frames }));
+  if (cmd === 'say') say(arg);
   if (cmd === 'exit') quit();
 });
 rl.on('close', quit);

@@ -104,6 +104,9 @@ type Server struct {
 	frames     map[string][]Frame     // by user id
 	violations []string
 	dropFn     func(userID string, seq uint16) bool
+	delayFn    func(userID string, seq uint16) time.Duration
+	held       map[string][]heldSpeaking // op 5 of these users waits for release
+	deaf       map[string]bool           // users (Speakers) the server relays no audio to
 	nextSSRC   uint32
 	changed    chan struct{} // closed and replaced on every recorded frame or state change
 	// annMu orders the announcements of arrivals (op 11) and departures
@@ -175,6 +178,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voicetest: listen udp: %w", err)
 	}
+	// One socket carries every member's media: room for a burst while the
+	// relay goroutine waits for a busy CPU (the kernel caps the request).
+	udp.SetReadBuffer(4 << 20)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		udp.Close()
@@ -192,6 +198,8 @@ func New(opts Options) (*Server, error) {
 		bySSRC:     map[uint32]*member{},
 		keepalives: map[netip.AddrPort]int{},
 		frames:     map[string][]Frame{},
+		held:       map[string][]heldSpeaking{},
+		deaf:       map[string]bool{},
 		nextSSRC:   1000,
 		changed:    make(chan struct{}),
 	}
@@ -326,6 +334,106 @@ func (s *Server) DropPackets(fn func(userID string, seq uint16) bool) {
 	s.mu.Lock()
 	s.dropFn = fn
 	s.mu.Unlock()
+}
+
+// DelayPackets installs fn to decide, per received RTP packet, how long the
+// server holds it before relaying it (reordering and jitter on the path to
+// the other members); nil or 0 relays at once. Recording is not delayed.
+func (s *Server) DelayPackets(fn func(userID string, seq uint16) time.Duration) {
+	s.mu.Lock()
+	s.delayFn = fn
+	s.mu.Unlock()
+}
+
+type heldSpeaking struct {
+	msg wire.Message
+	to  []*member
+}
+
+// HoldSpeaking makes the server hold userID's op 5 (speaking) instead of
+// relaying it, while its RTP still flows: the receivers see packets of an
+// SSRC nobody has named yet, as when UDP overtakes the gateway's TCP.
+// release relays what was held and stops holding.
+func (s *Server) HoldSpeaking(userID string) (release func()) {
+	s.mu.Lock()
+	s.held[userID] = nil
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		q := s.held[userID]
+		delete(s.held, userID)
+		s.mu.Unlock()
+		for _, h := range q {
+			for _, o := range h.to {
+				o.send(h.msg)
+			}
+		}
+	}
+}
+
+// Packet is an RTP packet Inject sends to a member as if the SFU relayed it.
+type Packet struct {
+	SSRC      uint32
+	Sequence  uint16
+	Timestamp uint32
+	Payload   []byte   // the media: Opus, or a DAVE frame
+	CSRC      []uint32 // contributing sources (in the unencrypted header)
+	// Extension is the body of a one-byte-header extension (profile
+	// 0xBEDE), a multiple of 4 bytes: encrypted with the payload, as the
+	// rtpsize modes put it, for the receiver to strip.
+	Extension []byte
+	Padding   byte // RTP padding bytes after the payload (P bit), 0 for none
+	// Raw, when set, is sent as the whole datagram instead (garbage,
+	// truncated or foreign packets).
+	Raw []byte
+}
+
+// Inject sends p to toUser's UDP address in call, sealed with its key.
+func (s *Server) Inject(call CallID, toUser string, p Packet) error {
+	s.mu.Lock()
+	var m *member
+	for _, x := range s.sessions {
+		if x.call == call && x.userID == toUser && !x.gone && x.cipher != nil && x.udpAddr.IsValid() {
+			m = x
+		}
+	}
+	if m == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("voicetest: inject: no member %s with media in the call", toUser)
+	}
+	m.relayNonce++
+	ci, addr, nonce := m.cipher, m.udpAddr, m.relayNonce
+	s.mu.Unlock()
+	b := p.Raw
+	if b == nil {
+		if len(p.Extension)%4 != 0 || len(p.CSRC) > 15 {
+			return errors.New("voicetest: inject: extension not a multiple of 4 bytes, or more than 15 CSRCs")
+		}
+		hdr := []byte{0x80 | byte(len(p.CSRC)), wire.PayloadTypeOpus, byte(p.Sequence >> 8), byte(p.Sequence),
+			byte(p.Timestamp >> 24), byte(p.Timestamp >> 16), byte(p.Timestamp >> 8), byte(p.Timestamp),
+			byte(p.SSRC >> 24), byte(p.SSRC >> 16), byte(p.SSRC >> 8), byte(p.SSRC)}
+		for _, c := range p.CSRC {
+			hdr = append(hdr, byte(c>>24), byte(c>>16), byte(c>>8), byte(c))
+		}
+		var pt []byte
+		if p.Extension != nil {
+			hdr[0] |= 0x10
+			n := len(p.Extension) / 4
+			hdr = append(hdr, 0xBE, 0xDE, byte(n>>8), byte(n))
+			pt = append(pt, p.Extension...)
+		}
+		pt = append(pt, p.Payload...)
+		if p.Padding > 0 {
+			hdr[0] |= 0x20
+			pt = append(pt, make([]byte, p.Padding-1)...)
+			pt = append(pt, p.Padding)
+		}
+		b = ci.SealRaw(nil, hdr, pt, nonce)
+	}
+	if _, err := s.udp.WriteToUDPAddrPort(b, addr); err != nil {
+		return fmt.Errorf("voicetest: inject: %w", err)
+	}
+	return nil
 }
 
 // Frames returns the frames received from userID so far, in arrival order.
@@ -904,6 +1012,13 @@ func (s *Server) handle(m *member, ws *websocket.Conn, msg wire.Message) bool {
 		s.notifyLocked()
 		s.mu.Unlock()
 		out, _ := wire.NewMessage(wire.OpSpeaking, wire.Speaking{UserID: m.userID, SSRC: m.ssrc, Speaking: sp.Speaking})
+		s.mu.Lock()
+		if q, held := s.held[m.userID]; held {
+			s.held[m.userID] = append(q, heldSpeaking{out, others})
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
 		for _, o := range others {
 			o.send(out)
 		}
@@ -1045,7 +1160,7 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 		return out
 	}
 	ci, spoke, user := m.cipher, m.spokeOnce, m.userID
-	drop := s.dropFn
+	drop, delayFn := s.dropFn, s.delayFn
 	s.mu.Unlock()
 	if ci == nil {
 		s.violation("%s: RTP before session description", user)
@@ -1062,6 +1177,10 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	if drop != nil && drop(user, p.Header.SequenceNumber) {
 		return out
 	}
+	var delay time.Duration
+	if delayFn != nil {
+		delay = delayFn(user, p.Header.SequenceNumber)
+	}
 	f := Frame{UserID: user, SSRC: ssrc, Sequence: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, Payload: p.Payload, Arrival: arrival}
 	type dest struct {
 		ci    *wire.Cipher
@@ -1072,7 +1191,7 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	s.mu.Lock()
 	s.frames[user] = append(s.frames[user], f)
 	for _, o := range s.othersLocked(m) {
-		if o.cipher != nil && o.udpAddr.IsValid() {
+		if o.cipher != nil && o.udpAddr.IsValid() && !s.deaf[o.userID] {
 			o.relayNonce++
 			dests = append(dests, dest{o.cipher, o.udpAddr, o.relayNonce})
 		}
@@ -1080,6 +1199,24 @@ func (s *Server) relay(b []byte, from netip.AddrPort, arrival time.Time, out []b
 	s.notifyLocked()
 	s.mu.Unlock()
 	h := rtp.Header{Version: 2, PayloadType: wire.PayloadTypeOpus, SequenceNumber: p.Header.SequenceNumber, Timestamp: p.Header.Timestamp, SSRC: ssrc}
+	if delay > 0 {
+		payload := slices.Clone(p.Payload)
+		s.tasks.Go(func() {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, d := range dests {
+				if b, err := d.ci.Seal(nil, &h, payload, d.nonce); err == nil {
+					s.udp.WriteToUDPAddrPort(b, d.addr)
+				}
+			}
+		})
+		return out
+	}
 	for _, d := range dests {
 		if out, err = d.ci.Seal(out[:0], &h, p.Payload, d.nonce); err == nil {
 			s.udp.WriteToUDPAddrPort(out, d.addr)

@@ -204,3 +204,17 @@ func unmarshalFixedHeader(h *rtp.Header, b []byte) error {
 func IsOpusRTP(b []byte) bool {
 	return len(b) >= rtpHeaderSize && b[0]>>6 == 2 && b[1]&0x7f == PayloadTypeOpus
 }
+
+// SealRaw appends header ‖ AEAD(plaintext) ‖ nonce to dst with header as the
+// AAD, for packets Seal does not make: a test server's header extensions
+// (header then ends with the 0xBEDE preamble and plaintext starts with the
+// extension body), CSRCs and padding.
+func (c *Cipher) SealRaw(dst, header, plaintext []byte, nonce uint32) []byte {
+	start := len(dst)
+	dst = append(dst, header...)
+	var suffix [4]byte
+	binary.BigEndian.PutUint32(suffix[:], nonce)
+	var nb [24]byte
+	dst = c.aead.Seal(dst, c.nonce(&nb, suffix[:]), plaintext, dst[start:start+len(header)])
+	return append(dst, suffix[:]...)
+}
