@@ -220,11 +220,11 @@ func (c *Conn) Err() error {
 
 func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
+		c.cancel() // stopped() from here on: every write fails with ErrClosed
 		c.mu.Lock()
-		c.cipher = nil // writes fail with ErrNotConnected from Done on
+		c.cipher = nil // and none reaches the socket once Done is closed
 		c.mu.Unlock()
 		c.err = err
-		c.cancel()
 		close(c.done)
 	})
 }
