@@ -58,6 +58,17 @@ type Metrics struct {
 	// "response") and modality ("text", "audio", "other", "thoughts"); no
 	// per-guild labels (those are in the store, /usage).
 	Tokens *prometheus.CounterVec
+
+	// ListeningChannels is the number of voice channels the bot listens in (/talk).
+	ListeningChannels prometheus.Gauge
+	// SpeechTurns counts spoken exchanges by outcome ("ok", "interrupted", "gated", "error").
+	SpeechTurns *prometheus.CounterVec
+	// BargeIns counts replies cut by someone speaking, by who noticed first
+	// ("local": the voiced-onset gate; "live": the service's interrupted).
+	BargeIns *prometheus.CounterVec
+	// Received counts the voice receive path's packets by what happened to
+	// them (voice.ReceiveStats: "datagrams", "undecryptable", "e2ee_failed", …).
+	Received *prometheus.CounterVec
 }
 
 // NewMetrics registers livecord's series, plus Go runtime and process
@@ -107,8 +118,21 @@ func NewMetrics() *Metrics {
 			Name: "livecord_tokens_total", Help: "Live tokens of recorded turns by model, direction and modality.",
 		}, []string{"model", "direction", "modality"}),
 	}
+	m.ListeningChannels = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "livecord_listening_channels", Help: "Voice channels the bot listens in (/talk).",
+	})
+	m.SpeechTurns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "livecord_speech_turns_total", Help: "Spoken exchanges by outcome.",
+	}, []string{"outcome"})
+	m.BargeIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "livecord_barge_ins_total", Help: "Spoken replies cut by someone speaking, by who noticed first.",
+	}, []string{"by"})
+	m.Received = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "livecord_voice_received_total", Help: "Voice receive path packets by what happened to them.",
+	}, []string{"what"})
 	r.MustRegister(m.Turns, m.Errors, m.DeferLatency, m.FirstAudioLatency, m.FirstPacketLatency,
-		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns, m.Conversations, m.Tokens)
+		m.TurnDuration, m.ReplyAudio, m.VoiceConnections, m.LiveSessions, m.QueuedTurns, m.Conversations, m.Tokens,
+		m.ListeningChannels, m.SpeechTurns, m.BargeIns, m.Received)
 	// Pre-create the common label values so a scrape shows the series at zero
 	// before the first event: dashboards and alerts then see a flat line, not "no data".
 	for _, o := range []string{"ok", "error", "interrupted", "cancelled"} {

@@ -19,7 +19,9 @@
 // permissions.go (Manage Server), tools.go (the tool registry, the
 // built-ins bound to the guild, a turn's calls), sources.go (tool lines and
 // grounding links under an answer), image.go (/ask image:), persona.go
-// (/persona), health.go, metrics.go.
+// (/persona), talk.go (/talk: the spoken conversation), floor.go (who is
+// heard when several speak), transcript.go (its running transcript),
+// health.go, metrics.go.
 package bot
 
 import (
@@ -127,6 +129,8 @@ type Config struct {
 	// by imageFetchTimeout).
 	Image       imagefit.Options
 	ImageClient *http.Client
+	// Talk tunes spoken conversations (/talk; needs Voice).
+	Talk TalkConfig
 	// Metrics, when set, receives turns, latencies, errors by class and the
 	// open Live sessions, voice connections and queued turns.
 	Metrics *admin.Metrics

@@ -57,6 +57,7 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 			}, imageOption()}},
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
+		{Name: "talk", Description: "Talk with Gemini in your voice channel (run again to stop)", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install,
 			DefaultMemberPermissions: manage},
 		{Name: "voice", Description: "Choose the voice Gemini speaks with here", Contexts: anywhere, IntegrationTypes: install,
@@ -140,6 +141,8 @@ func (b *Bot) onCommand(ia *interaction) {
 		b.onJoin(ia, log)
 	case "leave":
 		b.onLeave(ia, log)
+	case "talk":
+		b.onTalk(ia, log)
 	case "reset":
 		b.onReset(ia, log)
 	case "voice":
@@ -441,6 +444,7 @@ func (b *Bot) helpText() string {
 		"• `/ask prompt:…` asks a question. If you're in a voice channel, the answer is spoken there; " +
 			"the text appears here as it is spoken, with the whole answer attached as `reply.wav`.",
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
+		"• `/talk` in a voice channel: I listen and answer aloud, with a transcript here; `/talk` again stops.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
 		"• In a server, `/reset` and `/voice` change things for everyone, so they need the Manage Server permission.",
 		"• Server managers: `/usage` shows this server's Gemini tokens and estimated cost; `/forget` erases its remembered history.",

@@ -35,7 +35,7 @@ func ints(v any) []int {
 	return out
 }
 
-// TestCommandDefinitions: the six commands with their contexts (guild and
+// TestCommandDefinitions: the seven commands with their contexts (guild and
 // bot DM, or guild only), guild install, and /ask's max_length from the
 // configuration; a changed definition or commands deleted on Discord's side
 // are registered again at the next start, unchanged ones are not.
@@ -50,12 +50,12 @@ func TestCommandDefinitions(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "ask forget help join leave persona reset usage voice" {
+	if got := strings.Join(names, " "); got != "ask forget help join leave persona reset talk usage voice" {
 		t.Fatalf("registered commands: %s", got)
 	}
 	for name, def := range defs {
 		want := []int{0, 1} // guild, bot DM
-		if name == "join" || name == "leave" || name == "usage" || name == "forget" || name == "persona" {
+		if name == "join" || name == "leave" || name == "usage" || name == "forget" || name == "persona" || name == "talk" {
 			want = []int{0}
 		}
 		if got := ints(def["contexts"]); !slices.Equal(got, want) {

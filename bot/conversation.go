@@ -39,11 +39,16 @@ type conversation struct {
 	working bool          // a worker goroutine owns the conversation
 	wake    chan struct{} // cap 1: new work
 	fresh   bool          // drop the session and handle before the next turn
+	talk    *talk         // the spoken conversation (/talk) sharing the session, if any
 
-	// Owned by the worker goroutine.
-	sess        *live.Session
-	sessVoice   string
-	sessPersona string
+	// smu guards the Live session, which the worker's /ask turns and a
+	// talk's streamed audio share (talk.go).
+	smu          sync.Mutex
+	sess         *live.Session
+	sessVoice    string
+	sessPersona  string
+	sessRealtime bool // dialled with Config.Realtime (a talk needs it)
+	realtime     bool // dial with it from now on
 }
 
 // job is one /ask waiting for or in its turn.
@@ -114,7 +119,7 @@ func (b *Bot) enqueue(ia *interaction, j *job) (*conversation, int, error) {
 func (c *conversation) retire() bool {
 	c.b.mu.Lock()
 	c.mu.Lock()
-	if len(c.queue) > 0 {
+	if len(c.queue) > 0 || c.talk != nil {
 		c.mu.Unlock()
 		c.b.mu.Unlock()
 		return false
@@ -177,7 +182,11 @@ func (c *conversation) work() {
 			case <-c.wake:
 				continue
 			case <-idle.C:
-				if c.sess != nil {
+				if c.talking() {
+					idle.Reset(c.b.cfg.IdleTimeout) // the talk keeps the session
+					continue
+				}
+				if c.hasSession() {
 					c.b.log.Info("conversation idle: live session closed", "conversation", c.key)
 				}
 				c.closeSession()
@@ -278,6 +287,8 @@ func (c *conversation) showPositions(waiting []*job) {
 // dropSession closes the Live session and forgets its handle (/reset,
 // /voice).
 func (c *conversation) dropSession() {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	if c.sess != nil {
 		if err := c.sess.Close(); err != nil {
 			c.b.log.Debug("close live session", "err", err)
@@ -291,6 +302,12 @@ func (c *conversation) dropSession() {
 // closeSession closes the Live session, keeping its handle so the next turn
 // resumes the conversation.
 func (c *conversation) closeSession() {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	c.closeSessionLocked()
+}
+
+func (c *conversation) closeSessionLocked() {
 	if c.sess == nil {
 		return
 	}
@@ -308,6 +325,8 @@ func (c *conversation) closeSession() {
 // session returns the open Live session, dialling (and resuming by handle
 // when one is kept) if needed.
 func (c *conversation) session(ctx context.Context) (*live.Session, error) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	voice, err := c.b.voiceFor(ctx, c.key)
 	if err != nil {
 		return nil, err
@@ -316,19 +335,24 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.sess != nil && c.sessVoice == voice && c.sessPersona == persona {
+	if c.sess != nil && c.sessVoice == voice && c.sessPersona == persona && (c.sessRealtime || !c.realtime) {
 		return c.sess, nil
 	}
-	c.closeSession()
+	c.closeSessionLocked() // the handle keeps the context for the new one
 	cfg := c.b.cfg.Live
 	cfg.Voice, cfg.SystemInstruction = voice, persona
 	cfg.Tools = c.b.toolDeclarations(cfg.Model)
+	if c.realtime {
+		c.b.talkLiveConfig(&cfg)
+	}
 	if cfg.Handle, err = c.b.st.Handle(ctx, c.key); err != nil {
 		return nil, &storeError{err}
 	}
-	if cfg.Handle == "" {
+	if cfg.Handle == "" && !c.realtime {
 		// No handle (never had one, or it was forgotten when refused):
-		// the recent history, if any, seeds the new session.
+		// the recent history, if any, seeds the new session. Not for a
+		// talk's realtime session: the service holds realtime input until
+		// seeded history ends with turnComplete, which would start a reply.
 		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
 			return nil, err
 		}
@@ -341,8 +365,10 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 		c.b.log.Info("resumption handle refused; starting a new session from history", "conversation", c.key)
 		c.b.saveHandle(c.key, "")
 		cfg.Handle = ""
-		if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
-			return nil, err
+		if !c.realtime {
+			if err := c.b.seedHistory(ctx, c.key, &cfg); err != nil {
+				return nil, err
+			}
 		}
 		s, err = live.Dial(ctx, cfg)
 	}
@@ -360,7 +386,7 @@ func (c *conversation) session(ctx context.Context) (*live.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.sess, c.sessVoice, c.sessPersona = s, voice, persona
+	c.sess, c.sessVoice, c.sessPersona, c.sessRealtime = s, voice, persona, c.realtime
 	c.b.met.liveSessions(1)
 	return s, nil
 }

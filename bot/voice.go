@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/livecord/livecord/voice"
 )
@@ -31,6 +32,10 @@ type VoiceConfig struct {
 type voiceChannels struct {
 	mu sync.Mutex
 	m  map[string]*voice.Channel
+	// hearing: guilds whose op 4 joins undeafened (a talk listens there;
+	// Discord sends a self-deafened client no audio). deaf: the guilds
+	// whose last op 4 asked to be deafened.
+	hearing, deaf map[string]bool
 }
 
 // channel returns the guild's Channel, creating it when create is set.
@@ -43,11 +48,16 @@ func (b *Bot) channel(guildID string, create bool) *voice.Channel {
 	}
 	vc := b.cfg.Voice
 	ch = voice.NewChannel(voice.ChannelConfig{
-		GuildID: guildID, UserID: b.botUserID(), SendOp4: voice.Op4(b.dg, guildID),
+		GuildID: guildID, UserID: b.botUserID(), SendOp4: b.sendOp4(guildID),
 		TLSConfig: vc.TLSConfig, NoDAVE: vc.NoDAVE, Bitrate: vc.Bitrate,
 		IdleTimeout: max(b.cfg.VoiceIdleTimeout, 0), Logger: vc.Logger,
 		Hooks: voice.Hooks{
-			FirstPacket: b.met.firstPacket,
+			FirstPacket: func(d time.Duration) {
+				b.met.firstPacket(d)
+				if t := b.talkOf(guildID); t != nil {
+					t.firstPacket(d)
+				}
+			},
 			Joined: func(channelID string) {
 				b.met.voiceConnections(1)
 				b.log.Info("joined voice", "guild", guildID, "channel", channelID)
@@ -137,6 +147,7 @@ func (b *Bot) onVoiceState(raw json.RawMessage) {
 	if json.Unmarshal(raw, &e) != nil || e.GuildID == "" {
 		return
 	}
+	defer b.onTalkVoiceState(raw)
 	ch := b.channel(e.GuildID, false)
 	if ch == nil {
 		return

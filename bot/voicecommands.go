@@ -142,6 +142,7 @@ func (b *Bot) onLeave(ia *interaction, log *slog.Logger) {
 		log.Warn("could not acknowledge /leave; staying", "err", err)
 		return
 	}
+	b.stopTalk(ia.GuildID, "/leave")
 	msg := "👋 Left the voice channel."
 	if !b.leave(ia.GuildID) {
 		msg = "I'm not in a voice channel here."

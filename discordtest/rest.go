@@ -110,6 +110,8 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		s.commandsLocked(w, r, seg)
 	case seg[0] == "guilds":
 		s.guildLocked(w, r, seg)
+	case seg[0] == "channels" && len(seg) >= 3 && seg[2] == "messages":
+		s.channelMessagesLocked(w, r, seg)
 	case route == "GET channels/:id":
 		c := s.st.channels[seg[1]]
 		if c == nil {

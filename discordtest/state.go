@@ -91,6 +91,8 @@ type voiceState struct {
 	sessionID string
 	selfMute  bool
 	selfDeaf  bool
+	mute      bool // server mute
+	deaf      bool // server deafen
 }
 
 // Command is an application command as registered by the bot.
@@ -136,7 +138,8 @@ type state struct {
 	overwrite int // bulk overwrite requests so far
 	ias       map[string]*Interaction
 	byToken   map[string]*Interaction
-	sessions  map[string]session // gateway sessions handed out, for resume
+	sessions  map[string]session    // gateway sessions handed out, for resume
+	chanMsgs  map[string][]*Message // channel → the bot's messages (channelmsg.go)
 }
 
 func (st *state) init(botName string) {
@@ -498,6 +501,7 @@ func (s *Server) voiceStateLocked(g *guildState, userID string) map[string]any {
 		m["session_id"] = v.sessionID
 		m["self_deaf"] = v.selfDeaf
 		m["self_mute"] = v.selfMute
+		m["mute"], m["deaf"] = v.mute, v.deaf
 	}
 	return m
 }

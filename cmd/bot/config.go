@@ -285,6 +285,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	}
 	ro.Store.DataDir = cfg.DataDir
 	errs = append(errs, readToolConfig(getenv, &cfg, &ro.Tools)...)
+	cfg.Talk, lerrs = readTalkConfig(getenv)
+	errs = append(errs, lerrs...)
 	return cfg, ro, errors.Join(errs...)
 }
 

@@ -69,6 +69,9 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	offline := fs.Bool("offline", false, "use the Live emulator even when a Gemini key is configured")
 	verbose := fs.Bool("v", false, "show the bot's and the emulators' logs")
 	imagePath := fs.String("image", "", "attach this picture to the /ask (JPEG, PNG, WebP or GIF)")
+	talk := fs.Bool("talk", false, "try /talk instead: a member asks aloud, interrupts the answer, asks again (sandbox_talk.go)")
+	var says sayFlags
+	fs.Var(&says, "say", "with -talk: a WAV file the member speaks instead (any rate, mono or stereo; repeatable, one per turn)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: bot sandbox [flags] [-image FILE] "prompt"
 
@@ -85,7 +88,10 @@ heard.wav is what the user's voice connection decoded.
 		return err
 	}
 	o := sandboxOptions{Prompt: strings.TrimSpace(strings.Join(fs.Args(), " ")), Offline: *offline, Verbose: *verbose, Image: *imagePath}
-	if o.Prompt == "" {
+	if len(says) > 0 && !*talk {
+		return errors.New("-say needs -talk")
+	}
+	if o.Prompt == "" && !*talk {
 		fs.Usage()
 		return errors.New("no prompt given")
 	}
@@ -101,6 +107,9 @@ heard.wav is what the user's voice connection decoded.
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *talk {
+		return runSandboxTalk(ctx, o, says, *out, stdout, stderr)
+	}
 	start := time.Now()
 	r, err := sandboxAsk(ctx, o, stderr)
 	if err != nil {

@@ -454,6 +454,12 @@ func (r *recordingSink) WriteOpus([]byte) error {
 	return nil
 }
 
+func (r *recordingSink) sent() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frames
+}
+
 func TestPlayerIdleCallsSendNothing(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	sink := &recordingSink{}
@@ -523,5 +529,84 @@ func TestPlayerRefillsAfterUnderrun(t *testing.T) {
 	}
 	if fs[10].Arrival.Before(third) {
 		t.Fatalf("frame 11 arrived %v before the third refill frame was written", third.Sub(fs[10].Arrival))
+	}
+}
+
+// TestPlayerComplexity: the encoder runs at the configured complexity as
+// libopus reports it (DefaultComplexity unless set), and a complexity
+// outside 1–10 is refused by New, not at the first Write.
+func TestPlayerComplexity(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	for _, tc := range []struct{ set, want int }{{0, player.DefaultComplexity}, {1, 1}, {10, 10}} {
+		p, err := player.New(ctx, &recordingSink{}, player.Config{Complexity: tc.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Write(speech()[:960]); err != nil { // the turn's first frame is encoded at once
+			t.Fatal(err)
+		}
+		if got := player.EncoderComplexity(p); got != tc.want {
+			t.Errorf("Complexity %d: libopus reports %d, want %d", tc.set, got, tc.want)
+		}
+		p.Close()
+	}
+	for _, c := range []int{-1, 11} {
+		if p, err := player.New(ctx, &recordingSink{}, player.Config{Complexity: c}); err == nil {
+			p.Close()
+			t.Errorf("New accepted complexity %d", c)
+		}
+	}
+}
+
+// TestPlayerEncodesJustInTime: a reply written all at once (as a producer
+// far ahead of real time would) is encoded as its slots near, never more
+// than the scheduler's window ahead of the sender, while the queue holds the
+// rest as PCM; it all plays.
+func TestPlayerEncodesJustInTime(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	sink := &recordingSink{}
+	p, err := player.New(ctx, sink, player.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pcm := speech()[:2*24000] // 2 s: 100 frames
+	if err := p.Write(pcm); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EndTurn(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Wait(ctx) }()
+	maxAhead, maxQueued := 0, 0
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			waiting = false
+		case <-time.After(2 * time.Millisecond): // sample the queue while it plays
+		}
+		q, enc := player.Queued(p)
+		maxAhead, maxQueued = max(maxAhead, enc), max(maxQueued, q)
+	}
+	st := p.Stats()
+	t.Logf("queued up to %d frames, at most %d of them encoded; %d frames sent, %d encoded inline by the sender",
+		maxQueued, maxAhead, st.Frames, st.InlineEncodes)
+	// 2 s and the resampler's tail: 101 frames, then the silence tail.
+	if st.Frames != 101 || sink.sent() != 106 {
+		t.Fatalf("sent %d audio frames (%d packets), want 101 (+5 silence)", st.Frames, sink.sent())
+	}
+	if maxQueued < 90 {
+		t.Fatalf("at most %d frames queued: the write did not queue the reply ahead", maxQueued)
+	}
+	// Frames are encoded up to the window before their scheduled slot: the
+	// head (due within a slot) plus the window, and as many more as the
+	// sender is running late (a loaded machine) by whole slots.
+	late := int((st.LateMax + 20*time.Millisecond - 1) / (20 * time.Millisecond))
+	if maxAhead > player.EncodeAhead+1+late {
+		t.Fatalf("%d frames encoded ahead of the sender, window %d, sender up to %v late", maxAhead, player.EncodeAhead, st.LateMax)
 	}
 }

@@ -8,6 +8,7 @@ package opusq
 extern int opus_encoder_ctl(void *st, int request, ...);
 static int opusq_ctl_set(void *st, int request, int v) { return opus_encoder_ctl(st, request, v); }
 static int opusq_ctl_get(void *st, int request, int *v) { return opus_encoder_ctl(st, request, v); }
+extern int opus_encode(void *st, const short *pcm, int frame_size, unsigned char *data, int max_data_bytes);
 */
 import "C"
 
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"unsafe"
 
 	"layeh.com/gopus"
@@ -116,4 +118,26 @@ func get(e *gopus.Encoder, what string, request C.int) (int, error) {
 		return 0, err
 	}
 	return int(v), nil
+}
+
+// Encode encodes frameSize samples per channel of interleaved pcm with e
+// into out[:cap(out)] and returns the packet: gopus's Encode, without the
+// max-size packet it allocates per call (at hundreds of streams, most of a
+// player's garbage).
+func Encode(e *gopus.Encoder, pcm []int16, frameSize int, out []byte) ([]byte, error) {
+	if len(pcm) == 0 || cap(out) == 0 {
+		return nil, errors.New("opusq: encode: empty pcm or packet buffer")
+	}
+	st, err := encoderState(e)
+	if err != nil {
+		return nil, err
+	}
+	out = out[:cap(out)]
+	n := C.opus_encode(st, (*C.short)(unsafe.Pointer(&pcm[0])), C.int(frameSize),
+		(*C.uchar)(unsafe.Pointer(&out[0])), C.int(len(out)))
+	runtime.KeepAlive(e)
+	if n < 0 {
+		return nil, fmt.Errorf("opusq: encode: libopus error %d", int(n))
+	}
+	return out[:n], nil
 }
