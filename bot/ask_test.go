@@ -48,9 +48,10 @@ func TestQueuePositionsAndCap(t *testing.T) {
 	waitContent(t, third, "you're **#2**")
 
 	full := h.ask(h.alice, "fourth <@"+h.bob.ID+">")
-	msg := ephemeral(t, full)
-	if !strings.Contains(msg, "Too many questions") || !strings.Contains(msg, "> fourth <@"+h.bob.ID+">") {
-		t.Fatalf("queue-full answer = %q", msg)
+	// Acknowledged first (the defer looks at no queue), then told.
+	msg := waitContent(t, full, "Too many questions")
+	if !strings.Contains(msg.Content, "> fourth <@"+h.bob.ID+">") || len(msg.Pings()) != 0 {
+		t.Fatalf("queue-full answer = %q (pings %v)", msg.Content, msg.Pings())
 	}
 
 	release()
@@ -437,16 +438,19 @@ func TestGatewayDropResumes(t *testing.T) {
 func TestSharding(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.GuildID = ""
-	other := h.dc.AddGuild("second guild")
-	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
-	h.dc.AddMember(other.ID, h.bob)
 	shardOf := func(guildID string) int {
 		id, _ := strconv.ParseUint(guildID, 10, 64)
 		return int((id >> 22) % 2)
 	}
+	if shardOf(h.guild.ID) == shardOf(h.dc.AddUser("spare").ID) { // the emulator's IDs alternate shards
+		h.dc.AddUser("spare")
+	}
+	other := h.dc.AddGuild("second guild")
 	if shardOf(h.guild.ID) == shardOf(other.ID) {
 		t.Fatalf("both guilds on shard %d; the emulator's IDs should alternate", shardOf(other.ID))
 	}
+	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
+	h.dc.AddMember(other.ID, h.bob)
 	logs := [2]*logSink{}
 	for shard := range 2 {
 		cfg := h.cfg

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -82,6 +83,9 @@ type Config struct {
 	// roles. DMs are refused while either list is set.
 	AllowedGuilds []string
 	AllowedRoles  []string
+	// AdminRoles may also run the commands that change what a whole guild
+	// shares (/reset, /voice), besides members with Manage Server.
+	AdminRoles []string
 	// Cooldown is the minimum time between two /ask of one user (default
 	// DefaultCooldown; negative disables it).
 	Cooldown time.Duration
@@ -152,9 +156,16 @@ type Bot struct {
 	endGoodbye context.CancelFunc
 	tasks      tasks.Group // handlers and conversation workers; refuses new ones once shutdown begins
 
-	mu      sync.Mutex
-	convs   map[string]*conversation
-	lastAsk map[string]time.Time // user → last accepted /ask
+	mu    sync.Mutex
+	convs map[string]*conversation
+
+	// lastAsk maps a user to their last accepted /ask (a time.Time); read
+	// before the defer, so it takes no lock. cooldownSwept is when it was
+	// last pruned (Unix ns).
+	lastAsk       sync.Map
+	cooldownSwept atomic.Int64
+	// seen holds the interaction ids already handled: each acts once.
+	seen onceIDs
 
 	tools      *tool.Registry // built-in and configured tools
 	imgOnce    sync.Once
@@ -169,6 +180,16 @@ func New(cfg Config) (*Bot, error) {
 	cfg.Token = strings.TrimSpace(strings.TrimPrefix(cfg.Token, "Bot "))
 	if cfg.Token == "" {
 		return nil, errors.New("bot: a Discord token is required (DISCORD_TOKEN)")
+	}
+	// Zero values take the defaults; a negative one is a mistake, not a
+	// request for the default.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idle timeout", cfg.IdleTimeout}, {"turn timeout", cfg.TurnTimeout}, {"edit interval", cfg.EditInterval}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("bot: %s %v is negative", d.name, d.v)
+		}
 	}
 	if cfg.Cooldown == 0 {
 		cfg.Cooldown = DefaultCooldown
@@ -211,7 +232,7 @@ func New(cfg Config) (*Bot, error) {
 		}
 	}
 	b := &Bot{cfg: cfg, log: cfg.Logger, met: metrics{cfg.Metrics}, st: cfg.Store, http: cfg.HTTPClient,
-		convs: map[string]*conversation{}, lastAsk: map[string]time.Time{}, ready: make(chan struct{})}
+		convs: map[string]*conversation{}, ready: make(chan struct{})}
 	var err error
 	if b.tools, err = newToolRegistry(b); err != nil {
 		return nil, err

@@ -44,6 +44,10 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 	anywhere := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	install := &[]discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
 	maxLen := b.cfg.MaxPromptLength
+	// /reset and /voice change what the whole guild shares: hidden from
+	// members without Manage Server unless a guild admin grants them in
+	// Server Settings → Integrations (the bot checks again when they run).
+	manage := new(int64(discordgo.PermissionManageGuild))
 	return []*discordgo.ApplicationCommand{
 		{Name: "ask", Description: "Ask Gemini; the answer is spoken in your voice channel and posted here",
 			Contexts: anywhere, IntegrationTypes: install,
@@ -54,8 +58,10 @@ func (b *Bot) commandDefs() []*discordgo.ApplicationCommand {
 		{Name: "join", Description: "Join your voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "leave", Description: "Leave the voice channel", Contexts: guildOnly, IntegrationTypes: install},
 		{Name: "talk", Description: "Talk with Gemini in your voice channel (run again to stop)", Contexts: guildOnly, IntegrationTypes: install},
-		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install},
+		{Name: "reset", Description: "Start a fresh conversation (forget the context)", Contexts: anywhere, IntegrationTypes: install,
+			DefaultMemberPermissions: manage},
 		{Name: "voice", Description: "Choose the voice Gemini speaks with here", Contexts: anywhere, IntegrationTypes: install,
+			DefaultMemberPermissions: manage,
 			Options: []*discordgo.ApplicationCommandOption{{
 				Type: discordgo.ApplicationCommandOptionString, Name: "name", Description: "One of the 30 prebuilt voices",
 				Required: true, Autocomplete: true,
@@ -198,6 +204,12 @@ func optionString(ia *interaction, name string) string {
 	return ""
 }
 
+// onAsk acknowledges first: the defer waits behind no lock shared with
+// other guilds, no conversation and no disk (Discord drops an interaction
+// not acknowledged within 3 s). Only what needs nothing shared is checked
+// before it (an empty prompt, the asker's cooldown, read without a lock) and
+// refused with an ephemeral message; the queue is looked at after it, and a
+// full queue or a shutdown edits the deferred reply.
 func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 	prompt := strings.TrimSpace(optionString(ia, "prompt"))
 	user := userOf(ia.Interaction)
@@ -209,31 +221,35 @@ func (b *Bot) onAsk(ia *interaction, log *slog.Logger) {
 		b.respond(ia, fmt.Sprintf("⏱️ Slow down: you can ask again in %s.%s", roundUp(wait), promptEcho(ia)), true)
 		return
 	}
+	// The attachment's declared size is checked from the interaction itself
+	// (no I/O); it is downloaded after the defer.
 	att, refusal := b.askAttachment(ia)
 	if refusal != "" {
 		b.respond(ia, clip(refusal+promptEcho(ia)), true)
 		return
 	}
-	j := &job{ia: ia, prompt: prompt, userID: user.ID, userName: displayName(ia.Interaction), ready: make(chan struct{})}
-	c, pos, err := b.enqueue(ia, j)
-	if errors.Is(err, errShuttingDown) {
-		b.respond(ia, "🔌 I'm restarting right now, so I can't take this one. Please ask again in a minute."+promptEcho(ia), true)
-		return
-	}
-	if err != nil {
-		b.respond(ia, fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.%s",
-			b.cfg.QueueCap, promptEcho(ia)), true)
-		return
-	}
-	b.touchCooldown(user.ID)
 	if err := b.deferReply(ia, false); err != nil {
 		log.Warn("could not acknowledge /ask", "err", err)
 		b.met.failed("discord")
-		c.cancel(j)
 		return
 	}
 	b.met.deferred(time.Since(ia.received))
-	log.Info("ask queued", "position", pos, "defer_ms", time.Since(ia.received).Milliseconds())
+	deferMS := time.Since(ia.received).Milliseconds()
+	b.touchCooldown(user.ID)
+	j := &job{ia: ia, prompt: prompt, userID: user.ID, userName: displayName(ia.Interaction), ready: make(chan struct{})}
+	c, pos, err := b.enqueue(ia, j)
+	if err != nil {
+		msg := fmt.Sprintf("🚦 Too many questions are waiting here (%d). Please try again in a minute.", b.cfg.QueueCap)
+		if errors.Is(err, errShuttingDown) {
+			msg = "🔌 I'm restarting right now, so I can't take this one. Please ask again in a minute."
+		}
+		log.Info("ask refused", "err", err, "defer_ms", deferMS)
+		if err := b.edit(ia, msg+promptEcho(ia)); err != nil {
+			log.Warn("could not tell the asker", "err", err)
+		}
+		return
+	}
+	log.Info("ask queued", "position", pos, "defer_ms", deferMS)
 	// Looked up after the defer: it may take a REST call. The worker reads
 	// it only after j.ready is closed.
 	if ia.GuildID != "" && b.cfg.Voice != nil {
@@ -259,29 +275,60 @@ func roundUp(d time.Duration) string {
 	return fmt.Sprintf("%d seconds", s)
 }
 
+// cooldownLeft reads the asker's last accepted /ask without taking a lock
+// (it runs before the defer).
 func (b *Bot) cooldownLeft(userID string) time.Duration {
 	if b.cfg.Cooldown < 0 {
 		return 0
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	last, ok := b.lastAsk[userID]
+	last, ok := b.lastAsk.Load(userID)
 	if !ok {
 		return 0
 	}
-	return b.cfg.Cooldown - time.Since(last)
+	return b.cfg.Cooldown - time.Since(last.(time.Time))
 }
 
 func (b *Bot) touchCooldown(userID string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	b.lastAsk[userID] = now
-	for u, t := range b.lastAsk { // keep the map small
-		if now.Sub(t) > b.cfg.Cooldown {
-			delete(b.lastAsk, u)
-		}
+	if b.cfg.Cooldown < 0 {
+		return
 	}
+	now := time.Now()
+	b.lastAsk.Store(userID, now)
+	// Keep the map small: sweep at most once per cooldown.
+	if last := b.cooldownSwept.Load(); now.UnixNano()-last > int64(b.cfg.Cooldown) && b.cooldownSwept.CompareAndSwap(last, now.UnixNano()) {
+		b.lastAsk.Range(func(u, t any) bool {
+			if now.Sub(t.(time.Time)) > b.cfg.Cooldown {
+				b.lastAsk.CompareAndDelete(u, t)
+			}
+			return true
+		})
+	}
+}
+
+// mayManage reports whether the invoker may change what the whole guild
+// shares (/reset, /voice): Manage Server (Administrator implies it) in the
+// interaction's member permissions, or one of Config.AdminRoles. In DMs the
+// conversation is the user's own.
+func (b *Bot) mayManage(ia *interaction) bool {
+	if ia.GuildID == "" {
+		return true
+	}
+	if ia.Member == nil {
+		return false
+	}
+	if ia.Member.Permissions&(discordgo.PermissionManageGuild|discordgo.PermissionAdministrator) != 0 {
+		return true
+	}
+	return slices.ContainsFunc(ia.Member.Roles, func(r string) bool { return slices.Contains(b.cfg.AdminRoles, r) })
+}
+
+// notManager is the refusal for /reset and /voice without Manage Server.
+func (b *Bot) notManager(what string) string {
+	who := "the **Manage Server** permission"
+	if len(b.cfg.AdminRoles) > 0 {
+		who += " or one of the bot's admin roles"
+	}
+	return "🔒 " + what + " changes it for everyone in this server, so it needs " + who + "."
 }
 
 func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
@@ -289,6 +336,11 @@ func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 	if name == "" {
 		b.respond(ia, fmt.Sprintf("🎙️ %q isn't one of the voices. Pick one from the list: %s.",
 			optionString(ia, "name"), strings.Join(Voices, ", ")), true)
+		return
+	}
+	if !b.mayManage(ia) {
+		log.Info("voice refused: not a server manager")
+		b.respond(ia, b.notManager("/voice"), true)
 		return
 	}
 	// Acknowledged first: the database is not touched before the ack.
@@ -313,7 +365,14 @@ func (b *Bot) onVoice(ia *interaction, log *slog.Logger) {
 
 // onReset acknowledges, then forgets the conversation's history and
 // handle; a failure is said plainly and claims nothing.
+// onReset acknowledges, then resets: a replay Discord refuses (40060) or a
+// late one (10062) changes nothing.
 func (b *Bot) onReset(ia *interaction, log *slog.Logger) {
+	if !b.mayManage(ia) {
+		log.Info("reset refused: not a server manager")
+		b.respond(ia, b.notManager("/reset"), true)
+		return
+	}
 	if err := b.deferReply(ia, false); err != nil {
 		log.Warn("could not acknowledge /reset; nothing reset", "err", err)
 		return
@@ -387,6 +446,7 @@ func (b *Bot) helpText() string {
 		"• The conversation remembers earlier questions in this server (or in your DMs). `/reset` starts afresh.",
 		"• `/talk` in a voice channel: I listen and answer aloud, with a transcript here; `/talk` again stops.",
 		"• `/voice name:…` picks one of 30 voices for this server. `/join` and `/leave` move the bot in and out of voice.",
+		"• In a server, `/reset` and `/voice` change things for everyone, so they need the Manage Server permission.",
 		"• Server managers: `/usage` shows this server's Gemini tokens and estimated cost; `/forget` erases its remembered history.",
 		"• Attach a picture with `/ask prompt:… image:…` and Gemini looks at it. Answers drawn from Google Search list their sources.",
 		"• Gemini can use tools: ask it to stop talking, leave, change its voice, say who is here or what time it is.",

@@ -150,7 +150,7 @@ func TestVoiceStartsNewSession(t *testing.T) {
 	h.start()
 	answered(t, h.ask(h.alice, "one"))
 	answered(t, h.ask(h.alice, "two"))
-	waitContent(t, h.run(h.bob, "voice", map[string]any{"name": "Puck"}), "**Puck**")
+	waitContent(t, h.run(h.alice, "voice", map[string]any{"name": "Puck"}), "**Puck**")
 	answered(t, h.ask(h.alice, "three"))
 	history := histories()
 	if history["two"] != 1 || history["three"] != 0 {
@@ -192,8 +192,9 @@ func TestDMConversationsPerUser(t *testing.T) {
 }
 
 // TestImmediateRepliesNeverPing: answers sent in the interaction callback
-// itself (type 4: refusals that echo the prompt, /reset, /voice) carry an
-// empty allowed_mentions too.
+// itself (type 4: refusals, a bad voice name echoed) and the answers that
+// edit a deferral once the effect is done (a full queue echoing the prompt,
+// /reset, /voice) carry an empty allowed_mentions too.
 func TestImmediateRepliesNeverPing(t *testing.T) {
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.QueueCap = 1
@@ -203,20 +204,9 @@ func TestImmediateRepliesNeverPing(t *testing.T) {
 	waitContent(t, first, "Thinking…")
 	waitContent(t, h.ask(h.bob, "second"), "#1") // the queue is full from here
 	pinger := "@everyone <@" + h.carol.ID + "> please"
-	// /reset and /voice are deferred (they write the database after the
-	// ack) and edit their answer: with empty allowed_mentions too.
-	for _, ia := range []*discordtest.Interaction{h.run(h.alice, "reset", nil), h.run(h.alice, "voice", map[string]any{"name": "Kore"})} {
-		m, err := ia.WaitOriginal(h.ctx(), func(m discordtest.Message) bool { return m.Content != "" })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p := m.Pings(); len(p) != 0 || m.AllowedMentions == nil {
-			t.Errorf("%q would ping %v (allowed_mentions %s)", m.Content, p, m.AllowedMentions)
-		}
-	}
 	for _, ia := range []*discordtest.Interaction{
-		h.ask(h.alice, pinger),                                  // queue full: echoes the prompt
 		h.run(h.alice, "voice", map[string]any{"name": pinger}), // not a voice: echoes the name
+		h.run(h.bob, "reset", nil),                              // not a manager
 	} {
 		cb, err := ia.WaitCallback(h.ctx())
 		if err != nil {
@@ -227,6 +217,16 @@ func TestImmediateRepliesNeverPing(t *testing.T) {
 		}
 		if p := cb.Message.Pings(); len(p) != 0 || cb.Message.AllowedMentions == nil {
 			t.Errorf("%q would ping %v (allowed_mentions %s)", cb.Message.Content, p, cb.Message.AllowedMentions)
+		}
+	}
+	for ia, want := range map[*discordtest.Interaction]string{
+		h.ask(h.alice, pinger):                                  "Too many questions",
+		h.run(h.alice, "reset", nil):                            "fresh conversation",
+		h.run(h.alice, "voice", map[string]any{"name": "Kore"}): "**Kore**",
+	} {
+		m := waitContent(t, ia, want)
+		if p := m.Pings(); len(p) != 0 || m.AllowedMentions == nil {
+			t.Errorf("%q would ping %v (allowed_mentions %s)", m.Content, p, m.AllowedMentions)
 		}
 	}
 	release()

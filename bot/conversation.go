@@ -57,11 +57,11 @@ type job struct {
 	prompt       string
 	images       []live.Image // /ask image:, prepared
 	userID       string
-	userName     string // display name when asked, for the history
-	voiceChannel string // the asker's voice channel when they asked
-	ready        chan struct{}
-	cancelled    bool // guarded by conversation.mu
-	shownPos     int  // last queue position shown to the asker
+	userName     string        // display name when asked, for the history
+	voiceChannel string        // the asker's voice channel when they asked
+	ready        chan struct{} // closed once acknowledged and the voice channel is looked up
+	cancelled    bool          // guarded by conversation.mu
+	shownPos     int           // last queue position shown to the asker
 }
 
 // convLocked returns the conversation for key, creating it if none is held.
@@ -138,7 +138,7 @@ func (c *conversation) retire() bool {
 	return true
 }
 
-// cancel withdraws a job whose acknowledgement failed.
+// cancel withdraws a job that will not run (its image was refused).
 func (c *conversation) cancel(j *job) {
 	c.mu.Lock()
 	j.cancelled = true
@@ -451,7 +451,7 @@ func (c *conversation) runTurn(j *job, fresh bool) {
 			defer func(sp *voice.Speech) { _ = sp.End(ctx) }(sp)
 		}
 	}
-	tt := c.newTurnTools(ctx, sess, sp, j.ia.GuildID == "" || canManageGuild(j.ia))
+	tt := c.newTurnTools(ctx, sess, sp, c.b.mayManage(j.ia))
 	defer tt.finish()
 	sent := time.Now()
 	var usage live.Usage
@@ -579,10 +579,14 @@ func liveMessage(err error, ctx context.Context) string {
 		return "The bot is restarting, so the answer was cut off. Please ask again in a minute."
 	case isStoreError(err):
 		return storeDownText
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded): // the bot's own turn deadline
 		return "Gemini took too long to answer. Please try again."
 	case errors.As(err, &le):
+		// Live's classes first: an unreachable endpoint's error wraps a
+		// deadline too, and the asker should hear which it was.
 		return le.UserMessage()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "Gemini took too long to answer. Please try again."
 	}
 	return "Something went wrong talking to Gemini. Please try again."
 }

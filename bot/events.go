@@ -3,6 +3,8 @@ package bot
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -62,6 +64,10 @@ func (b *Bot) onInteraction(raw json.RawMessage) {
 		b.log.Warn("undecodable interaction", "err", err)
 		return
 	}
+	if !b.seen.first(ia.ID, ia.received) {
+		b.log.Info("replayed interaction ignored", "interaction", ia.ID)
+		return
+	}
 	switch ia.Type {
 	case discordgo.InteractionApplicationCommand:
 		b.onCommand(ia)
@@ -87,4 +93,48 @@ func convKey(ia *discordgo.Interaction) string {
 		return "guild:" + ia.GuildID
 	}
 	return "dm:" + userOf(ia).ID
+}
+
+// interactionLifetime is how long an interaction can be answered (its token
+// lives 15 minutes); a replay after that could not act anyway.
+const interactionLifetime = 15 * time.Minute
+
+// onceIDs remembers the interaction ids handled within interactionLifetime,
+// so that an INTERACTION_CREATE delivered twice (a gateway resume replaying
+// it) acts once. Sharded so that a burst of interactions never queues on one
+// lock before its defer.
+type onceIDs struct {
+	seed   maphash.Seed
+	init   sync.Once
+	shards [32]onceShard
+}
+
+type onceShard struct {
+	mu     sync.Mutex
+	seen   map[string]time.Time
+	pruned time.Time
+}
+
+// first records id and reports whether it is new.
+func (o *onceIDs) first(id string, now time.Time) bool {
+	o.init.Do(func() { o.seed = maphash.MakeSeed() })
+	sh := &o.shards[maphash.String(o.seed, id)%uint64(len(o.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, dup := sh.seen[id]; dup {
+		return false
+	}
+	if sh.seen == nil {
+		sh.seen = map[string]time.Time{}
+	}
+	if now.Sub(sh.pruned) > time.Minute {
+		for k, t := range sh.seen {
+			if now.Sub(t) > interactionLifetime {
+				delete(sh.seen, k)
+			}
+		}
+		sh.pruned = now
+	}
+	sh.seen[id] = now
+	return true
 }

@@ -16,10 +16,15 @@ func manageServer() *int64 {
 // permissions; if not, it refuses the command with an ephemeral message.
 // A guild may have granted the command to anyone, so this run-time check
 // is what holds.
+// A role in Config.AdminRoles counts as Manage Server (mayManage).
 func (b *Bot) requireManageServer(ia *interaction) bool {
-	if ia.Member != nil && ia.Member.Permissions&(discordgo.PermissionManageGuild|discordgo.PermissionAdministrator) != 0 {
+	if ia.Member != nil && b.mayManage(ia) {
 		return true
 	}
-	b.respond(ia, "🔒 /"+ia.ApplicationCommandData().Name+" is for server managers: it needs the **Manage Server** permission.", true)
+	msg := "🔒 /" + ia.ApplicationCommandData().Name + " is for server managers: it needs the **Manage Server** permission"
+	if len(b.cfg.AdminRoles) > 0 {
+		msg += " or one of the bot's admin roles"
+	}
+	b.respond(ia, msg+".", true)
 	return false
 }

@@ -16,10 +16,6 @@ import (
 // essay (it is sent with every session's setup).
 const maxPersona = 4000
 
-// manageGuild is the permission /persona needs, as the string Discord's
-// default_member_permissions takes (discordgo marshals the int64 as one).
-var manageGuild = int64(discordgo.PermissionManageGuild)
-
 // personaCommand is /persona set|show|clear: the guild's system
 // instruction. Changing it changes what every member's conversation is
 // told, so it needs Manage Server: hidden from others by
@@ -29,7 +25,7 @@ func personaCommand() *discordgo.ApplicationCommand {
 	guildOnly := &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild}
 	install := &[]discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
 	return &discordgo.ApplicationCommand{Name: "persona", Description: "Set, show or clear how Gemini behaves in this server",
-		Contexts: guildOnly, IntegrationTypes: install, DefaultMemberPermissions: &manageGuild,
+		Contexts: guildOnly, IntegrationTypes: install, DefaultMemberPermissions: manageServer(),
 		Options: []*discordgo.ApplicationCommandOption{
 			{Type: discordgo.ApplicationCommandOptionSubCommand, Name: "set", Description: "Give Gemini a system instruction for this server",
 				Options: []*discordgo.ApplicationCommandOption{{Type: discordgo.ApplicationCommandOptionString, Name: "instruction",
@@ -53,17 +49,6 @@ func (b *Bot) personaFor(ctx context.Context, key string) (string, error) {
 	return b.cfg.Live.SystemInstruction, nil
 }
 
-// canManageGuild reports whether the invoker has Manage Server (or is an
-// administrator) where the command ran, from the interaction's resolved
-// permissions.
-func canManageGuild(ia *interaction) bool {
-	if ia.Member == nil {
-		return false
-	}
-	p := ia.Member.Permissions
-	return p&discordgo.PermissionAdministrator != 0 || p&discordgo.PermissionManageGuild != 0
-}
-
 func (b *Bot) onPersona(ia *interaction, log *slog.Logger) {
 	if ia.GuildID == "" {
 		b.respond(ia, "🎭 /persona works in a server, not in DMs.", true)
@@ -80,7 +65,7 @@ func (b *Bot) onPersona(ia *interaction, log *slog.Logger) {
 		}
 	}
 	text = strings.TrimSpace(text)
-	if sub != "show" && !canManageGuild(ia) {
+	if sub != "show" && !b.mayManage(ia) {
 		msg := "🔒 Changing the persona needs the **Manage Server** permission: it changes what Gemini is told for everyone here."
 		if text != "" {
 			msg += "\nYour instruction, to pass on to someone who has it:\n" + quote(text)

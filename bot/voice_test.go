@@ -65,8 +65,8 @@ func TestVoiceSeam(t *testing.T) {
 			audio, silence, want)
 	}
 
-	if msg := ephemeral(t, h.run(h.alice, "leave", nil)); !strings.Contains(msg, "Left") {
-		t.Fatalf("/leave = %q", msg)
+	if m := waitContent(t, h.run(h.alice, "leave", nil), "Left"); m.Flags&discordtest.FlagEphemeral == 0 {
+		t.Fatalf("/leave answer %q is not ephemeral", m.Content)
 	}
 	if err := h.dc.WaitVoiceChannel(h.ctx(), h.guild.ID, botID, ""); err != nil {
 		t.Fatalf("bot still in a voice channel after /leave: %v", err)

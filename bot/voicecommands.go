@@ -116,11 +116,38 @@ func (b *Bot) onJoin(ia *interaction, log *slog.Logger) {
 	}
 }
 
-func (b *Bot) onLeave(ia *interaction, _ *slog.Logger) {
-	b.stopTalk(ia.GuildID, "/leave")
-	if b.leave(ia.GuildID) {
-		b.respond(ia, "👋 Left the voice channel.", true)
+// onLeave: only someone listening in the bot's channel, or with Move
+// Members there, may make it leave. The leave follows the acknowledgement
+// (a refused replay leaves nothing) and the answer follows the leave.
+func (b *Bot) onLeave(ia *interaction, log *slog.Logger) {
+	in := ""
+	if ch := b.channel(ia.GuildID, false); ch != nil {
+		if in = ch.ChannelID(); in == "" {
+			// Still joining: the gateway already says where (Leave waits
+			// for the join, then leaves).
+			in = b.userVoiceChannel(ia.GuildID, b.botUserID())
+		}
+	}
+	if in == "" {
+		b.respond(ia, "I'm not in a voice channel here.", true)
 		return
 	}
-	b.respond(ia, "I'm not in a voice channel here.", true)
+	mover := ia.Member != nil && ia.Member.Permissions&(discordgo.PermissionVoiceMoveMembers|discordgo.PermissionAdministrator) != 0
+	if !mover && b.userVoiceChannel(ia.GuildID, userOf(ia.Interaction).ID) != in {
+		log.Info("leave refused: caller not in the bot's channel")
+		b.respond(ia, fmt.Sprintf("🔒 Only someone in <#%s> (or with the **Move Members** permission) can make me leave.", in), true)
+		return
+	}
+	if err := b.deferReply(ia, true); err != nil {
+		log.Warn("could not acknowledge /leave; staying", "err", err)
+		return
+	}
+	b.stopTalk(ia.GuildID, "/leave")
+	msg := "👋 Left the voice channel."
+	if !b.leave(ia.GuildID) {
+		msg = "I'm not in a voice channel here."
+	}
+	if err := b.edit(ia, msg); err != nil {
+		log.Warn("could not report /leave", "err", err)
+	}
 }

@@ -220,11 +220,11 @@ func (c *Conn) Err() error {
 
 func (c *Conn) finish(err error) {
 	c.closeErr.Do(func() {
+		c.cancel() // stopped() from here on: every write fails with ErrClosed
 		c.mu.Lock()
-		c.cipher = nil // writes fail with ErrNotConnected from Done on
+		c.cipher = nil // and none reaches the socket once Done is closed
 		c.mu.Unlock()
 		c.err = err
-		c.cancel()
 		close(c.done)
 	})
 }
@@ -277,14 +277,27 @@ func (c *Conn) sendSpeaking(ctx context.Context, ws *websocket.Conn, ssrc uint32
 	return nil
 }
 
+// stopped reports whether the connection is ending or has ended (Close
+// began, or a stop close code finished it). It turns true before the UDP
+// socket is closed, so a write that finds the socket closed under it can
+// tell a stop from a reconnect.
+func (c *Conn) stopped() bool { return c.closing.Load() || c.ctx.Err() != nil }
+
 // WriteOpus sends one 20 ms Opus frame as the next RTP packet (through the
 // E2EE layer when configured). Frames written while reconnecting are dropped
-// with ErrNotConnected.
+// with ErrNotConnected; once the connection stops (Close, or a stop close
+// code), every write returns ErrClosed, also one racing the stop.
 func (c *Conn) WriteOpus(frame []byte) error {
+	if c.stopped() {
+		return fmt.Errorf("voice: write: %w", ErrClosed)
+	}
 	c.mu.Lock()
 	ci, link := c.cipher, c.udp
 	c.mu.Unlock()
 	if ci == nil || link == nil {
+		if c.stopped() {
+			return fmt.Errorf("voice: write: %w", ErrClosed)
+		}
 		return fmt.Errorf("voice: write: %w", ErrNotConnected)
 	}
 	c.sendMu.Lock()
@@ -308,6 +321,14 @@ func (c *Conn) WriteOpus(frame []byte) error {
 	c.seq++
 	c.ts += wire.FrameSamples
 	if _, err := link.conn.Write(pkt); err != nil {
+		// The link we took may have been closed since: by a stop (run
+		// closes it after finish) or by a new session replacing it.
+		switch {
+		case c.stopped():
+			return fmt.Errorf("voice: write: %w", ErrClosed)
+		case errors.Is(err, net.ErrClosed):
+			return fmt.Errorf("voice: write: %w", ErrNotConnected)
+		}
 		return fmt.Errorf("voice: write: udp: %w", err)
 	}
 	return nil

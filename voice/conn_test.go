@@ -209,8 +209,70 @@ func TestConnStopsOn4014(t *testing.T) {
 	if !errors.As(bot.Err(), &ce) || ce.Code != 4014 || ce.Action != wire.ActionStop {
 		t.Fatalf("err = %v, want 4014 stop", bot.Err())
 	}
-	if err := bot.WriteOpus(opusLike(0)); !errors.Is(err, voice.ErrNotConnected) {
+	if err := bot.WriteOpus(opusLike(0)); !errors.Is(err, voice.ErrClosed) {
 		t.Fatalf("write after stop: %v", err)
+	}
+}
+
+// TestConnWriteRacingStop repeats a writer sending as fast as it can while
+// the connection stops, by a 4014 from the server or by Close: every write
+// that fails must fail with ErrClosed (never the socket's raw "use of closed
+// network connection", nor ErrNotConnected, which means "reconnecting"), and
+// every write after Done must fail so.
+func TestConnWriteRacingStop(t *testing.T) {
+	srv := voicetest.NewServer(t, voicetest.Options{})
+	const rounds = 60
+	for i := range rounds {
+		bot := dial(t, srv, botID, nil)
+		var (
+			first     error
+			sent      int
+			afterDone int
+		)
+		writing := make(chan struct{})
+		finished := make(chan struct{})
+		go func() {
+			defer close(finished)
+			for n := 0; ; n++ {
+				err := bot.WriteOpus(opusLike(n))
+				if n == 0 {
+					close(writing)
+				}
+				if err == nil {
+					sent++
+					continue
+				}
+				if first == nil {
+					first = err
+				}
+				if !errors.Is(err, voice.ErrClosed) {
+					first = err
+					return
+				}
+				select {
+				case <-bot.Done():
+					if afterDone++; afterDone == 3 {
+						return
+					}
+				default:
+				}
+			}
+		}()
+		<-writing
+		if i%2 == 0 {
+			srv.Disconnect(guildID, botID)
+		} else {
+			bot.Close()
+		}
+		<-finished
+		if !errors.Is(first, voice.ErrClosed) {
+			t.Fatalf("round %d (%s): a write racing the stop returned %v, want voice.ErrClosed (after %d frames sent)",
+				i, map[bool]string{true: "4014", false: "Close"}[i%2 == 0], first, sent)
+		}
+		if afterDone != 3 {
+			t.Fatalf("round %d: writer ended before three writes after Done", i)
+		}
+		bot.Close()
 	}
 }
 

@@ -513,11 +513,13 @@ func TestDAVEPacingAndLatency(t *testing.T) {
 	med, p99, drift := pacing(fs)
 	t.Logf("DAVE on: first chunk to first RTP packet median %v (max %v); %d frames over %v: median interval %v, p99 |interval-20ms| %v, drift %v (bare timer p99 %v)",
 		lat[len(lat)/2], lat[len(lat)-1], len(fs), d, med, p99, drift, ref)
-	if lat[len(lat)/2] > 60*time.Millisecond {
-		t.Errorf("median first-packet latency %v > 60 ms", lat[len(lat)/2])
+	// Bounds widen by the bare timer's lateness measured in this run: on a
+	// loaded machine the player's timer is late the same way.
+	if lat[len(lat)/2] > 60*time.Millisecond+ref {
+		t.Errorf("median first-packet latency %v > 60 ms + the bare timer's p99 lateness (%v)", lat[len(lat)/2], ref)
 	}
-	if med < 19500*time.Microsecond || med > 20500*time.Microsecond {
-		t.Errorf("median interval %v, want 20 ms", med)
+	if (med - 20*time.Millisecond).Abs() > 500*time.Microsecond+ref {
+		t.Errorf("median interval %v, want 20 ms ± (0.5 ms + the bare timer's p99 lateness %v)", med, ref)
 	}
 	if p99 > 3*time.Millisecond+2*ref {
 		t.Errorf("p99 deviation %v > 3 ms + twice the bare timer's p99 lateness (%v)", p99, ref)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +21,8 @@ import (
 // liveEnv points loadLiveConfig at srv and clears every other Live key.
 func liveEnv(t *testing.T, srv *livetest.Server) {
 	for _, k := range []string{"GOOGLE_API_KEY", "GEMINI_MODEL", "GEMINI_API_VERSION", "GEMINI_VOICE", "GEMINI_LANGUAGE",
-		"GEMINI_SYSTEM_INSTRUCTION", "GEMINI_STALL_TIMEOUT", "GEMINI_OUTPUT_TRANSCRIPTION", "GEMINI_COMPRESSION"} {
+		"GEMINI_SYSTEM_INSTRUCTION", "GEMINI_STALL_TIMEOUT", "GEMINI_OUTPUT_TRANSCRIPTION", "GEMINI_COMPRESSION",
+		"GEMINI_CONNECT_TIMEOUT", "GEMINI_TURN_TIMEOUT", "GEMINI_MAX_REPLY"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("GEMINI_BASE_URL", srv.URL())
@@ -185,5 +187,61 @@ func TestChatText(t *testing.T) {
 	}
 	if setup := string(srv.LastSetup()); !strings.Contains(setup, "TEXT") {
 		t.Errorf("setup did not ask for TEXT:\n%s", setup)
+	}
+}
+
+// silentServer accepts TCP connections and never answers a byte (a Gemini
+// endpoint that hangs the WebSocket upgrade); it returns the base URL.
+func silentServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestAskUpgradeNeverAnswered: `bot ask` against a server that accepts the
+// connection but never answers the WebSocket upgrade exits with an error
+// saying Gemini could not be reached, once GEMINI_CONNECT_TIMEOUT has
+// passed: judged against a bare timer of the same length started at the
+// same moment (the machine's own lateness), not a fixed margin.
+func TestAskUpgradeNeverAnswered(t *testing.T) {
+	liveEnv(t, livetest.NewServer(t, livetest.Options{}))
+	t.Setenv("GEMINI_BASE_URL", silentServer(t))
+	const connect = time.Second
+	t.Setenv("GEMINI_CONNECT_TIMEOUT", connect.String())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // the connect deadline must end it, not this
+	defer cancel()
+	start := time.Now()
+	ref := make(chan time.Duration, 1)
+	go func() { time.Sleep(connect); ref <- time.Since(start) }()
+	err := runAsk(ctx, []string{"-o", filepath.Join(t.TempDir(), "r.wav"), "hello?"}, io.Discard, io.Discard)
+	took := time.Since(start)
+	bare := <-ref
+	if err == nil || !strings.Contains(err.Error(), "could not reach Gemini") {
+		t.Fatalf("ask against a silent server: %v, want a clear unreachable error", err)
+	}
+	t.Logf("failed after %v (a bare %v timer took %v): %v", took, connect, bare, err)
+	if took < connect || took > 2*bare {
+		t.Fatalf("ask failed after %v, want at the connect deadline (%v; a bare timer took %v)", took, connect, bare)
 	}
 }

@@ -523,7 +523,15 @@ func modelName(lc live.Config) string {
 	return strings.TrimPrefix(lc.Model, "models/")
 }
 
-// geminiProblem turns a failed Dial into what to do about it.
+func connectTimeout(lc live.Config) time.Duration {
+	if lc.ConnectTimeout > 0 {
+		return lc.ConnectTimeout
+	}
+	return live.DefaultConnectTimeout
+}
+
+// geminiProblem turns a failed Dial into what to do about it: which of the
+// key, the model, the API version or the base URL is wrong.
 func geminiProblem(err error, lc live.Config) string {
 	var le *live.Error
 	if !errors.As(err, &le) {
@@ -547,6 +555,15 @@ func geminiProblem(err error, lc live.Config) string {
 		return "the key works but its quota is used up: wait for it to reset, or raise the limit / enable billing for the project" + said
 	case live.ClassInvalidConfig:
 		return "Gemini rejected the session settings: check GEMINI_MODEL, GEMINI_VOICE, GEMINI_LANGUAGE and GEMINI_API_VERSION" + said
+	case live.ClassUnreachable:
+		// The address, not the key or the model: nothing (or no Live API)
+		// answered there.
+		return fmt.Sprintf("could not reach Gemini at %s: nothing answered the connection or the WebSocket upgrade within %s, "+
+			"or a server that is not the Live API did: check GEMINI_BASE_URL and the network (%v)",
+			serviceName(lc.BaseURL, live.DefaultBaseURL), connectTimeout(lc), le.Err)
+	case live.ClassTimeout:
+		return fmt.Sprintf("Gemini at %s accepted the connection but did not finish setting up the session within %s "+
+			"(GEMINI_CONNECT_TIMEOUT): retry; if it persists check GEMINI_BASE_URL", serviceName(lc.BaseURL, live.DefaultBaseURL), connectTimeout(lc))
 	case live.ClassTransient:
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Sprintf("no answer from Gemini within %s: check the network and GEMINI_BASE_URL, then retry", checkGeminiTimeout)

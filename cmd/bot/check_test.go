@@ -196,6 +196,11 @@ func TestCheckGeminiProblems(t *testing.T) {
 			want: "Gemini rejected the session settings"},
 		{name: "transient", setup: func() { e.lv.RejectSetup(1011, "Internal error encountered.") },
 			want: "could not reach Gemini, or it had a temporary problem"},
+		// An unreachable base URL is its own problem, not the key's or the model's.
+		{name: "upgrade never answered", env: map[string]string{"GEMINI_BASE_URL": silentServer(t), "GEMINI_CONNECT_TIMEOUT": "1s"},
+			want: "could not reach Gemini at http://127.0.0.1:"},
+		{name: "nothing listening", env: map[string]string{"GEMINI_BASE_URL": closedPort(t), "GEMINI_CONNECT_TIMEOUT": "1s"},
+			want: "check GEMINI_BASE_URL and the network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,4 +408,15 @@ func TestCheckBadAPIURL(t *testing.T) {
 		len(lines(out, "SKIP", "discord", "DISCORD_API_URL is not usable")) != 1 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+}
+
+// closedPort returns a base URL where nothing listens.
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,56 @@ type runOptions struct {
 	// with DataDir set; run adds the logger and opens it.
 	Store store.Config
 	Tools toolOptions
+	// AdminAllInterfaces: AdminAddr names a wildcard host (0.0.0.0, ::), so
+	// the unauthenticated /metrics is reachable from other machines; run
+	// warns about it.
+	AdminAllInterfaces bool
+}
+
+// Accepted ranges of the bot's durations. A value outside is an error at
+// start naming the range: 0, a negative or 1ns never silently becomes a
+// default (or a busy loop).
+const (
+	minTurnTimeout, maxTurnTimeout   = 5 * time.Second, 1 * time.Hour
+	minIdleTimeout, maxIdleTimeout   = 10 * time.Second, 24 * time.Hour
+	minEditInterval, maxEditInterval = 400 * time.Millisecond, time.Minute // Discord allows 5 edits per 2 s
+	minCooldown, maxCooldown         = time.Second, time.Hour
+	minVoiceIdle, maxVoiceIdle       = 10 * time.Second, 24 * time.Hour
+)
+
+// durationInRange checks one duration setting: within lo..hi, or negative
+// when off says what a negative value means.
+func durationInRange(name string, v, lo, hi time.Duration, off string) error {
+	if v < 0 && off != "" {
+		return nil
+	}
+	if v >= lo && v <= hi {
+		return nil
+	}
+	accepted := fmt.Sprintf("%v to %v", lo, hi)
+	if off != "" {
+		accepted += fmt.Sprintf(", or negative (%s)", off)
+	}
+	return fmt.Errorf("%s: %v is out of range (accepted: %s)", name, v, accepted)
+}
+
+// bindsEveryInterface reports whether the admin address listens on every
+// interface. An empty host (":9464", ":0") is refused: it binds every
+// interface without saying so. An explicit wildcard (0.0.0.0, [::]) is
+// accepted, as a container needs it, and reported so run can warn.
+func bindsEveryInterface(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("ADMIN_ADDR (-admin-addr): %q is not host:port: %w", addr, err)
+	}
+	if host == "" {
+		return true, fmt.Errorf("ADMIN_ADDR (-admin-addr): %q has no host and would bind every interface; "+
+			"use 127.0.0.1%s (this machine only), or 0.0.0.0%s to mean every interface", addr, addr, addr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return true, nil
+	}
+	return false, nil
 }
 
 // loadBotConfig reads the whole configuration, the Discord side and Live's
@@ -141,6 +192,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 		"Opus encoder complexity 1-10: CPU per voice stream against quality (env BOT_OPUS_COMPLEXITY)")
 	level := fs.String("log-level", firstEnv(getenv, "LOG_LEVEL"), "debug, info, warn or error (env LOG_LEVEL, default info)")
 	format := fs.String("log-format", firstEnv(getenv, "LOG_FORMAT"), "text or json (env LOG_FORMAT, default text)")
+	adminRoles := fs.String("admin-roles", getenv("DISCORD_ADMIN_ROLES"),
+		"comma-separated role IDs that may also use /reset and /voice, besides Manage Server (env DISCORD_ADMIN_ROLES)")
 	adminAddr := getenv("ADMIN_ADDR")
 	if adminAddr == "" {
 		adminAddr = admin.DefaultAddr
@@ -168,10 +221,38 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 	if cfg.AllowedRoles, err = splitIDs(*roles); err != nil {
 		errs = append(errs, fmt.Errorf("allowed roles: %w", err))
 	}
+	if cfg.AdminRoles, err = splitIDs(*adminRoles); err != nil {
+		errs = append(errs, fmt.Errorf("admin roles: %w", err))
+	}
 	if cfg.GuildID != "" {
-		if _, err := splitIDs(cfg.GuildID); err != nil {
+		if ids, err := splitIDs(cfg.GuildID); err != nil {
 			errs = append(errs, fmt.Errorf("guild: %w", err))
+		} else if len(ids) != 1 || ids[0] != cfg.GuildID {
+			errs = append(errs, fmt.Errorf("guild: %q must be one guild ID (commands are registered in one guild, or globally when unset)", cfg.GuildID))
 		}
+	}
+	for _, d := range []struct {
+		name   string
+		v      time.Duration
+		lo, hi time.Duration
+		off    string // what a negative value means, if anything
+	}{
+		{"BOT_TURN_TIMEOUT (-turn-timeout)", cfg.TurnTimeout, minTurnTimeout, maxTurnTimeout, ""},
+		{"BOT_IDLE_TIMEOUT (-idle-timeout)", cfg.IdleTimeout, minIdleTimeout, maxIdleTimeout, ""},
+		{"BOT_EDIT_INTERVAL (-edit-interval)", cfg.EditInterval, minEditInterval, maxEditInterval, ""},
+		{"BOT_COOLDOWN (-cooldown)", cfg.Cooldown, minCooldown, maxCooldown, "off"},
+		{"BOT_VOICE_IDLE_TIMEOUT (-voice-idle-timeout)", cfg.VoiceIdleTimeout, minVoiceIdle, maxVoiceIdle, "stay until alone"},
+	} {
+		if err := durationInRange(d.name, d.v, d.lo, d.hi, d.off); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ro.AdminAddr != "" {
+		all, err := bindsEveryInterface(ro.AdminAddr)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		ro.AdminAllInterfaces = all
 	}
 	switch strings.ToLower(*level) {
 	case "", "info":
@@ -221,7 +302,8 @@ func loadBotConfig(args []string, getenv func(string) string, stderr io.Writer) 
 // GOOGLE_API_KEY), GEMINI_MODEL, GEMINI_API_VERSION, GEMINI_BASE_URL,
 // GEMINI_VOICE, GEMINI_LANGUAGE, GEMINI_SYSTEM_INSTRUCTION,
 // GEMINI_COMPRESSION (default on), GEMINI_GOOGLE_SEARCH (default on),
-// GEMINI_STALL_TIMEOUT (a Go duration) and
+// GEMINI_STALL_TIMEOUT, GEMINI_CONNECT_TIMEOUT, GEMINI_TURN_TIMEOUT and
+// GEMINI_MAX_REPLY (Go durations) and
 // GEMINI_OUTPUT_TRANSCRIPTION (default on). Unset keys leave the defaults
 // live.Dial applies; a value that does not parse, or that Live would refuse,
 // is an error naming the key (all of them, joined).
@@ -263,10 +345,35 @@ func readLiveConfig(getenv func(string) string) (live.Config, []error) {
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %q is not a duration such as 30s", v))
-		case d <= 0:
-			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %v must be positive", d))
+		case d < time.Second || d > 10*time.Minute:
+			errs = append(errs, fmt.Errorf("GEMINI_STALL_TIMEOUT: %v is out of range (accepted: 1s to 10m0s)", d))
 		default:
 			c.StallTimeout = d
+		}
+	}
+	// Live's own deadlines and cap: unset takes live's defaults; a value
+	// outside its range is an error naming it (never a silent default).
+	for _, d := range []struct {
+		key    string
+		dst    *time.Duration
+		lo, hi time.Duration
+	}{
+		{"GEMINI_CONNECT_TIMEOUT", &c.ConnectTimeout, time.Second, 2 * time.Minute},
+		{"GEMINI_TURN_TIMEOUT", &c.TurnTimeout, 10 * time.Second, 2 * time.Hour},
+		{"GEMINI_MAX_REPLY", &c.MaxReply, time.Second, time.Hour},
+	} {
+		v := strings.TrimSpace(getenv(d.key))
+		if v == "" {
+			continue
+		}
+		x, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 30s", d.key, v))
+		case x < d.lo || x > d.hi:
+			errs = append(errs, fmt.Errorf("%s: %v is out of range (accepted: %v to %v)", d.key, x, d.lo, d.hi))
+		default:
+			*d.dst = x
 		}
 	}
 	// Each key alone, so the message names the one Live would refuse.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -201,6 +202,92 @@ func TestLoadLiveConfig(t *testing.T) {
 	t.Setenv("GEMINI_COMPRESSION", "maybe")
 	if _, _, err := loadBotConfig(nil, os.Getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "GEMINI_COMPRESSION") {
 		t.Errorf("loadBotConfig with GEMINI_COMPRESSION=maybe: %v", err)
+	}
+}
+
+// TestConfigRejectsOutOfRange: durations of 0, negative or absurdly small
+// values, a list as DISCORD_GUILD_ID and an admin address without a host
+// are errors at start that name the setting and the accepted range; a
+// wildcard admin host is accepted but flagged for run's warning.
+func TestConfigRejectsOutOfRange(t *testing.T) {
+	base := map[string]string{"DISCORD_TOKEN": "tok"}
+	bad := []struct {
+		key, value string
+		want       []string
+	}{
+		{"BOT_TURN_TIMEOUT", "0", []string{"BOT_TURN_TIMEOUT", "5s to 1h0m0s"}},
+		{"BOT_TURN_TIMEOUT", "-1m", []string{"BOT_TURN_TIMEOUT", "-1m0s"}},
+		{"BOT_TURN_TIMEOUT", "1ns", []string{"BOT_TURN_TIMEOUT", "1ns", "out of range"}},
+		{"BOT_IDLE_TIMEOUT", "0", []string{"BOT_IDLE_TIMEOUT", "10s to 24h0m0s"}},
+		{"BOT_IDLE_TIMEOUT", "-5m", []string{"BOT_IDLE_TIMEOUT"}},
+		{"BOT_IDLE_TIMEOUT", "1ns", []string{"BOT_IDLE_TIMEOUT"}},
+		{"BOT_EDIT_INTERVAL", "0", []string{"BOT_EDIT_INTERVAL", "400ms to 1m0s"}},
+		{"BOT_EDIT_INTERVAL", "-1s", []string{"BOT_EDIT_INTERVAL"}},
+		{"BOT_EDIT_INTERVAL", "1ns", []string{"BOT_EDIT_INTERVAL"}},
+		{"BOT_COOLDOWN", "0", []string{"BOT_COOLDOWN", "or negative (off)"}},
+		{"BOT_COOLDOWN", "1ns", []string{"BOT_COOLDOWN"}},
+		{"BOT_VOICE_IDLE_TIMEOUT", "0", []string{"BOT_VOICE_IDLE_TIMEOUT", "stay until alone"}},
+		{"BOT_VOICE_IDLE_TIMEOUT", "1ns", []string{"BOT_VOICE_IDLE_TIMEOUT"}},
+		{"GEMINI_STALL_TIMEOUT", "1ns", []string{"GEMINI_STALL_TIMEOUT", "1s to 10m0s"}},
+		{"GEMINI_CONNECT_TIMEOUT", "0", []string{"GEMINI_CONNECT_TIMEOUT", "1s to 2m0s"}},
+		{"GEMINI_CONNECT_TIMEOUT", "1ns", []string{"GEMINI_CONNECT_TIMEOUT"}},
+		{"GEMINI_TURN_TIMEOUT", "-1m", []string{"GEMINI_TURN_TIMEOUT", "10s to 2h0m0s"}},
+		{"GEMINI_MAX_REPLY", "0s", []string{"GEMINI_MAX_REPLY", "1s to 1h0m0s"}},
+		{"DISCORD_GUILD_ID", "123,456", []string{"guild", "one guild ID"}},
+		{"DISCORD_GUILD_ID", "123 456", []string{"guild", "one guild ID"}},
+		{"DISCORD_ADMIN_ROLES", "admins", []string{"admin roles", "admins"}},
+		{"ADMIN_ADDR", ":0", []string{"ADMIN_ADDR", "every interface", "127.0.0.1:0"}},
+		{"ADMIN_ADDR", ":9464", []string{"ADMIN_ADDR", "every interface"}},
+		{"ADMIN_ADDR", "localhost", []string{"ADMIN_ADDR", "host:port"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			e := maps.Clone(base)
+			e[tt.key] = tt.value
+			_, _, err := loadBotConfig(nil, env(e), io.Discard)
+			if err == nil {
+				t.Fatalf("%s=%s accepted", tt.key, tt.value)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	// Flags are checked the same way.
+	if _, _, err := loadBotConfig([]string{"-turn-timeout", "0s"}, env(base), io.Discard); err == nil {
+		t.Error("-turn-timeout 0s accepted")
+	}
+	good := []struct {
+		key, value string
+		all        bool
+	}{
+		{"BOT_TURN_TIMEOUT", "5s", false}, {"BOT_TURN_TIMEOUT", "1h", false}, {"BOT_COOLDOWN", "-1s", false},
+		{"BOT_VOICE_IDLE_TIMEOUT", "-1s", false}, {"BOT_EDIT_INTERVAL", "400ms", false},
+		{"DISCORD_GUILD_ID", "123", false}, {"DISCORD_ADMIN_ROLES", "1,2", false},
+		{"GEMINI_CONNECT_TIMEOUT", "3s", false}, {"GEMINI_TURN_TIMEOUT", "5m", false}, {"GEMINI_MAX_REPLY", "2m", false},
+		{"ADMIN_ADDR", "127.0.0.1:0", false}, {"ADMIN_ADDR", "[::1]:9464", false},
+		{"ADMIN_ADDR", "0.0.0.0:9464", true}, {"ADMIN_ADDR", "[::]:9464", true}, {"ADMIN_ADDR", "off", false},
+	}
+	for _, tt := range good {
+		e := maps.Clone(base)
+		e[tt.key] = tt.value
+		c, ro, err := loadBotConfig(nil, env(e), io.Discard)
+		if err != nil {
+			t.Errorf("%s=%s: %v", tt.key, tt.value, err)
+			continue
+		}
+		if ro.AdminAllInterfaces != tt.all {
+			t.Errorf("%s=%s: AdminAllInterfaces = %v, want %v", tt.key, tt.value, ro.AdminAllInterfaces, tt.all)
+		}
+		if tt.key == "DISCORD_ADMIN_ROLES" && !slices.Equal(c.AdminRoles, []string{"1", "2"}) {
+			t.Errorf("admin roles = %v", c.AdminRoles)
+		}
+	}
+	// The library refuses negative durations rather than defaulting them.
+	if _, err := bot.New(bot.Config{Token: "t", TurnTimeout: -time.Second}); err == nil {
+		t.Error("bot.New accepted a negative turn timeout")
 	}
 }
 

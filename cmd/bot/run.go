@@ -56,6 +56,10 @@ func runBot(ctx context.Context, args []string, _, stderr io.Writer) error {
 			_ = adm.Close(cctx)
 		}()
 		log.Info("admin listening", "addr", adm.Addr())
+		if ro.AdminAllInterfaces {
+			log.Warn("the admin listener accepts connections on every interface: /healthz and /metrics have no authentication; "+
+				"keep the port firewalled or set ADMIN_ADDR=127.0.0.1:PORT", "addr", adm.Addr())
+		}
 	}
 	if ro.Voice {
 		cfg.Voice = &bot.VoiceConfig{OpusComplexity: ro.OpusComplexity, Logger: log.With("component", "voice")}

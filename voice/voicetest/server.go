@@ -1054,11 +1054,20 @@ func (s *Server) checkSpeakingSoon(m *member) {
 	s.tasks.Go(func() {
 		t := time.NewTimer(speakingGrace)
 		defer t.Stop()
+		due := time.Now().Add(speakingGrace)
 		for {
 			select {
 			case <-t.C:
 			case <-s.ctx.Done():
 				return
+			}
+			// A timer this late means a busy machine, where the gateway
+			// reader (holding op 5) may be just as late: judge again after
+			// another grace rather than on a fixed clock.
+			if late := time.Since(due); late > speakingGrace/5 {
+				due = time.Now().Add(speakingGrace + late)
+				t.Reset(speakingGrace + late)
+				continue
 			}
 			s.mu.Lock()
 			spoke, gone := m.spokeOnce, m.gone
@@ -1072,6 +1081,7 @@ func (s *Server) checkSpeakingSoon(m *member) {
 				// still unread in its socket: nothing to judge.
 				return
 			case !connected:
+				due = time.Now().Add(speakingGrace)
 				t.Reset(speakingGrace) // awaiting a resume, which re-sends op 5
 			default:
 				s.violation("%s: RTP before speaking (ssrc %d)", m.userID, m.ssrc)
