@@ -355,13 +355,16 @@ func TestShardsShareStateOnPostgres(t *testing.T) {
 	dbURL := pgSchemaURL(t)
 	h := newHarness(t, discordtest.Options{}, livetest.Options{Speed: 50})
 	h.cfg.GuildID = ""
-	other := h.dc.AddGuild("second guild")
-	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
-	h.dc.AddMember(other.ID, h.alice)
 	shardOf := func(guildID string) int {
 		id, _ := strconv.ParseUint(guildID, 10, 64)
 		return int((id >> 22) % 2)
 	}
+	if shardOf(h.guild.ID) == shardOf(h.dc.AddUser("spare").ID) { // the emulator's IDs alternate shards
+		h.dc.AddUser("spare 2")
+	}
+	other := h.dc.AddGuild("second guild")
+	otherText := h.dc.AddChannel(other.ID, "general", discordtest.ChannelText)
+	h.dc.AddMember(other.ID, h.alice)
 	if shardOf(h.guild.ID) == shardOf(other.ID) {
 		t.Fatalf("both guilds on shard %d; the emulator's IDs should alternate", shardOf(other.ID))
 	}
