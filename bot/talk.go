@@ -821,8 +821,10 @@ func (b *Bot) onTalkVoiceState(raw json.RawMessage) {
 		t.log.Debug("talk: voice state", "user", vs.UserID, "heard", heard)
 	}
 	if in := t.ch.ChannelID(); in != t.voiceID {
+		// The cause, not which event told us first: the bot's own leave
+		// can arrive before or after the last member's.
 		why := "I left the voice channel"
-		if in == "" && vs.UserID != b.botUserID() {
+		if n, ok := b.people(t.guildID, t.voiceID); in == "" && ok && n == 0 {
 			why = "everyone left the voice channel"
 		}
 		t.stop(why)

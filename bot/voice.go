@@ -181,20 +181,29 @@ func (b *Bot) leaveIfAlone(ch *voice.Channel, guildID string) {
 	if in == "" {
 		return
 	}
-	g, err := b.dg.State.Guild(guildID)
-	if err != nil {
+	people, ok := b.people(guildID, in)
+	if !ok {
 		return
 	}
+	ch.Listeners(in, people) // logged by the Left hook as "left voice: alone"
+}
+
+// people counts the people (bots aside) in a voice channel from the state
+// cache; ok is false when the guild is not cached.
+func (b *Bot) people(guildID, channelID string) (n int, ok bool) {
+	g, err := b.dg.State.Guild(guildID)
+	if err != nil {
+		return 0, false
+	}
 	b.dg.State.RLock()
-	people := 0
+	defer b.dg.State.RUnlock()
 	for _, vs := range g.VoiceStates {
 		bot := vs.UserID == b.botUserID() || (vs.Member != nil && vs.Member.User != nil && vs.Member.User.Bot)
-		if vs.ChannelID == in && !bot {
-			people++
+		if vs.ChannelID == channelID && !bot {
+			n++
 		}
 	}
-	b.dg.State.RUnlock()
-	ch.Listeners(in, people) // logged by the Left hook as "left voice: alone"
+	return n, true
 }
 
 // deref reads a nullable JSON string: null is "" (no channel; no endpoint
