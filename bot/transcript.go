@@ -81,80 +81,22 @@ func escapeName(s string) string {
 }
 
 // chanEditor posts a message in a text channel and then edits it to the
-// latest wanted content, at most once per interval, from its own
-// goroutine, so slow REST calls never hold up the audio.
-type chanEditor struct {
-	b         *Bot
-	channelID string
-	interval  time.Duration
-
-	mu      sync.Mutex
-	want    string
-	applied string
-	msgID   string
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-}
+// latest wanted content (a throttle); stop applies what is still wanted.
+type chanEditor = throttle
 
 func newChanEditor(b *Bot, channelID string, interval time.Duration) *chanEditor {
-	e := &chanEditor{b: b, channelID: channelID, interval: interval, kick: make(chan struct{}, 1),
-		quit: make(chan struct{}), done: make(chan struct{})}
-	go e.loop()
-	return e
+	m := &chanMessage{b: b, channelID: channelID}
+	return newThrottle(interval, true, m.apply)
 }
 
-func (e *chanEditor) set(content string) {
-	e.mu.Lock()
-	e.want = content
-	e.mu.Unlock()
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+// chanMessage is the one channel message a chanEditor posts and edits.
+type chanMessage struct {
+	b         *Bot
+	channelID string
+	msgID     string // set by the first apply; only the throttle's goroutine touches it
 }
 
-// stop applies what is still wanted, then ends the loop.
-func (e *chanEditor) stop() {
-	e.once.Do(func() { close(e.quit) })
-	<-e.done
-}
-
-func (e *chanEditor) loop() {
-	defer close(e.done)
-	var last time.Time
-	for {
-		quitting := false
-		select {
-		case <-e.kick:
-		case <-e.quit:
-			quitting = true
-		}
-		if wait := e.interval - time.Since(last); wait > 0 && !quitting {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-e.quit:
-				t.Stop()
-				quitting = true
-			}
-		}
-		e.mu.Lock()
-		want := e.want
-		same := want == e.applied
-		e.mu.Unlock()
-		if !same {
-			last = time.Now()
-			e.apply(want)
-		}
-		if quitting {
-			return
-		}
-	}
-}
-
-func (e *chanEditor) apply(content string) {
+func (e *chanMessage) apply(content string) bool {
 	ctx, cancel := e.b.restCtx()
 	defer cancel()
 	var err error
@@ -173,11 +115,9 @@ func (e *chanEditor) apply(content string) {
 	if err != nil {
 		e.b.log.Debug("transcript message failed", "err", err)
 		e.b.met.failed("discord")
-		return
+		return false // not applied: the next change retries it
 	}
-	e.mu.Lock()
-	e.applied = content
-	e.mu.Unlock()
+	return true
 }
 
 // botName is how the transcript names the bot.
